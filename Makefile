@@ -1,0 +1,30 @@
+# The two entry points of the README. Each creates .venv when missing (or when
+# pyproject.toml changed) and installs the project into it; nothing else is needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
+
+.PHONY: plan test lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# The main job without a cloud: the offline plan of every sample stack.
+plan: $(STAMP)
+	@for stack in $(STACKS); do $(BIN)/gpucloud plan $$stack || exit $$?; echo; done
+
+# The whole test suite, lint and type checks included.
+test: $(STAMP)
+	$(BIN)/ruff check gpucloud stacks tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""SecureBucket: an S3 bucket encrypted with a given KMS key, versioned, private, TLS only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from gpucloud.components.policy_documents import Statement, document, tls_only
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecureBucketArgs:
+    kms_key_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+    # Builds further bucket-policy statements from the bucket's ARN (e.g. log delivery).
+    extra_statements: Callable[[pulumi.Output[str]], Sequence[pulumi.Input[Statement]]] | None = None
+    object_expiry_days: int | None = None
+
+
+class SecureBucket(pulumi.ComponentResource):
+    bucket: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gpucloud:storage:SecureBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = aws.s3.Bucket(f"{name}-bucket", tags=dict(args.tags), opts=child)
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        public_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms",
+                    kms_master_key_id=args.kms_key_arn,
+                ),
+                bucket_key_enabled=True,
+            )],
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        extra = args.extra_statements(bucket.arn) if args.extra_statements else ()
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=document(tls_only(bucket.arn), *extra),
+            # A policy written before the public-access block could be judged public and refused.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
+        )
+        if args.object_expiry_days is not None:
+            aws.s3.BucketLifecycleConfiguration(
+                f"{name}-lifecycle",
+                bucket=bucket.id,
+                rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-old-objects",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.object_expiry_days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=args.object_expiry_days),
+                )],
+                opts=child,
+            )
+        self.bucket = bucket.bucket
+        self.arn = bucket.arn
+        self.register_outputs({"bucket": self.bucket, "arn": self.arn})

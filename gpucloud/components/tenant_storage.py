@@ -1,0 +1,72 @@
+"""TenantStorage: the tenant's S3 bucket and, optionally, an FSx for Lustre file system, both with its key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from gpucloud import tags as t
+from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
+from gpucloud.config import fsx_capacity_gib
+
+LUSTRE_PORTS = ((988, 988), (1018, 1023))  # Lustre's LNet ports (FSx for Lustre user guide)
+LUSTRE_THROUGHPUT_MB_S_PER_TIB = 125
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantStorageArgs:
+    kms_key_arn: pulumi.Input[str]
+    fsx_tib: float | None
+    vpc_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    node_security_group_id: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+class TenantStorage(pulumi.ComponentResource):
+    bucket: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    fsx_dns_name: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: TenantStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gpucloud:tenant:TenantStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = t.with_role(args.tags, "storage")
+        data = SecureBucket(f"{name}-data", SecureBucketArgs(kms_key_arn=args.kms_key_arn, tags=tags), opts=child)
+        self.bucket = data.bucket
+        self.bucket_arn = data.arn
+        self.fsx_dns_name = None
+        if args.fsx_tib is not None:
+            lustre = aws.ec2.SecurityGroup(f"{name}-lustre", vpc_id=args.vpc_id,
+                                           description="FSx for Lustre: LNet from the tenant's nodes only",
+                                           tags={**tags, "Name": f"{name}-lustre"}, opts=child)
+            for low, high in LUSTRE_PORTS:
+                for source, label in ((args.node_security_group_id, "nodes"), (lustre.id, "self")):
+                    aws.vpc.SecurityGroupIngressRule(
+                        f"{name}-lustre-in-{label}-{low}", security_group_id=lustre.id, ip_protocol="tcp",
+                        from_port=low, to_port=high, referenced_security_group_id=source, tags=tags, opts=child)
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-lustre-out-self-{low}", security_group_id=lustre.id, ip_protocol="tcp",
+                    from_port=low, to_port=high, referenced_security_group_id=lustre.id, tags=tags, opts=child)
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-nodes-out-lustre-{low}", security_group_id=args.node_security_group_id,
+                    ip_protocol="tcp", from_port=low, to_port=high, referenced_security_group_id=lustre.id,
+                    tags=tags, opts=child)
+            fs = aws.fsx.LustreFileSystem(
+                f"{name}-lustre-fs",
+                storage_capacity=fsx_capacity_gib(args.fsx_tib),
+                deployment_type="PERSISTENT_2",
+                per_unit_storage_throughput=LUSTRE_THROUGHPUT_MB_S_PER_TIB,
+                storage_type="SSD",
+                kms_key_id=args.kms_key_arn,
+                subnet_ids=args.subnet_id,  # one subnet: FSx for Lustre lives in one AZ
+                security_group_ids=[lustre.id],
+                data_compression_type="LZ4",
+                tags=tags,
+                opts=child,
+            )
+            self.fsx_dns_name = fs.dns_name
+        self.register_outputs({"bucket": self.bucket, "bucket_arn": self.bucket_arn})

@@ -1,0 +1,351 @@
+"""Typed stack configuration: a stack's config file (or Pulumi's runtime config) as frozen objects.
+
+A stack's kind (region or tenant), region and tenant are read from its config; the stack name must
+agree. Every refusal is a ConfigError naming the stack, the key, the value and what is allowed.
+Keys live in the ``gpucloud:`` namespace; README.md documents each of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gpucloud.catalog import Catalog, load_catalog
+from gpucloud.errors import ConfigError
+from gpucloud.names import check_tenant_name, region_stack_name, tenant_stack_name
+from gpucloud.regions import RegionTable, load_regions
+
+NAMESPACE = "gpucloud"
+KINDS = ("region", "tenant")
+EGRESS_MODES = ("nat", "none")
+# Keys whose values are YAML objects or lists (Pulumi passes them to the program as JSON text).
+STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "adminPrincipals"})
+REGION_KEYS = frozenset({"kind", "region", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
+TENANT_KEYS = frozenset(
+    {"kind", "tenant", "displayName", "region", "org", "cidr", "nodePool", "storage", "egress",
+     "adminPrincipals"}
+)
+TENANT_PREFIX_RANGE = (16, 24)
+FSX_STEP_TIB = 2.4  # FSx for Lustre PERSISTENT_2 / SSD: 1.2 TiB, 2.4 TiB, then steps of 2.4 TiB
+ROOT_VOLUME_GIB_MIN = 100
+_AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+_CAPACITY_BLOCK = re.compile(r"cr-[0-9a-f]{17}")
+_PRINCIPAL = re.compile(r"arn:aws:iam::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)")
+_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapacityEntry:
+    """GPU capacity the region holds for one SKU in one availability zone."""
+
+    gpu_type: str
+    az_id: str
+    count: int
+    capacity_block_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """How tenant stacks find this entry in the region's exports."""
+        return f"{self.gpu_type}@{self.az_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionConfig:
+    stack: str
+    region: str
+    tenant_supernet: ipaddress.IPv4Network
+    tenant_cidr_prefix: int
+    capacity: tuple[CapacityEntry, ...]
+    amis: Mapping[str, str]
+
+    def capacity_for(self, gpu_type: str, az_id: str) -> CapacityEntry | None:
+        return next((c for c in self.capacity if c.gpu_type == gpu_type and c.az_id == az_id), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolConfig:
+    gpu_type: str
+    nodes: int
+    az_id: str
+    root_volume_gib: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageConfig:
+    bucket_tib: float
+    fsx_tib: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantConfig:
+    stack: str
+    tenant: str
+    display_name: str
+    region: str
+    org: str
+    cidr: ipaddress.IPv4Network
+    node_pool: NodePoolConfig
+    storage: StorageConfig
+    egress: str
+    admin_principals: tuple[str, ...]
+
+    @property
+    def region_stack(self) -> str:
+        return region_stack_name(self.region)
+
+    @property
+    def region_stack_ref(self) -> str:
+        """The fully qualified name the tenant's StackReference reads: ``<org>/gpucloud/region-<r>``."""
+        return f"{self.org}/gpucloud/{self.region_stack}"
+
+
+StackConfig = RegionConfig | TenantConfig
+
+
+class _Reader:
+    """Reads typed values out of one stack's raw config, with messages that name stack and key."""
+
+    def __init__(self, stack: str, raw: Mapping[str, Any]) -> None:
+        self.stack = stack
+        self.raw = raw
+
+    def fail(self, key: str, value: Any, allowed: str) -> ConfigError:
+        return ConfigError(f"stack {self.stack}: {NAMESPACE}:{key}={value!r}: {allowed}")
+
+    def require(self, key: str) -> Any:
+        if key not in self.raw or self.raw[key] is None:
+            return self._missing(key)
+        return self.raw[key]
+
+    def _missing(self, key: str) -> Any:
+        raise ConfigError(f"stack {self.stack}: missing required key {NAMESPACE}:{key}")
+
+    def string(self, key: str, value: Any = None, *, field: str | None = None) -> str:
+        value = self.require(key) if field is None else value
+        label = key if field is None else f"{key}.{field}"
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(label, value, "want a non-empty string")
+        return value
+
+    def integer(self, label: str, value: Any, low: int, high: int | None = None) -> int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)  # Pulumi hands scalar config to programs as text
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(label, value, f"want a whole number >= {low}")
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise self.fail(label, value, f"want a whole number {bound}")
+        return value
+
+    def number(self, label: str, value: Any) -> float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self.fail(label, value, "want a positive number")
+        return float(value)
+
+    def mapping(self, key: str) -> Mapping[str, Any]:
+        value = self.require(key)
+        if not isinstance(value, Mapping):
+            raise self.fail(key, value, "want a mapping")
+        return value
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.require(key)
+        if value not in allowed:
+            raise self.fail(key, value, f"allowed: {', '.join(allowed)}")
+        return str(value)
+
+    def private_network(self, label: str, value: Any) -> ipaddress.IPv4Network:
+        try:
+            net = ipaddress.ip_network(value, strict=True) if isinstance(value, str) else None
+        except ValueError:
+            net = None
+        if not isinstance(net, ipaddress.IPv4Network):
+            raise self.fail(label, value, "want an IPv4 network in CIDR notation, e.g. 10.16.0.0/20")
+        if not any(net.subnet_of(r) for r in _PRIVATE_RANGES):
+            raise self.fail(label, value, "want a private range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+        return net
+
+    def unknown_keys(self, known: frozenset[str]) -> None:
+        unknown = sorted(set(self.raw) - known)
+        if unknown:
+            raise ConfigError(
+                f"stack {self.stack}: unknown key {NAMESPACE}:{unknown[0]}; allowed: "
+                + ", ".join(sorted(known))
+            )
+
+
+def parse_stack_config(
+    stack: str,
+    raw: Mapping[str, Any],
+    *,
+    catalog: Catalog | None = None,
+    regions: RegionTable | None = None,
+) -> StackConfig:
+    """The typed config of ``stack`` from its ``gpucloud:`` keys (namespace stripped)."""
+    catalog = catalog or load_catalog()
+    regions = regions or load_regions()
+    read = _Reader(stack, raw)
+    kind = read.choice("kind", KINDS)
+    region = read.string("region")
+    try:
+        aws_region = regions.get(region)
+    except ConfigError:
+        raise read.fail("region", region, f"allowed: {', '.join(sorted(regions.regions))}") from None
+    if kind == "region":
+        read.unknown_keys(REGION_KEYS)
+        return _parse_region(read, region, aws_region.az_ids, catalog)
+    read.unknown_keys(TENANT_KEYS)
+    return _parse_tenant(read, region, aws_region.az_ids, catalog)
+
+
+def _check_gpu_type(read: _Reader, label: str, value: Any, region: str, catalog: Catalog) -> str:
+    if not isinstance(value, str) or value not in catalog.skus:
+        raise read.fail(label, value, f"allowed: {', '.join(catalog.names())}")
+    if not catalog.skus[value].offered_in(region):
+        raise read.fail(label, value, f"not offered in {region}; offered there: "
+                        f"{', '.join(catalog.offered_in(region)) or 'none'}")
+    return value
+
+
+def _check_az(read: _Reader, label: str, value: Any, region: str, az_ids: tuple[str, ...]) -> str:
+    if value not in az_ids:
+        raise read.fail(label, value, f"want an AZ ID of {region}: {', '.join(az_ids)}")
+    return str(value)
+
+
+def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: Catalog) -> RegionConfig:
+    expected = region_stack_name(region)
+    if read.stack != expected:
+        raise ConfigError(f"stack {read.stack}: a region stack of {region} must be named {expected}")
+    supernet = read.private_network("tenantSupernet", read.require("tenantSupernet"))
+    prefix = read.integer("tenantCidrPrefix", read.require("tenantCidrPrefix"),
+                          max(supernet.prefixlen + 1, TENANT_PREFIX_RANGE[0]), TENANT_PREFIX_RANGE[1])
+    entries_raw = read.require("capacity")
+    if not isinstance(entries_raw, list) or not entries_raw:
+        raise read.fail("capacity", entries_raw, "want a non-empty list of {gpuType, az, count}")
+    entries: list[CapacityEntry] = []
+    for i, item in enumerate(entries_raw):
+        label = f"capacity[{i}]"
+        if not isinstance(item, Mapping):
+            raise read.fail(label, item, "want a mapping with gpuType, az, count")
+        extra = sorted(set(item) - {"gpuType", "az", "count", "capacityBlockId"})
+        if extra:
+            raise read.fail(f"{label}.{extra[0]}", item[extra[0]], "unknown key; allowed: gpuType, az, count, capacityBlockId")
+        block = item.get("capacityBlockId")
+        if block is not None and (not isinstance(block, str) or not _CAPACITY_BLOCK.fullmatch(block)):
+            raise read.fail(f"{label}.capacityBlockId", block, "want a Capacity Block reservation id cr-<17 hex>")
+        entry = CapacityEntry(
+            gpu_type=_check_gpu_type(read, f"{label}.gpuType", item.get("gpuType"), region, catalog),
+            az_id=_check_az(read, f"{label}.az", item.get("az"), region, az_ids),
+            count=read.integer(f"{label}.count", item.get("count"), 1),
+            capacity_block_id=block,
+        )
+        if any(e.key == entry.key for e in entries):
+            raise read.fail(label, item, f"{entry.gpu_type} in {entry.az_id} is listed twice; merge the counts")
+        entries.append(entry)
+    amis_raw = read.mapping("amis")
+    amis: dict[str, str] = {}
+    for gpu_type, ami in amis_raw.items():
+        _check_gpu_type(read, f"amis.{gpu_type}", gpu_type, region, catalog)
+        if not isinstance(ami, str) or not _AMI.fullmatch(ami):
+            raise read.fail(f"amis.{gpu_type}", ami, "want an AMI id ami-<8 or 17 hex>")
+        amis[gpu_type] = ami
+    for entry in entries:
+        if entry.gpu_type not in amis:
+            raise read.fail("amis", dict(amis_raw), f"no AMI pinned for {entry.gpu_type}, which capacity lists")
+    return RegionConfig(stack=read.stack, region=region, tenant_supernet=supernet, tenant_cidr_prefix=prefix,
+                        capacity=tuple(entries), amis=amis)
+
+
+def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: Catalog) -> TenantConfig:
+    try:
+        tenant = check_tenant_name(read.require("tenant"), key=f"{NAMESPACE}:tenant")
+    except ConfigError as err:
+        raise ConfigError(f"stack {read.stack}: {err}") from None
+    expected = tenant_stack_name(tenant, region)
+    if read.stack != expected:
+        raise ConfigError(f"stack {read.stack}: tenant {tenant} in {region} must be named {expected}")
+    display_name = read.string("displayName")
+    if len(display_name) > 200:
+        raise read.fail("displayName", display_name[:40] + "...", "want at most 200 characters")
+    org = read.string("org")
+    if not _ORG.fullmatch(org):
+        raise read.fail("org", org, "want a Pulumi organization name ([A-Za-z0-9_.-])")
+    cidr = read.private_network("cidr", read.require("cidr"))
+    if not TENANT_PREFIX_RANGE[0] <= cidr.prefixlen <= TENANT_PREFIX_RANGE[1]:
+        raise read.fail("cidr", str(cidr), f"want a prefix between /{TENANT_PREFIX_RANGE[0]} and /{TENANT_PREFIX_RANGE[1]}")
+    pool_raw = read.mapping("nodePool")
+    extra = sorted(set(pool_raw) - {"gpuType", "nodes", "az", "rootVolumeGib"})
+    if extra:
+        raise read.fail(f"nodePool.{extra[0]}", pool_raw[extra[0]], "unknown key; allowed: gpuType, nodes, az, rootVolumeGib")
+    node_pool = NodePoolConfig(
+        gpu_type=_check_gpu_type(read, "nodePool.gpuType", pool_raw.get("gpuType"), region, catalog),
+        nodes=read.integer("nodePool.nodes", pool_raw.get("nodes"), 1),
+        az_id=_check_az(read, "nodePool.az", pool_raw.get("az"), region, az_ids),
+        root_volume_gib=read.integer("nodePool.rootVolumeGib", pool_raw.get("rootVolumeGib"), ROOT_VOLUME_GIB_MIN, 16384),
+    )
+    storage_raw = read.mapping("storage")
+    extra = sorted(set(storage_raw) - {"bucketTib", "fsxTib"})
+    if extra:
+        raise read.fail(f"storage.{extra[0]}", storage_raw[extra[0]], "unknown key; allowed: bucketTib, fsxTib")
+    fsx = storage_raw.get("fsxTib")
+    storage = StorageConfig(
+        bucket_tib=read.number("storage.bucketTib", storage_raw.get("bucketTib")),
+        fsx_tib=None if fsx is None else check_fsx_tib(read, fsx),
+    )
+    principals = read.require("adminPrincipals")
+    if not isinstance(principals, list) or not principals:
+        raise read.fail("adminPrincipals", principals, "want a non-empty list of IAM ARNs")
+    for i, arn in enumerate(principals):
+        if not isinstance(arn, str) or not _PRINCIPAL.fullmatch(arn):
+            raise read.fail(f"adminPrincipals[{i}]", arn,
+                            "want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME")
+    return TenantConfig(
+        stack=read.stack, tenant=tenant, display_name=display_name, region=region, org=org, cidr=cidr,
+        node_pool=node_pool, storage=storage, egress=read.choice("egress", EGRESS_MODES),
+        admin_principals=tuple(principals),
+    )
+
+
+def fsx_sizes_rule() -> str:
+    return f"FSx for Lustre takes 1.2 TiB, 2.4 TiB, or a multiple of {FSX_STEP_TIB} TiB"
+
+
+def fsx_size_ok(tib: float) -> bool:
+    gib = round(tib * 1000)  # FSx counts 1.2 TiB as 1200 GiB
+    return gib == 1200 or (gib > 0 and gib % 2400 == 0)
+
+
+def check_fsx_tib(read: _Reader, value: Any) -> float:
+    tib = read.number("storage.fsxTib", value)
+    if not fsx_size_ok(tib):
+        raise read.fail("storage.fsxTib", value, fsx_sizes_rule())
+    return tib
+
+
+def fsx_capacity_gib(tib: float) -> int:
+    """FSx's ``storage_capacity`` in GiB for a size in TiB as FSx names it (1.2 TiB = 1200 GiB)."""
+    return round(tib * 1000)
+
+
+def config_from_namespaced(stack: str, config: dict[str, Any]) -> StackConfig:
+    """Typed config from namespaced keys (``gpucloud:region``, ``aws:region``)."""
+    ours = {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith(f"{NAMESPACE}:")}
+    parsed = parse_stack_config(stack, ours)
+    aws_region = config.get("aws:region")
+    if aws_region != parsed.region:
+        raise ConfigError(
+            f"stack {stack}: aws:region={aws_region!r} must equal {NAMESPACE}:region={parsed.region!r}"
+        )
+    return parsed

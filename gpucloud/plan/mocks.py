@@ -1,0 +1,159 @@
+"""The Pulumi mock runtime of the offline plan: deterministic IDs and ARNs, and a record of every resource.
+
+Deterministic: the same program and config give the same IDs, so plans can be compared and golden-tested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import settings
+from pulumi.runtime.mocks import MockMonitor
+
+MOCK_ACCOUNT = "123456789012"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+MASK = "[secret]"
+
+# EC2 ID prefixes per resource type, as AWS shapes them.
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-", "aws:ec2/subnet:Subnet": "subnet-", "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-", "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-", "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/eip:Eip": "eipalloc-", "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-", "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:ec2/instance:Instance": "i-", "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+    "aws:ec2/capacityReservation:CapacityReservation": "cr-", "aws:fsx/lustreFileSystem:LustreFileSystem": "fs-",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-",
+}
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+
+
+def wire_to_plain(value: Any) -> Any:
+    """Pulumi's wire values as plain JSON: secrets masked, resource references as their URN, whole floats as ints."""
+    if isinstance(value, dict):
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
+            return MASK
+        if sig == RESOURCE_SIG:
+            return value.get("urn")
+        return {k: wire_to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire_to_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordingMonitor(MockMonitor):
+    """A MockMonitor that also keeps, in order, what each registration asked for (with its parent)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+        self._engine_urns: dict[str, str] = {}  # the mock's URN -> the URN the Pulumi engine would give
+
+    def _engine_urn(self, parent: str, type_: str, name: str) -> str:
+        """Pulumi's URN: the parent's whole type chain, then this type (the mock keeps only the last link)."""
+        if not parent:
+            return f"urn:pulumi:{settings.get_stack()}::{settings.get_project()}::{type_}::{name}"
+        parent_urn = self._engine_urns.get(parent, parent)
+        chain = parent_urn.split("::")[2]
+        return f"urn:pulumi:{settings.get_stack()}::{settings.get_project()}::{chain}${type_}::{name}"
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        urn = self._engine_urn(request.parent, request.type, request.name)
+        self._engine_urns[response.urn] = urn
+        if request.type != "pulumi:pulumi:Stack":
+            parent = self._engine_urns.get(request.parent) if request.parent else None
+            if parent is not None and "::pulumi:pulumi:Stack::" in parent:
+                parent = None  # top level: the root stack is not shown
+            inputs = wire_to_plain(json_format.MessageToDict(request.object))
+            self.recorded.append(RecordedResource(
+                type=request.type, name=request.name, urn=urn, parent=parent,
+                custom=bool(request.custom), inputs=inputs,
+            ))
+        return response
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes as AWS would shape them, without AWS."""
+
+    def __init__(self, *, stack: str, region: str, stack_outputs: dict[str, dict[str, Any]]) -> None:
+        self.stack = stack
+        self.region = region
+        self.stack_outputs = stack_outputs  # fully qualified stack name -> its exports
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = str(args.inputs.get("name", args.name))
+            exports = self.stack_outputs.get(name)
+            if exports is None:
+                raise LookupError(f"StackReference {name}: no offline plan of that stack")
+            return name, {"name": name, "outputs": exports, "secretOutputNames": []}
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-provider", outputs
+        digest = _digest(self.stack, args.typ, args.name)
+        service = args.typ.split(":")[1].split("/")[0]
+        kind = args.typ.rsplit(":", 1)[-1]
+        rid = _ID_PREFIX.get(args.typ, "") + digest
+        if args.typ == "aws:s3/bucket:Bucket":
+            rid = outputs.get("bucket") or f"{args.name}-{digest[:8]}"
+            outputs["bucket"] = rid
+            outputs["arn"] = f"arn:aws:s3:::{rid}"
+        elif args.typ == "aws:kms/key:Key":
+            h = _digest(self.stack, args.typ, args.name, length=32)
+            rid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            outputs["keyId"] = rid
+            outputs["arn"] = f"arn:aws:kms:{self.region}:{MOCK_ACCOUNT}:key/{rid}"
+        elif service == "iam":
+            rid = outputs.get("name") or f"{args.name}-{digest[:7]}"
+            outputs.setdefault("name", rid)
+            path = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile"}.get(kind)
+            if path:
+                outputs["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT}:{path}/{rid}"
+        elif args.typ == "aws:ec2/placementGroup:PlacementGroup":
+            rid = outputs.get("name") or f"{args.name}-{digest[:7]}"
+            outputs["name"] = rid
+            outputs["arn"] = f"arn:aws:ec2:{self.region}:{MOCK_ACCOUNT}:placement-group/{rid}"
+        else:
+            outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{MOCK_ACCOUNT}:{kind.lower()}/{rid}")
+        if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            outputs["prefixListId"] = f"pl-{digest[:8]}"
+        if args.typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
+            outputs["dnsName"] = f"{rid}.fsx.{self.region}.amazonaws.com"
+        outputs.setdefault("id", rid)
+        return rid, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
+                    "id": MOCK_ACCOUNT, "userId": "PLAN"}, []
+        if args.token == "aws:index/getAvailabilityZone:getAvailabilityZone":
+            zone_id = str(args.args.get("zoneId"))
+            # AZ names are shuffled per account; the plan shows a stand-in that keeps the AZ ID visible.
+            return {"zoneId": zone_id, "name": f"{self.region}({zone_id})", "region": self.region}, []
+        if args.token == "aws:ec2/getPrefixList:getPrefixList":
+            pid = str(args.args.get("prefixListId"))
+            return {"id": pid, "prefixListId": pid, "name": f"com.amazonaws.{self.region}.s3", "cidrBlocks": []}, []
+        return {**args.args, "id": _digest(args.token, str(sorted(args.args.items())))}, []

@@ -1,0 +1,74 @@
+"""Run the real stack program in-process under Pulumi's mock runtime: no CLI, no cloud, no network.
+
+The mock runtime is global to a process, so runs here are sequential; callers that want
+parallel plans use processes (DESIGN.md, Concurrency).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from gpucloud import program
+from gpucloud.config import StackConfig
+from gpucloud.errors import PlanError
+from gpucloud.plan.mocks import PlanMocks, RecordedResource, RecordingMonitor
+
+PROJECT = "gpucloud"
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    stack: str
+    resources: list[RecordedResource]
+    exports: dict[str, Any]
+
+
+def _as_pulumi_config(namespaced: Mapping[str, Any]) -> dict[str, str]:
+    """Config as the Pulumi CLI hands it to a program: strings, with objects and lists as JSON text."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in namespaced.items()}
+
+
+def run_program(
+    config: StackConfig,
+    namespaced_config: Mapping[str, Any],
+    *,
+    stack_outputs: Mapping[str, dict[str, Any]] | None = None,
+) -> ProgramRun:
+    """Run the stack program for ``config`` and return what it registered and exported."""
+    mocks = PlanMocks(stack=config.stack, region=config.region, stack_outputs=dict(stack_outputs or {}))
+    monitor = RecordingMonitor(mocks)
+    settings.reset_options(project=PROJECT, stack=config.stack, preview=False)
+    pulumi.runtime.set_all_config(_as_pulumi_config(namespaced_config), [])
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=config.stack, preview=False, monitor=monitor)
+    root = settings.get_root_resource()
+    exports: dict[str, Any] = {}
+
+    async def resolve_exports() -> None:
+        outputs: dict[str, Any] = getattr(root, "outputs", {})
+        for name, value in outputs.items():
+            exports[name] = await pulumi.Output.from_input(value).future()
+
+    def body() -> Any:
+        program.build(config)
+        return resolve_exports()
+
+    try:
+        _sync_await(run_pulumi_func(body))
+    except Exception as err:  # noqa: BLE001 -- the program's own failure, reported as a plan error
+        raise PlanError(f"stack {config.stack}: the program failed: {_first_line(err)}") from err
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    return ProgramRun(stack=config.stack, resources=list(monitor.recorded), exports=exports)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,70 @@
+"""The gpucloud repository on disk: where it is, which stacks it holds, and their config files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpucloud.config import StackConfig, config_from_namespaced
+from gpucloud.errors import ConfigError, RepositoryError, StackNotFoundError
+
+PROJECT_FILE = "Pulumi.yaml"
+STACKS_DIR = "stacks"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` that holds ``Pulumi.yaml``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / PROJECT_FILE).is_file():
+            return candidate
+    raise RepositoryError(f"no {PROJECT_FILE} in {here} or any parent; run inside a gpucloud repository or pass --root DIR")
+
+
+@dataclass(frozen=True)
+class Repository:
+    root: Path
+
+    @classmethod
+    def at(cls, root: Path | None) -> Repository:
+        if root is None:
+            return cls(find_root())
+        root = root.resolve()
+        if not (root / PROJECT_FILE).is_file():
+            raise RepositoryError(f"--root {root}: no {PROJECT_FILE} there")
+        return cls(root)
+
+    @property
+    def stacks_dir(self) -> Path:
+        return self.root / STACKS_DIR
+
+    def stack_file(self, stack: str) -> Path:
+        return self.stacks_dir / f"Pulumi.{stack}.yaml"
+
+    def stacks(self) -> list[str]:
+        prefix, suffix = "Pulumi.", ".yaml"
+        return sorted(p.name[len(prefix):-len(suffix)] for p in self.stacks_dir.glob(f"{prefix}*{suffix}"))
+
+    def raw_config(self, stack: str) -> dict[str, Any]:
+        """The stack file's ``config:`` mapping as written (namespaced keys, YAML values)."""
+        path = self.stack_file(stack)
+        if "/" in stack or stack.startswith(".") or not path.is_file():
+            known = ", ".join(self.stacks()) or "none"
+            raise StackNotFoundError(f"no stack {stack!r} in {self.stacks_dir}; stacks: {known}")
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path.name}{where}: not valid YAML") from None
+        config = doc.get("config") if isinstance(doc, dict) else None
+        if not isinstance(config, dict):
+            raise ConfigError(f"{path.name}: want a top-level 'config:' mapping")
+        return config
+
+    def load(self, stack: str) -> StackConfig:
+        """The stack's typed config, checked as ``pulumi up`` would run it."""
+        return config_from_namespaced(stack, self.raw_config(stack))

@@ -1,0 +1,24 @@
+"""The gpucloud tags: what every resource carries, and what the Ansible dynamic inventory groups by."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+TENANT = "gpucloud:tenant"
+REGION = "gpucloud:region"
+ROLE = "gpucloud:role"
+GPU_TYPE = "gpucloud:gpu-type"
+
+
+def region_tags(region: str) -> dict[str, str]:
+    """Region stacks tag with region and role only (DESIGN.md, Tags)."""
+    return {REGION: region}
+
+
+def tenant_tags(tenant: str, region: str) -> dict[str, str]:
+    return {TENANT: tenant, REGION: region}
+
+
+def with_role(tags: Mapping[str, str], role: str, **extra: str) -> dict[str, str]:
+    """``tags`` plus the component's role (and any extra tags), as a new dict."""
+    return {**tags, ROLE: role, **extra}
