@@ -42,6 +42,7 @@ class RecordedResource:
     type: str
     name: str
     urn: str
+    id: str
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
@@ -89,7 +90,7 @@ class RecordingMonitor(MockMonitor):
                 parent = None  # top level: the root stack is not shown
             inputs = wire_to_plain(json_format.MessageToDict(request.object))
             self.recorded.append(RecordedResource(
-                type=request.type, name=request.name, urn=urn, parent=parent,
+                type=request.type, name=request.name, urn=urn, id=response.id, parent=parent,
                 custom=bool(request.custom), inputs=inputs,
             ))
         return response

@@ -1,0 +1,51 @@
+"""The human view of a plan: the resource tree, the summary and the violations."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from gpucloud.plan.offline import Plan
+
+
+def _money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.2f}"
+
+
+def render_plan(console: Console, plan: Plan) -> None:
+    tree = Tree(f"[bold]{plan.stack}[/bold] (offline plan: what `pulumi preview` would create)")
+    nodes: dict[str | None, Tree] = {None: tree}
+    for res in plan.resources:
+        parent = nodes.get(res.parent, tree)
+        label = f"+ {res.type} [bold]{res.name}[/bold]" if res.custom else f"+ [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
+        nodes[res.urn] = parent.add(label)
+    console.print(tree)
+
+    summary = plan.summary
+    by_type = Table(title="Resources by type", show_edge=False)
+    by_type.add_column("type")
+    by_type.add_column("count", justify="right")
+    for type_, count in summary.by_type.items():
+        by_type.add_row(type_, str(count))
+    by_type.add_row("[bold]total[/bold]", f"[bold]{summary.resource_count}[/bold]")
+    console.print(by_type)
+
+    cost = Table(title=f"Indicative cost ({summary.price_region} list prices; catalog {summary.catalog_date}, "
+                       f"prices {summary.price_date})", show_edge=False)
+    for column, justify in (("item", "left"), ("quantity", "right"), ("unit", "left"), ("$/hour", "right")):
+        cost.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for line in summary.cost:
+        quantity = f"{line.quantity:g}"
+        cost.add_row(line.item, quantity, line.unit, "unknown" if line.usd_hour is None else f"{line.usd_hour:,.4f}")
+    console.print(cost)
+    console.print(f"GPUs: [bold]{summary.gpus}[/bold]   indicative: [bold]{_money(summary.hourly_usd)}/hour[/bold], "
+                  f"{_money(summary.monthly_usd)}/month ({summary.hours_per_month} h)")
+    for item in summary.unpriced:
+        console.print(f"  not priced: {item}")
+    if plan.violations:
+        console.print(f"[bold red]{len(plan.violations)} policy violation(s):[/bold red]")
+        for v in plan.violations:
+            console.print(f"  [red]{v.rule}[/red] {v.urn}: {v.message}")
+    else:
+        console.print("[green]policy: no violations[/green]")
