@@ -66,7 +66,10 @@ def run_program(
         raise PlanError(f"stack {config.stack}: the program failed: {_first_line(err)}") from err
     finally:
         pulumi.runtime.set_all_config({}, [])
-    return ProgramRun(stack=config.stack, resources=list(monitor.recorded), exports=exports)
+    # Registrations arrive in whatever order asyncio schedules them: sort so plans are deterministic,
+    # parents before their children.
+    resources = sorted(monitor.recorded, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
+    return ProgramRun(stack=config.stack, resources=resources, exports=exports)
 
 
 def _first_line(err: BaseException) -> str:

@@ -1,0 +1,61 @@
+"""Shared fixtures: the repository under test, copies of it, and cached offline plans."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gpucloud.plan.offline import Plan, Planner
+from gpucloud.repo import Repository
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_STACKS = ("region-eu-north-1", "region-us-east-1", "tenant-acme-us-east-1")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def sample_plans() -> dict[str, Plan]:
+    planner = Planner(Repository(ROOT))
+    return {stack: planner.plan(stack) for stack in SAMPLE_STACKS}
+
+
+@pytest.fixture()
+def repo_copy(tmp_path: Path) -> Path:
+    """A throw-away copy of the repository's project file and stacks."""
+    dest = tmp_path / "repo"
+    dest.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", dest / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", dest / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def read_stack(root: Path, stack: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((root / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    return doc
+
+
+def write_stack(root: Path, stack: str, doc: dict[str, Any]) -> None:
+    (root / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def edit_stack(root: Path, stack: str, change: Callable[[dict[str, Any]], None]) -> None:
+    doc = read_stack(root, stack)
+    change(doc["config"])
+    write_stack(root, stack, doc)
+
+
+@pytest.fixture()
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["COLUMNS"] = "200"
+    return env

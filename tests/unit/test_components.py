@@ -1,0 +1,174 @@
+"""What the stack programs declare, checked on the offline plan (the SDK's mock runtime)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import edit_stack
+from gpucloud import tags as t
+from gpucloud.catalog import load_catalog
+from gpucloud.components.gpu_node_pool import efa_layout
+from gpucloud.plan.mocks import RecordedResource
+from gpucloud.plan.offline import Plan, Planner
+from gpucloud.repo import Repository
+
+TENANT = "tenant-acme-us-east-1"
+
+
+def of_type(plan: Plan, suffix: str) -> list[RecordedResource]:
+    return [r for r in plan.resources if r.type.endswith(suffix)]
+
+
+@pytest.fixture(scope="module")
+def tenant(sample_plans: dict[str, Plan]) -> Plan:
+    return sample_plans[TENANT]
+
+
+def test_every_launch_template_requires_imdsv2(tenant: Plan) -> None:
+    templates = of_type(tenant, "launchTemplate:LaunchTemplate")
+    assert templates
+    for lt in templates:
+        meta = lt.inputs["metadataOptions"]
+        assert meta["httpTokens"] == "required", lt.urn
+        assert int(meta["httpPutResponseHopLimit"]) <= 2, lt.urn
+
+
+def test_volumes_bucket_and_file_system_use_the_tenants_key(tenant: Plan) -> None:
+    key = tenant.exports["kmsKeyArn"]
+    assert key.startswith("arn:aws:kms:")
+    for lt in of_type(tenant, "launchTemplate:LaunchTemplate"):
+        for mapping in lt.inputs["blockDeviceMappings"]:
+            assert mapping["ebs"]["encrypted"] == "true", lt.urn
+            assert mapping["ebs"]["kmsKeyId"] == key, lt.urn
+    sse = of_type(tenant, "BucketServerSideEncryptionConfiguration")
+    assert sse
+    for cfg in sse:
+        default = cfg.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+        assert (default["sseAlgorithm"], default["kmsMasterKeyId"]) == ("aws:kms", key), cfg.urn
+    fsx = of_type(tenant, "LustreFileSystem")
+    assert len(fsx) == 1 and fsx[0].inputs["kmsKeyId"] == key
+    for res in of_type(tenant, "kms/key:Key"):
+        assert res.inputs["enableKeyRotation"] is True, res.urn
+
+
+def test_no_security_group_rule_admits_the_internet(tenant: Plan) -> None:
+    ingress = of_type(tenant, "SecurityGroupIngressRule")
+    assert ingress
+    for rule in ingress:
+        assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs, rule.urn
+        assert rule.inputs["referencedSecurityGroupId"].startswith("sg-"), rule.urn
+
+
+def test_nodes_get_no_public_ip(tenant: Plan) -> None:
+    for subnet in of_type(tenant, "subnet:Subnet"):
+        assert subnet.inputs["mapPublicIpOnLaunch"] is False, subnet.urn
+    for lt in of_type(tenant, "launchTemplate:LaunchTemplate"):
+        assert all(nic["associatePublicIpAddress"] == "false" for nic in lt.inputs["networkInterfaces"]), lt.urn
+
+
+def test_no_peering_and_no_transit_gateway(tenant: Plan) -> None:
+    assert not [r for r in tenant.resources if "Peering" in r.type or "transitgateway" in r.type]
+
+
+def test_efa_interfaces_match_the_catalog(tenant: Plan) -> None:
+    (lt,) = of_type(tenant, "launchTemplate:LaunchTemplate")
+    nics = lt.inputs["networkInterfaces"]
+    efa = [n for n in nics if n["interfaceType"] == "efa-only"]
+    assert len(efa) == load_catalog().get("p5.48xlarge").efa_interfaces == 32
+    primary = [n for n in nics if n["interfaceType"] == "interface"]
+    assert [(n["networkCardIndex"], n["deviceIndex"]) for n in primary] == [(0, 0)]
+    assert sorted((n["networkCardIndex"], n["deviceIndex"]) for n in efa)[:2] == [(0, 1), (1, 0)]
+
+
+@pytest.mark.parametrize("sku", sorted(load_catalog().skus))
+def test_efa_layout_of_every_sku(sku: str) -> None:
+    count = load_catalog().get(sku).efa_interfaces
+    layout = efa_layout(count)
+    assert sum(s.interface_type == "efa-only" for s in layout) == count
+    assert len({(s.network_card_index, s.device_index) for s in layout}) == len(layout)
+    assert {s.network_card_index for s in layout} == set(range(max(count, 1)))
+
+
+def test_nodes_are_in_the_regions_placement_group_and_reservation(sample_plans: dict[str, Plan]) -> None:
+    region = sample_plans["region-us-east-1"].exports["capacity"]["p5.48xlarge@use1-az4"]
+    (lt,) = of_type(sample_plans[TENANT], "launchTemplate:LaunchTemplate")
+    assert lt.inputs["placement"]["groupName"] == region["placementGroup"]
+    target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target["capacityReservationId"] == region["reservationId"]
+    assert len(of_type(sample_plans[TENANT], "instance:Instance")) == 2
+
+
+def test_every_taggable_resource_carries_the_tenant_tags(tenant: Plan) -> None:
+    tagged = [r for r in tenant.resources if "tags" in r.inputs]
+    assert len(tagged) > 20
+    for res in tagged:
+        assert res.inputs["tags"][t.TENANT] == "acme", res.urn
+        assert res.inputs["tags"][t.REGION] == "us-east-1", res.urn
+        assert t.ROLE in res.inputs["tags"], res.urn
+    for node in of_type(tenant, "instance:Instance"):
+        assert node.inputs["tags"][t.GPU_TYPE] == "p5.48xlarge", node.urn
+
+
+def test_region_stacks_tag_region_and_role_only(sample_plans: dict[str, Plan]) -> None:
+    for res in sample_plans["region-us-east-1"].resources:
+        tags: dict[str, Any] = res.inputs.get("tags", {})
+        if tags:
+            assert t.TENANT not in tags and tags[t.REGION] == "us-east-1" and t.ROLE in tags, res.urn
+
+
+def test_buckets_are_private_tls_only_and_versioned(sample_plans: dict[str, Plan]) -> None:
+    for plan in sample_plans.values():
+        buckets = of_type(plan, "s3/bucket:Bucket")
+        for bucket in buckets:
+            blocks = [b for b in of_type(plan, "BucketPublicAccessBlock") if b.inputs["bucket"] == bucket.id]
+            assert blocks and all(blocks[0].inputs[f] is True for f in
+                                  ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+            (policy,) = [p for p in of_type(plan, "BucketPolicy") if p.inputs["bucket"] == bucket.id]
+            statements = json.loads(policy.inputs["policy"])["Statement"]
+            assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+                       for s in statements), bucket.urn
+
+
+def test_node_role_reaches_only_the_tenants_bucket_and_key(tenant: Plan) -> None:
+    (policy,) = [r for r in of_type(tenant, "RolePolicy") if r.name.endswith("node-data")]
+    resources = {s["Resource"] for s in json.loads(policy.inputs["policy"])["Statement"]}
+    bucket = tenant.exports["bucket"]
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*", tenant.exports["kmsKeyArn"]}
+
+
+def test_admin_role_has_a_permissions_boundary(tenant: Plan) -> None:
+    (admin,) = [r for r in of_type(tenant, "iam/role:Role") if r.name.endswith("identity-admin")]
+    assert admin.inputs["permissionsBoundary"].startswith("arn:aws:iam::")
+
+
+def test_nat_egress_is_optional(repo_copy: Path) -> None:
+    edit_stack(repo_copy, TENANT, lambda cfg: cfg.__setitem__("gpucloud:egress", "none"))
+    plan = Planner(Repository(repo_copy)).plan(TENANT)
+    assert not of_type(plan, "NatGateway") and not of_type(plan, "InternetGateway")
+    assert not [r for r in of_type(plan, "SecurityGroupEgressRule") if r.inputs.get("cidrIpv4") == "0.0.0.0/0"]
+
+
+def test_node_count_drives_the_plan(repo_copy: Path) -> None:
+    edit_stack(repo_copy, TENANT, lambda cfg: cfg["gpucloud:nodePool"].__setitem__("nodes", 5))
+    plan = Planner(Repository(repo_copy)).plan(TENANT)
+    assert len(of_type(plan, "instance:Instance")) == 5
+    assert plan.summary.gpus == 40
+
+
+def test_capacity_block_capacity_creates_no_reservation(repo_copy: Path) -> None:
+    block = "cr-0123456789abcdef0"
+    edit_stack(repo_copy, "region-us-east-1",
+               lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", block))
+    plan = Planner(Repository(repo_copy)).plan("region-us-east-1")
+    assert all(r.inputs["instanceType"] != "p5.48xlarge" for r in of_type(plan, "CapacityReservation"))
+    assert plan.exports["capacity"]["p5.48xlarge@use1-az4"]["reservationId"] == block
+    assert plan.summary.hourly_usd is None and "Capacity Block" in plan.summary.unpriced[0]
+
+
+def test_plans_are_deterministic(repo_root: Path, sample_plans: dict[str, Plan]) -> None:
+    again = Planner(Repository(repo_root)).plan(TENANT)
+    assert again.as_json() == sample_plans[TENANT].as_json()
