@@ -1,0 +1,103 @@
+"""`gpucloud plan` as a user runs it: a real process, every sample stack, human and JSON output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE_STACKS, edit_stack
+from gpucloud.cli import main
+
+pytestmark = pytest.mark.integration
+GPUCLOUD = [sys.executable, "-m", "gpucloud"]
+
+
+def gpucloud(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GPUCLOUD, *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize("stack", SAMPLE_STACKS)
+def test_plan_json_of_every_sample_stack(repo_root: Path, stack: str) -> None:
+    result = gpucloud("--root", str(repo_root), "plan", stack, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["stack"] == stack
+    assert doc["violations"] == []
+    assert doc["summary"]["resource_count"] == len(doc["resources"]) > 10
+    assert doc["summary"]["gpus"] > 0 and doc["summary"]["hourly_usd"] > 0
+    urns = {r["urn"] for r in doc["resources"]}
+    for res in doc["resources"]:
+        assert set(res) == {"type", "name", "urn", "parent", "inputs"}
+        assert res["parent"] is None or res["parent"] in urns
+        assert not res["type"].startswith("pulumi:providers:") and res["type"] != "pulumi:pulumi:Stack"
+
+
+def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env: dict[str, str]) -> None:
+    result = gpucloud("--root", str(repo_root), "plan", "tenant-acme-us-east-1", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "tenant-acme-us-east-1-nodes-0" in text and "aws:ec2/launchTemplate:LaunchTemplate" in text
+    assert "GPUs: 16" in text
+    assert "indicative: $112.36/hour" in text and "catalog 2026-11-26" in text
+    assert "policy: no violations" in text
+
+
+def test_plan_finds_the_repository_from_a_subdirectory(repo_root: Path) -> None:
+    result = subprocess.run([*GPUCLOUD, "plan", "region-eu-north-1", "--json"], capture_output=True, text=True,
+                            cwd=repo_root / "stacks", timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plan", "no-such-stack"], "no stack 'no-such-stack'"),
+    (["plan"], "Missing argument 'STACK'"),
+    (["plan", "region-us-east-1", "--bogus"], "No such option '--bogus'"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+])
+def test_bad_input_is_one_line_on_stderr_and_exit_2(repo_root: Path, args: list[str], message: str) -> None:
+    result = gpucloud("--root", str(repo_root), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) <= 3
+    assert result.stdout == ""
+
+
+def test_unknown_stack_lists_the_stacks_that_exist(repo_root: Path) -> None:
+    result = gpucloud("--root", str(repo_root), "plan", "tenant-nobody-us-east-1")
+    assert result.returncode == 2
+    assert "region-eu-north-1, region-us-east-1, tenant-acme-us-east-1" in result.stderr
+
+
+def test_a_config_error_exits_2_naming_key_and_value(repo_copy: Path) -> None:
+    edit_stack(repo_copy, "tenant-acme-us-east-1", lambda cfg: cfg["gpucloud:nodePool"].__setitem__("nodes", 0))
+    result = gpucloud("--root", str(repo_copy), "plan", "tenant-acme-us-east-1", "--json")
+    assert result.returncode == 2
+    assert "gpucloud:nodePool.nodes=0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_tenant_without_its_region_stack_is_refused(repo_copy: Path) -> None:
+    (repo_copy / "stacks" / "Pulumi.region-us-east-1.yaml").unlink()
+    result = gpucloud("--root", str(repo_copy), "plan", "tenant-acme-us-east-1")
+    assert result.returncode == 2
+    assert "region stack region-us-east-1 does not exist" in result.stderr
+
+
+def test_root_that_is_not_a_repository(tmp_path: Path) -> None:
+    result = gpucloud("--root", str(tmp_path), "plan", "region-us-east-1")
+    assert result.returncode == 2 and "no Pulumi.yaml there" in result.stderr
+
+
+def test_main_in_process_returns_the_status(repo_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(repo_root), "plan", "region-eu-north-1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stack"] == "region-eu-north-1"
+    assert main(["--root", str(repo_root), "plan", "nope"]) == 2
+
+
+def test_help_teaches(repo_root: Path) -> None:
+    result = gpucloud("plan", "--help")
+    assert result.returncode == 0 and "mock runtime" in result.stdout
