@@ -70,8 +70,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the best is kept")
     args = parser.parse_args()
-    print(f"{'nodes':>5} {'resources':>9} {'plan s':>8} {'raw SDK s':>9} {'plan ms/res':>11} "
-          f"{'raw ms/res':>10} {'ratio':>6}")
+    print(
+        f"{'nodes':>5} {'resources':>9} {'plan s':>8} {'raw SDK s':>9} {'plan ms/res':>11} "
+        f"{'raw ms/res':>10} {'ratio':>6}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for nodes in (1, 8, 32):
             repo = repo_with_nodes(Path(tmp), nodes)
@@ -84,8 +86,10 @@ def main() -> None:
                 best_plan = min(best_plan, time.perf_counter() - start)
                 count = len(plan.resources)
             best_raw = min(raw_sdk_seconds(count) for _ in range(args.repeat))
-            print(f"{nodes:>5} {count:>9} {best_plan:>8.3f} {best_raw:>9.3f} {1000 * best_plan / count:>11.2f} "
-                  f"{1000 * best_raw / count:>10.2f} {best_plan / best_raw:>6.2f}")
+            print(
+                f"{nodes:>5} {count:>9} {best_plan:>8.3f} {best_raw:>9.3f} {1000 * best_plan / count:>11.2f} "
+                f"{1000 * best_raw / count:>10.2f} {best_plan / best_raw:>6.2f}"
+            )
 
 
 if __name__ == "__main__":

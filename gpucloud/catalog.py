@@ -78,8 +78,15 @@ def parse_sku(name: str, doc: Any) -> GpuSku:
         raise CatalogError(f"{where}: unknown keys {unknown}; allowed: {sorted(known)}")
     ints = {
         key: require(doc, key, int, where)
-        for key in ("gpu_count", "gpu_memory_gb", "vcpu", "memory_gib", "network_gbps",
-                    "efa_interfaces", "nvlinks_per_gpu")
+        for key in (
+            "gpu_count",
+            "gpu_memory_gb",
+            "vcpu",
+            "memory_gib",
+            "network_gbps",
+            "efa_interfaces",
+            "nvlinks_per_gpu",
+        )
     }
     for key, value in ints.items():
         low = 0 if key in ("efa_interfaces", "nvlinks_per_gpu") else 1

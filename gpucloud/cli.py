@@ -33,8 +33,12 @@ def _emit_json(doc: Any) -> None:
 
 
 @click.group(context_settings=CONTEXT)
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="The gpucloud repository to work on (default: the nearest parent holding Pulumi.yaml).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="The gpucloud repository to work on (default: the nearest parent holding Pulumi.yaml).",
+)
 @click.version_option(__version__, prog_name="gpucloud")
 def app(root: Path | None) -> None:
     """Infrastructure as code for renting out GPU capacity: region and tenant stacks, offline plans, policy.
@@ -103,5 +107,3 @@ def _error(message: str) -> None:
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
-
-

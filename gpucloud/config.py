@@ -7,6 +7,7 @@ Keys live in the ``gpucloud:`` namespace; README.md documents each of them.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -25,8 +26,7 @@ EGRESS_MODES = ("nat", "none")
 STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "adminPrincipals"})
 REGION_KEYS = frozenset({"kind", "region", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
 TENANT_KEYS = frozenset(
-    {"kind", "tenant", "displayName", "region", "org", "cidr", "nodePool", "storage", "egress",
-     "adminPrincipals"}
+    {"kind", "tenant", "displayName", "region", "org", "cidr", "nodePool", "storage", "egress", "adminPrincipals"}
 )
 TENANT_PREFIX_RANGE = (16, 24)
 FSX_STEP_TIB = 2.4  # FSx for Lustre PERSISTENT_2 / SSD: 1.2 TiB, 2.4 TiB, then steps of 2.4 TiB
@@ -35,9 +35,7 @@ _AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 _CAPACITY_BLOCK = re.compile(r"cr-[0-9a-f]{17}")
 _PRINCIPAL = re.compile(r"arn:aws:iam::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)")
 _ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_PRIVATE_RANGES = tuple(
-    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
+_PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,10 +143,8 @@ class _Reader:
 
     def number(self, label: str, value: Any) -> float:
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):  # Pulumi hands scalar config to programs as text
                 value = float(value)
-            except ValueError:
-                pass
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise self.fail(label, value, "want a positive number")
         return float(value)
@@ -180,8 +176,7 @@ class _Reader:
         unknown = sorted(set(self.raw) - known)
         if unknown:
             raise ConfigError(
-                f"stack {self.stack}: unknown key {NAMESPACE}:{unknown[0]}; allowed: "
-                + ", ".join(sorted(known))
+                f"stack {self.stack}: unknown key {NAMESPACE}:{unknown[0]}; allowed: " + ", ".join(sorted(known))
             )
 
 
@@ -213,8 +208,9 @@ def _check_gpu_type(read: _Reader, label: str, value: Any, region: str, catalog:
     if not isinstance(value, str) or value not in catalog.skus:
         raise read.fail(label, value, f"allowed: {', '.join(catalog.names())}")
     if not catalog.skus[value].offered_in(region):
-        raise read.fail(label, value, f"not offered in {region}; offered there: "
-                        f"{', '.join(catalog.offered_in(region)) or 'none'}")
+        raise read.fail(
+            label, value, f"not offered in {region}; offered there: {', '.join(catalog.offered_in(region)) or 'none'}"
+        )
     return value
 
 
@@ -229,8 +225,12 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
     if read.stack != expected:
         raise ConfigError(f"stack {read.stack}: a region stack of {region} must be named {expected}")
     supernet = read.private_network("tenantSupernet", read.require("tenantSupernet"))
-    prefix = read.integer("tenantCidrPrefix", read.require("tenantCidrPrefix"),
-                          max(supernet.prefixlen + 1, TENANT_PREFIX_RANGE[0]), TENANT_PREFIX_RANGE[1])
+    prefix = read.integer(
+        "tenantCidrPrefix",
+        read.require("tenantCidrPrefix"),
+        max(supernet.prefixlen + 1, TENANT_PREFIX_RANGE[0]),
+        TENANT_PREFIX_RANGE[1],
+    )
     entries_raw = read.require("capacity")
     if not isinstance(entries_raw, list) or not entries_raw:
         raise read.fail("capacity", entries_raw, "want a non-empty list of {gpuType, az, count}")
@@ -241,7 +241,9 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
             raise read.fail(label, item, "want a mapping with gpuType, az, count")
         extra = sorted(set(item) - {"gpuType", "az", "count", "capacityBlockId"})
         if extra:
-            raise read.fail(f"{label}.{extra[0]}", item[extra[0]], "unknown key; allowed: gpuType, az, count, capacityBlockId")
+            raise read.fail(
+                f"{label}.{extra[0]}", item[extra[0]], "unknown key; allowed: gpuType, az, count, capacityBlockId"
+            )
         block = item.get("capacityBlockId")
         if block is not None and (not isinstance(block, str) or not _CAPACITY_BLOCK.fullmatch(block)):
             raise read.fail(f"{label}.capacityBlockId", block, "want a Capacity Block reservation id cr-<17 hex>")
@@ -264,8 +266,14 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
     for entry in entries:
         if entry.gpu_type not in amis:
             raise read.fail("amis", dict(amis_raw), f"no AMI pinned for {entry.gpu_type}, which capacity lists")
-    return RegionConfig(stack=read.stack, region=region, tenant_supernet=supernet, tenant_cidr_prefix=prefix,
-                        capacity=tuple(entries), amis=amis)
+    return RegionConfig(
+        stack=read.stack,
+        region=region,
+        tenant_supernet=supernet,
+        tenant_cidr_prefix=prefix,
+        capacity=tuple(entries),
+        amis=amis,
+    )
 
 
 def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: Catalog) -> TenantConfig:
@@ -284,16 +292,22 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         raise read.fail("org", org, "want a Pulumi organization name ([A-Za-z0-9_.-])")
     cidr = read.private_network("cidr", read.require("cidr"))
     if not TENANT_PREFIX_RANGE[0] <= cidr.prefixlen <= TENANT_PREFIX_RANGE[1]:
-        raise read.fail("cidr", str(cidr), f"want a prefix between /{TENANT_PREFIX_RANGE[0]} and /{TENANT_PREFIX_RANGE[1]}")
+        raise read.fail(
+            "cidr", str(cidr), f"want a prefix between /{TENANT_PREFIX_RANGE[0]} and /{TENANT_PREFIX_RANGE[1]}"
+        )
     pool_raw = read.mapping("nodePool")
     extra = sorted(set(pool_raw) - {"gpuType", "nodes", "az", "rootVolumeGib"})
     if extra:
-        raise read.fail(f"nodePool.{extra[0]}", pool_raw[extra[0]], "unknown key; allowed: gpuType, nodes, az, rootVolumeGib")
+        raise read.fail(
+            f"nodePool.{extra[0]}", pool_raw[extra[0]], "unknown key; allowed: gpuType, nodes, az, rootVolumeGib"
+        )
     node_pool = NodePoolConfig(
         gpu_type=_check_gpu_type(read, "nodePool.gpuType", pool_raw.get("gpuType"), region, catalog),
         nodes=read.integer("nodePool.nodes", pool_raw.get("nodes"), 1),
         az_id=_check_az(read, "nodePool.az", pool_raw.get("az"), region, az_ids),
-        root_volume_gib=read.integer("nodePool.rootVolumeGib", pool_raw.get("rootVolumeGib"), ROOT_VOLUME_GIB_MIN, 16384),
+        root_volume_gib=read.integer(
+            "nodePool.rootVolumeGib", pool_raw.get("rootVolumeGib"), ROOT_VOLUME_GIB_MIN, 16384
+        ),
     )
     storage_raw = read.mapping("storage")
     extra = sorted(set(storage_raw) - {"bucketTib", "fsxTib"})
@@ -309,11 +323,19 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         raise read.fail("adminPrincipals", principals, "want a non-empty list of IAM ARNs")
     for i, arn in enumerate(principals):
         if not isinstance(arn, str) or not _PRINCIPAL.fullmatch(arn):
-            raise read.fail(f"adminPrincipals[{i}]", arn,
-                            "want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME")
+            raise read.fail(
+                f"adminPrincipals[{i}]", arn, "want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME"
+            )
     return TenantConfig(
-        stack=read.stack, tenant=tenant, display_name=display_name, region=region, org=org, cidr=cidr,
-        node_pool=node_pool, storage=storage, egress=read.choice("egress", EGRESS_MODES),
+        stack=read.stack,
+        tenant=tenant,
+        display_name=display_name,
+        region=region,
+        org=org,
+        cidr=cidr,
+        node_pool=node_pool,
+        storage=storage,
+        egress=read.choice("egress", EGRESS_MODES),
         admin_principals=tuple(principals),
     )
 
@@ -345,7 +367,5 @@ def config_from_namespaced(stack: str, config: dict[str, Any]) -> StackConfig:
     parsed = parse_stack_config(stack, ours)
     aws_region = config.get("aws:region")
     if aws_region != parsed.region:
-        raise ConfigError(
-            f"stack {stack}: aws:region={aws_region!r} must equal {NAMESPACE}:region={parsed.region!r}"
-        )
+        raise ConfigError(f"stack {stack}: aws:region={aws_region!r} must equal {NAMESPACE}:region={parsed.region!r}")
     return parsed

@@ -13,8 +13,7 @@ RESERVED_TENANT_NAMES = frozenset(
     {"region", "tenant", "admin", "root", "default", "all", "none", "system", "gpucloud", "aws", "test"}
 )
 TENANT_NAME_RULE = (
-    f"a DNS label: a lower-case letter first, then [a-z0-9-], at most {TENANT_NAME_MAX} characters, "
-    "no trailing hyphen"
+    f"a DNS label: a lower-case letter first, then [a-z0-9-], at most {TENANT_NAME_MAX} characters, no trailing hyphen"
 )
 
 
@@ -25,9 +24,7 @@ def check_tenant_name(name: object, *, key: str = "tenant") -> str:
     if len(name) > TENANT_NAME_MAX or not _TENANT_NAME.fullmatch(name):
         raise ConfigError(f"{key}={name!r} is not a valid tenant name; want {TENANT_NAME_RULE}")
     if name in RESERVED_TENANT_NAMES:
-        raise ConfigError(
-            f"{key}={name!r} is reserved; reserved names: {', '.join(sorted(RESERVED_TENANT_NAMES))}"
-        )
+        raise ConfigError(f"{key}={name!r} is reserved; reserved names: {', '.join(sorted(RESERVED_TENANT_NAMES))}")
     return name
 
 

@@ -19,17 +19,32 @@ from gpucloud.plan.mocks import RecordedResource
 WORLD = ("0.0.0.0/0", "::/0")
 MAX_IMDS_HOPS = 2
 # Types this toolkit creates that accept tags (aws provider schema); each must carry the tenant tag.
-TAGGABLE = frozenset({
-    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/routeTable:RouteTable", "aws:ec2/securityGroup:SecurityGroup",
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/flowLog:FlowLog",
-    "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway",
-    "aws:ec2/eip:Eip", "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "aws:kms/key:Key", "aws:s3/bucket:Bucket",
-    "aws:fsx/lustreFileSystem:LustreFileSystem", "aws:iam/role:Role", "aws:iam/policy:Policy",
-    "aws:iam/instanceProfile:InstanceProfile", "aws:ec2/placementGroup:PlacementGroup",
-    "aws:ec2/capacityReservation:CapacityReservation",
-})
+TAGGABLE = frozenset(
+    {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/flowLog:FlowLog",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/eip:Eip",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "aws:ec2/instance:Instance",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        "aws:kms/key:Key",
+        "aws:s3/bucket:Bucket",
+        "aws:fsx/lustreFileSystem:LustreFileSystem",
+        "aws:iam/role:Role",
+        "aws:iam/policy:Policy",
+        "aws:iam/instanceProfile:InstanceProfile",
+        "aws:ec2/placementGroup:PlacementGroup",
+        "aws:ec2/capacityReservation:CapacityReservation",
+    }
+)
 CROSS_VPC_TYPES = ("aws:ec2/vpcPeeringConnection:", "aws:ec2transitgateway/", "aws:ec2/vpcPeeringConnectionAccepter:")
 
 
@@ -73,7 +88,9 @@ def imdsv2_required(resources: list[RecordedResource], config: StackConfig) -> I
     for res in _of_type(resources, "aws:ec2/launchTemplate:LaunchTemplate"):
         meta = res.inputs.get("metadataOptions", {})
         if meta.get("httpTokens") != "required":
-            yield Violation("imdsv2-required", res.urn, f"metadataOptions.httpTokens={meta.get('httpTokens')!r}, want 'required'")
+            yield Violation(
+                "imdsv2-required", res.urn, f"metadataOptions.httpTokens={meta.get('httpTokens')!r}, want 'required'"
+            )
         hops = meta.get("httpPutResponseHopLimit")
         if hops is None or int(hops) > MAX_IMDS_HOPS:
             yield Violation("imdsv2-required", res.urn, f"httpPutResponseHopLimit={hops!r}, want <= {MAX_IMDS_HOPS}")
@@ -87,8 +104,11 @@ def ebs_encrypted_with_cmk(resources: list[RecordedResource], config: StackConfi
         for mapping in res.inputs.get("blockDeviceMappings", []):
             ebs = mapping.get("ebs", {})
             if str(ebs.get("encrypted")).lower() != "true" or not ebs.get("kmsKeyId"):
-                yield Violation("ebs-encrypted-cmk", res.urn,
-                                f"volume {mapping.get('deviceName')} not encrypted with a customer-managed key")
+                yield Violation(
+                    "ebs-encrypted-cmk",
+                    res.urn,
+                    f"volume {mapping.get('deviceName')} not encrypted with a customer-managed key",
+                )
     for res in _of_type(resources, "aws:ec2/instance:Instance"):
         root = res.inputs.get("rootBlockDevice")
         if root is not None and (not root.get("encrypted") or not root.get("kmsKeyId")):
@@ -108,22 +128,29 @@ def fsx_encrypted_with_cmk(resources: list[RecordedResource], config: StackConfi
 
 
 def bucket_hardening(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    sse = _by_input(resources, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "bucket")
+    sse = _by_input(
+        resources, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "bucket"
+    )
     blocks = _by_input(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket")
     policies = _by_input(resources, "aws:s3/bucketPolicy:BucketPolicy", "bucket")
     versioning = _by_input(resources, "aws:s3/bucketVersioning:BucketVersioning", "bucket")
     for bucket in _of_type(resources, "aws:s3/bucket:Bucket"):
         rules = [rule for cfg in sse.get(bucket.id, []) for rule in cfg.inputs.get("rules", [])]
-        if not any(r.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm") == "aws:kms"
-                   and r.get("applyServerSideEncryptionByDefault", {}).get("kmsMasterKeyId") for r in rules):
+        if not any(
+            r.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm") == "aws:kms"
+            and r.get("applyServerSideEncryptionByDefault", {}).get("kmsMasterKeyId")
+            for r in rules
+        ):
             yield Violation("s3-encrypted-cmk", bucket.urn, "no default encryption with a customer-managed key")
         flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
         if not any(all(b.inputs.get(f) is True for f in flags) for b in blocks.get(bucket.id, [])):
             yield Violation("s3-public-access-blocked", bucket.urn, "public access is not blocked on all four settings")
         if not any(_denies_insecure_transport(p.inputs.get("policy")) for p in policies.get(bucket.id, [])):
             yield Violation("s3-tls-only", bucket.urn, "no bucket policy denying requests without TLS")
-        if not any(v.inputs.get("versioningConfiguration", {}).get("status") == "Enabled"
-                   for v in versioning.get(bucket.id, [])):
+        if not any(
+            v.inputs.get("versioningConfiguration", {}).get("status") == "Enabled"
+            for v in versioning.get(bucket.id, [])
+        ):
             yield Violation("s3-versioning", bucket.urn, "versioning is not enabled")
 
 
@@ -161,7 +188,9 @@ def no_public_ips(resources: list[RecordedResource], config: StackConfig) -> Ite
     for res in _of_type(resources, "aws:ec2/launchTemplate:LaunchTemplate"):
         for nic in res.inputs.get("networkInterfaces", []):
             if str(nic.get("associatePublicIpAddress")).lower() == "true":
-                yield Violation("no-public-ip", res.urn, f"interface on card {nic.get('networkCardIndex')} gets a public IP")
+                yield Violation(
+                    "no-public-ip", res.urn, f"interface on card {nic.get('networkCardIndex')} gets a public IP"
+                )
     for res in _of_type(resources, "aws:ec2/instance:Instance"):
         if res.inputs.get("associatePublicIpAddress") is True:
             yield Violation("no-public-ip", res.urn, "instance gets a public IP")
@@ -197,13 +226,21 @@ def tenant_isolation(resources: list[RecordedResource], config: StackConfig) -> 
             yield Violation("tenant-isolation", res.urn, f"{res.type} connects the tenant to another network")
     for res in _of_type(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
         cidr = res.inputs.get("cidrIpv4")
-        if cidr and not ipaddress.ip_network(cidr, strict=False).subnet_of(config.cidr):
+        if cidr and not ipaddress.IPv4Network(cidr, strict=False).subnet_of(config.cidr):
             yield Violation("tenant-isolation", res.urn, f"ingress from {cidr}, outside the tenant's {config.cidr}")
 
 
 RULES: tuple[Rule, ...] = (
-    no_world_ingress, imdsv2_required, ebs_encrypted_with_cmk, kms_rotation, fsx_encrypted_with_cmk,
-    bucket_hardening, flow_logs_on_every_vpc, no_public_ips, no_admin_wildcard, tenant_tag_everywhere,
+    no_world_ingress,
+    imdsv2_required,
+    ebs_encrypted_with_cmk,
+    kms_rotation,
+    fsx_encrypted_with_cmk,
+    bucket_hardening,
+    flow_logs_on_every_vpc,
+    no_public_ips,
+    no_admin_wildcard,
+    tenant_tag_everywhere,
     tenant_isolation,
 )
 

@@ -30,7 +30,15 @@ def load_prices() -> Prices:
     return Prices(
         price_date=str(require(doc, "price_date", str, "prices.yaml")),
         hours_per_month=require(doc, "hours_per_month", int, "prices.yaml"),
-        **{key: float(require(doc, key, number, "prices.yaml"))
-           for key in ("nat_gateway_hour", "interface_endpoint_az_hour", "fsx_lustre_gb_month",
-                       "s3_standard_gb_month", "ebs_gp3_gb_month", "kms_key_month")},
+        **{
+            key: float(require(doc, key, number, "prices.yaml"))
+            for key in (
+                "nat_gateway_hour",
+                "interface_endpoint_az_hour",
+                "fsx_lustre_gb_month",
+                "s3_standard_gb_month",
+                "ebs_gp3_gb_month",
+                "kms_key_month",
+            )
+        },
     )

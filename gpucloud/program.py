@@ -30,7 +30,7 @@ def runtime_config() -> dict[str, Any]:
     prefix = f"{NAMESPACE}:"
     decoded: dict[str, Any] = {}
     for full_key, value in merged.items():
-        key = full_key[len(prefix):] if full_key.startswith(prefix) else None
+        key = full_key[len(prefix) :] if full_key.startswith(prefix) else None
         structured = key in STRUCTURED_KEYS and isinstance(value, str)
         decoded[full_key] = json.loads(value) if structured else value
     return decoded
@@ -51,16 +51,19 @@ def _build_region(config: RegionConfig) -> None:
 
 def _build_tenant(config: TenantConfig) -> None:
     region = pulumi.StackReference(config.region_stack_ref)
-    env = TenantEnvironment(config.stack, TenantEnvironmentArgs(
-        config=config,
-        sku=load_catalog().get(config.node_pool.gpu_type),
-        region=RegionExports(
-            audit_bucket_arn=region.require_output("auditBucketArn"),
-            capacity=region.require_output("capacity"),
-            amis=region.require_output("amis"),
+    env = TenantEnvironment(
+        config.stack,
+        TenantEnvironmentArgs(
+            config=config,
+            sku=load_catalog().get(config.node_pool.gpu_type),
+            region=RegionExports(
+                audit_bucket_arn=region.require_output("auditBucketArn"),
+                capacity=region.require_output("capacity"),
+                amis=region.require_output("amis"),
+            ),
+            tags=t.tenant_tags(config.tenant, config.region),
         ),
-        tags=t.tenant_tags(config.tenant, config.region),
-    ))
+    )
     for name, value in env.exports.items():
         pulumi.export(name, value)
 

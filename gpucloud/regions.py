@@ -26,9 +26,7 @@ class RegionTable:
         try:
             return self.regions[code]
         except KeyError:
-            raise ConfigError(
-                f"unknown AWS region {code!r}; known: {', '.join(sorted(self.regions))}"
-            ) from None
+            raise ConfigError(f"unknown AWS region {code!r}; known: {', '.join(sorted(self.regions))}") from None
 
 
 @cache
@@ -43,6 +41,5 @@ def load_regions() -> RegionTable:
         azs = require(body, "azs", list, f"{where}: {code}")
         if not azs:
             raise CatalogError(f"{where}: {code} has no availability zones")
-        regions[code] = AwsRegion(code=code, name=require(body, "name", str, f"{where}: {code}"),
-                                  az_ids=tuple(azs))
+        regions[code] = AwsRegion(code=code, name=require(body, "name", str, f"{where}: {code}"), az_ids=tuple(azs))
     return RegionTable(address_plan=plan, regions=regions)

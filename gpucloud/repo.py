@@ -21,7 +21,9 @@ def find_root(start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / PROJECT_FILE).is_file():
             return candidate
-    raise RepositoryError(f"no {PROJECT_FILE} in {here} or any parent; run inside a gpucloud repository or pass --root DIR")
+    raise RepositoryError(
+        f"no {PROJECT_FILE} in {here} or any parent; run inside a gpucloud repository or pass --root DIR"
+    )
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Repository:
 
     def stacks(self) -> list[str]:
         prefix, suffix = "Pulumi.", ".yaml"
-        return sorted(p.name[len(prefix):-len(suffix)] for p in self.stacks_dir.glob(f"{prefix}*{suffix}"))
+        return sorted(p.name[len(prefix) : -len(suffix)] for p in self.stacks_dir.glob(f"{prefix}*{suffix}"))
 
     def raw_config(self, stack: str) -> dict[str, Any]:
         """The stack file's ``config:`` mapping as written (namespaced keys, YAML values)."""

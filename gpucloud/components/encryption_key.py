@@ -27,13 +27,15 @@ class EncryptionKey(pulumi.ComponentResource):
     def __init__(self, name: str, args: EncryptionKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:security:EncryptionKey", name, None, opts)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        account_admin = account.apply(lambda acct: {
-            "Sid": "AccountAdministersKeyThroughIam",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
-            "Action": "kms:*",
-            "Resource": "*",
-        })
+        account_admin = account.apply(
+            lambda acct: {
+                "Sid": "AccountAdministersKeyThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        )
         key = aws.kms.Key(
             f"{name}-key",
             description=args.description,

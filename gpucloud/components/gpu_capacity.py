@@ -34,8 +34,7 @@ class GpuCapacity(pulumi.ComponentResource):
         if entry.capacity_block_id is not None:
             self.reservation_id = pulumi.Output.from_input(entry.capacity_block_id)
         else:
-            zone = aws.get_availability_zone_output(
-                zone_id=entry.az_id, opts=pulumi.InvokeOutputOptions(parent=self))
+            zone = aws.get_availability_zone_output(zone_id=entry.az_id, opts=pulumi.InvokeOutputOptions(parent=self))
             reservation = aws.ec2.CapacityReservation(
                 f"{name}-reservation",
                 instance_type=entry.gpu_type,
@@ -55,11 +54,13 @@ class GpuCapacity(pulumi.ComponentResource):
 
     def export(self, entry: CapacityEntry) -> pulumi.Output[dict[str, object]]:
         """What tenant stacks read about this capacity through the region's StackReference."""
-        return pulumi.Output.all(self.placement_group, self.reservation_id).apply(lambda v: {
-            "gpuType": entry.gpu_type,
-            "az": entry.az_id,
-            "count": entry.count,
-            "placementGroup": v[0],
-            "reservationId": v[1],
-            "marketType": "capacity-block" if entry.capacity_block_id else "reserved",
-        })
+        return pulumi.Output.all(self.placement_group, self.reservation_id).apply(
+            lambda v: {
+                "gpuType": entry.gpu_type,
+                "az": entry.az_id,
+                "count": entry.count,
+                "placementGroup": v[0],
+                "reservationId": v[1],
+                "marketType": "capacity-block" if entry.capacity_block_id else "reserved",
+            }
+        )

@@ -33,8 +33,9 @@ def efa_layout(efa_interfaces: int) -> list[NetworkInterfaceSlot]:
     """The interfaces of a node with ``efa_interfaces`` EFA devices: the ENA primary plus one EFA per card."""
     slots = [NetworkInterfaceSlot(network_card_index=0, device_index=0, interface_type="interface")]
     for card in range(efa_interfaces):
-        slots.append(NetworkInterfaceSlot(network_card_index=card, device_index=1 if card == 0 else 0,
-                                          interface_type="efa-only"))
+        slots.append(
+            NetworkInterfaceSlot(network_card_index=card, device_index=1 if card == 0 else 0, interface_type="efa-only")
+        )
     return slots
 
 
@@ -75,16 +76,18 @@ class GpuNodePool(pulumi.ComponentResource):
                 http_put_response_hop_limit=IMDS_HOP_LIMIT,
                 instance_metadata_tags="enabled",
             ),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/sda1",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=args.root_volume_gib,
-                    volume_type="gp3",
-                    encrypted="true",
-                    kms_key_id=args.kms_key_arn,
-                    delete_on_termination="true",
-                ),
-            )],
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/sda1",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=args.root_volume_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        kms_key_id=args.kms_key_arn,
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             network_interfaces=[
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(
                     network_card_index=slot.network_card_index,
@@ -104,8 +107,12 @@ class GpuNodePool(pulumi.ComponentResource):
                 ),
             ),
             instance_market_options=market.apply(
-                lambda m: aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
-                if m == "capacity-block" else None),
+                lambda m: (
+                    aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+                    if m == "capacity-block"
+                    else None
+                )
+            ),
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)

@@ -19,18 +19,23 @@ def document(*statements: pulumi.Input[Statement]) -> pulumi.Output[str]:
 
 def tls_only(bucket_arn: pulumi.Input[str]) -> pulumi.Output[Statement]:
     """Deny every request to the bucket and its objects that does not use TLS."""
-    return pulumi.Output.from_input(bucket_arn).apply(lambda arn: {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [arn, f"{arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    })
+    return pulumi.Output.from_input(bucket_arn).apply(
+        lambda arn: {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
 
 
 def assume_role(service: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        },
+        sort_keys=True,
+    )

@@ -27,21 +27,25 @@ class RegionFoundationArgs:
 def _flow_log_delivery(bucket_arn: pulumi.Output[str]) -> list[pulumi.Input[Statement]]:
     """Let VPC Flow Logs write into the audit bucket (AWS's documented delivery policy)."""
     return [
-        bucket_arn.apply(lambda arn: {
-            "Sid": "FlowLogDeliveryWrite",
-            "Effect": "Allow",
-            "Principal": {"Service": LOG_DELIVERY},
-            "Action": "s3:PutObject",
-            "Resource": f"{arn}/AWSLogs/*",
-            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
-        }),
-        bucket_arn.apply(lambda arn: {
-            "Sid": "FlowLogDeliveryAclCheck",
-            "Effect": "Allow",
-            "Principal": {"Service": LOG_DELIVERY},
-            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-            "Resource": arn,
-        }),
+        bucket_arn.apply(
+            lambda arn: {
+                "Sid": "FlowLogDeliveryWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": LOG_DELIVERY},
+                "Action": "s3:PutObject",
+                "Resource": f"{arn}/AWSLogs/*",
+                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+            }
+        ),
+        bucket_arn.apply(
+            lambda arn: {
+                "Sid": "FlowLogDeliveryAclCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": LOG_DELIVERY},
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": arn,
+            }
+        ),
     ]
 
 
@@ -57,27 +61,45 @@ class RegionFoundation(pulumi.ComponentResource):
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
             "Resource": "*",
         }
-        key = EncryptionKey(f"{name}-provider", EncryptionKeyArgs(
-            description=f"gpucloud provider key for {cfg.region} (audit logs, package mirror)",
-            alias=f"gpucloud/{cfg.region}/provider",
-            tags=t.with_role(args.tags, "security"),
-            extra_statements=(log_delivery_uses_key,),
-        ), opts=child)
-        audit = SecureBucket(f"{name}-audit", SecureBucketArgs(
-            kms_key_arn=key.arn,
-            tags=t.with_role(args.tags, "audit"),
-            extra_statements=_flow_log_delivery,
-            object_expiry_days=AUDIT_RETENTION_DAYS,
-        ), opts=child)
-        mirror = SecureBucket(f"{name}-mirror", SecureBucketArgs(
-            kms_key_arn=key.arn, tags=t.with_role(args.tags, "package-mirror"),
-        ), opts=child)
+        key = EncryptionKey(
+            f"{name}-provider",
+            EncryptionKeyArgs(
+                description=f"gpucloud provider key for {cfg.region} (audit logs, package mirror)",
+                alias=f"gpucloud/{cfg.region}/provider",
+                tags=t.with_role(args.tags, "security"),
+                extra_statements=(log_delivery_uses_key,),
+            ),
+            opts=child,
+        )
+        audit = SecureBucket(
+            f"{name}-audit",
+            SecureBucketArgs(
+                kms_key_arn=key.arn,
+                tags=t.with_role(args.tags, "audit"),
+                extra_statements=_flow_log_delivery,
+                object_expiry_days=AUDIT_RETENTION_DAYS,
+            ),
+            opts=child,
+        )
+        mirror = SecureBucket(
+            f"{name}-mirror",
+            SecureBucketArgs(
+                kms_key_arn=key.arn,
+                tags=t.with_role(args.tags, "package-mirror"),
+            ),
+            opts=child,
+        )
         capacity: dict[str, pulumi.Output[dict[str, object]]] = {}
         for entry in cfg.capacity:
             suffix = f"{entry.gpu_type.replace('.', '-')}-{entry.az_id}"
-            block = GpuCapacity(f"{name}-{suffix}", GpuCapacityArgs(
-                entry=entry, tags=t.with_role(args.tags, "gpu-capacity", **{t.GPU_TYPE: entry.gpu_type}),
-            ), opts=child)
+            block = GpuCapacity(
+                f"{name}-{suffix}",
+                GpuCapacityArgs(
+                    entry=entry,
+                    tags=t.with_role(args.tags, "gpu-capacity", **{t.GPU_TYPE: entry.gpu_type}),
+                ),
+                opts=child,
+            )
             capacity[entry.key] = block.export(entry)
 
         self.exports: dict[str, pulumi.Input[object]] = {

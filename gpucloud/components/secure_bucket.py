@@ -46,13 +46,15 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms",
-                    kms_master_key_id=args.kms_key_arn,
-                ),
-                bucket_key_enabled=True,
-            )],
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms",
+                        kms_master_key_id=args.kms_key_arn,
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
             opts=child,
         )
         aws.s3.BucketVersioning(
@@ -73,14 +75,17 @@ class SecureBucket(pulumi.ComponentResource):
             aws.s3.BucketLifecycleConfiguration(
                 f"{name}-lifecycle",
                 bucket=bucket.id,
-                rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-old-objects",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.object_expiry_days),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=args.object_expiry_days),
-                )],
+                rules=[
+                    aws.s3.BucketLifecycleConfigurationRuleArgs(
+                        id="expire-old-objects",
+                        status="Enabled",
+                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.object_expiry_days),
+                        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=args.object_expiry_days
+                        ),
+                    )
+                ],
                 opts=child,
             )
         self.bucket = bucket.bucket

@@ -49,42 +49,73 @@ class TenantEnvironment(pulumi.ComponentResource):
         super().__init__("gpucloud:tenant:TenantEnvironment", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        key = EncryptionKey(f"{name}-key", EncryptionKeyArgs(
-            description=f"gpucloud tenant {cfg.tenant} in {cfg.region}: volumes, bucket, file system",
-            alias=f"gpucloud/tenant/{cfg.tenant}",
-            tags=t.with_role(args.tags, "security"),
-        ), opts=child)
-        network = TenantNetwork(f"{name}-net", TenantNetworkArgs(
-            region=cfg.region, cidr=cfg.cidr, az_id=cfg.node_pool.az_id, egress=cfg.egress,
-            flow_log_destination=args.region.audit_bucket_arn, tags=args.tags,
-        ), opts=child)
-        storage = TenantStorage(f"{name}-storage", TenantStorageArgs(
-            kms_key_arn=key.arn, fsx_tib=cfg.storage.fsx_tib, vpc_id=network.vpc_id,
-            subnet_id=network.private_subnet_id, node_security_group_id=network.node_security_group_id,
-            tags=args.tags,
-        ), opts=child)
-        identity = TenantIdentity(f"{name}-identity", TenantIdentityArgs(
-            tenant=cfg.tenant, bucket_arn=storage.bucket_arn, kms_key_arn=key.arn,
-            admin_principals=cfg.admin_principals, tags=args.tags,
-        ), opts=child)
+        key = EncryptionKey(
+            f"{name}-key",
+            EncryptionKeyArgs(
+                description=f"gpucloud tenant {cfg.tenant} in {cfg.region}: volumes, bucket, file system",
+                alias=f"gpucloud/tenant/{cfg.tenant}",
+                tags=t.with_role(args.tags, "security"),
+            ),
+            opts=child,
+        )
+        network = TenantNetwork(
+            f"{name}-net",
+            TenantNetworkArgs(
+                region=cfg.region,
+                cidr=cfg.cidr,
+                az_id=cfg.node_pool.az_id,
+                egress=cfg.egress,
+                flow_log_destination=args.region.audit_bucket_arn,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        storage = TenantStorage(
+            f"{name}-storage",
+            TenantStorageArgs(
+                kms_key_arn=key.arn,
+                fsx_tib=cfg.storage.fsx_tib,
+                vpc_id=network.vpc_id,
+                subnet_id=network.private_subnet_id,
+                node_security_group_id=network.node_security_group_id,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        identity = TenantIdentity(
+            f"{name}-identity",
+            TenantIdentityArgs(
+                tenant=cfg.tenant,
+                bucket_arn=storage.bucket_arn,
+                kms_key_arn=key.arn,
+                admin_principals=cfg.admin_principals,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
         capacity_key = CapacityEntry(gpu_type=cfg.node_pool.gpu_type, az_id=cfg.node_pool.az_id, count=0).key
         capacity = pulumi.Output.from_input(args.region.capacity).apply(
-            lambda held: _capacity_entry(held, capacity_key, cfg.region))
+            lambda held: _capacity_entry(held, capacity_key, cfg.region)
+        )
         amis = pulumi.Output.from_input(args.region.amis)
-        pool = GpuNodePool(f"{name}-nodes", GpuNodePoolArgs(
-            sku=args.sku,
-            nodes=cfg.node_pool.nodes,
-            ami=amis.apply(lambda pinned: pinned[cfg.node_pool.gpu_type]),
-            subnet_id=network.private_subnet_id,
-            security_group_id=network.node_security_group_id,
-            kms_key_arn=key.arn,
-            instance_profile=identity.node_instance_profile,
-            placement_group=capacity.apply(lambda c: str(c["placementGroup"])),
-            reservation_id=capacity.apply(lambda c: str(c["reservationId"])),
-            market_type=capacity.apply(lambda c: str(c["marketType"])),
-            root_volume_gib=cfg.node_pool.root_volume_gib,
-            tags=args.tags,
-        ), opts=child)
+        pool = GpuNodePool(
+            f"{name}-nodes",
+            GpuNodePoolArgs(
+                sku=args.sku,
+                nodes=cfg.node_pool.nodes,
+                ami=amis.apply(lambda pinned: pinned[cfg.node_pool.gpu_type]),
+                subnet_id=network.private_subnet_id,
+                security_group_id=network.node_security_group_id,
+                kms_key_arn=key.arn,
+                instance_profile=identity.node_instance_profile,
+                placement_group=capacity.apply(lambda c: str(c["placementGroup"])),
+                reservation_id=capacity.apply(lambda c: str(c["reservationId"])),
+                market_type=capacity.apply(lambda c: str(c["marketType"])),
+                root_volume_gib=cfg.node_pool.root_volume_gib,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
         self.exports: dict[str, pulumi.Input[object]] = {
             "tenant": cfg.tenant,
             "displayName": cfg.display_name,

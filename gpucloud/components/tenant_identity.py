@@ -29,10 +29,13 @@ class TenantIdentityArgs:
 
 
 def _admin_trust(principals: Sequence[str]) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": list(principals)}, "Action": "sts:AssumeRole"}],
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": list(principals)}, "Action": "sts:AssumeRole"}],
+        },
+        sort_keys=True,
+    )
 
 
 def _data_statements(bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) -> list[pulumi.Output[Statement]]:
@@ -40,15 +43,30 @@ def _data_statements(bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) 
     bucket = pulumi.Output.from_input(bucket_arn)
     key = pulumi.Output.from_input(key_arn)
     return [
-        bucket.apply(lambda arn: {"Sid": "TenantBucketList", "Effect": "Allow",
-                                  "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": arn}),
-        bucket.apply(lambda arn: {"Sid": "TenantBucketObjects", "Effect": "Allow",
-                                  "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                                             "s3:AbortMultipartUpload"],
-                                  "Resource": f"{arn}/*"}),
-        key.apply(lambda arn: {"Sid": "TenantKey", "Effect": "Allow",
-                               "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                               "Resource": arn}),
+        bucket.apply(
+            lambda arn: {
+                "Sid": "TenantBucketList",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": arn,
+            }
+        ),
+        bucket.apply(
+            lambda arn: {
+                "Sid": "TenantBucketObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{arn}/*",
+            }
+        ),
+        key.apply(
+            lambda arn: {
+                "Sid": "TenantKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": arn,
+            }
+        ),
     ]
 
 
@@ -64,8 +82,13 @@ class TenantIdentity(pulumi.ComponentResource):
         data = _data_statements(args.bucket_arn, args.kms_key_arn)
         data_access = document(*data)
 
-        node_role = aws.iam.Role(f"{name}-node", assume_role_policy=assume_role("ec2.amazonaws.com"),
-                                 description=f"GPU nodes of tenant {args.tenant}", tags=tags, opts=child)
+        node_role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=assume_role("ec2.amazonaws.com"),
+            description=f"GPU nodes of tenant {args.tenant}",
+            tags=tags,
+            opts=child,
+        )
         aws.iam.RolePolicy(f"{name}-node-data", role=node_role.id, policy=data_access, opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-node-ssm", role=node_role.name, policy_arn=SSM_CORE, opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-node", role=node_role.name, tags=tags, opts=child)
@@ -75,17 +98,32 @@ class TenantIdentity(pulumi.ComponentResource):
             f"{name}-admin-boundary",
             description=f"The most tenant {args.tenant}'s admins can ever do",
             policy=document(
-                {"Sid": "TenantTaggedInstances", "Effect": "Allow",
-                 "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances",
-                            "ssm:StartSession"],
-                 "Resource": "*", "Condition": tenant_only},
-                {"Sid": "ReadOnlyDescribe", "Effect": "Allow",
-                 "Action": ["ec2:Describe*", "ssm:DescribeInstanceInformation", "ssm:DescribeSessions",
-                            "ssm:TerminateSession", "ssm:ResumeSession"],
-                 "Resource": "*"},
+                {
+                    "Sid": "TenantTaggedInstances",
+                    "Effect": "Allow",
+                    "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession"],
+                    "Resource": "*",
+                    "Condition": tenant_only,
+                },
+                {
+                    "Sid": "ReadOnlyDescribe",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:Describe*",
+                        "ssm:DescribeInstanceInformation",
+                        "ssm:DescribeSessions",
+                        "ssm:TerminateSession",
+                        "ssm:ResumeSession",
+                    ],
+                    "Resource": "*",
+                },
                 *data,
-                {"Sid": "NeverIam", "Effect": "Deny", "Action": ["iam:*", "organizations:*", "account:*"],
-                 "Resource": "*"},
+                {
+                    "Sid": "NeverIam",
+                    "Effect": "Deny",
+                    "Action": ["iam:*", "organizations:*", "account:*"],
+                    "Resource": "*",
+                },
             ),
             tags=tags,
             opts=child,
@@ -99,19 +137,42 @@ class TenantIdentity(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.iam.RolePolicy(f"{name}-admin-access", role=admin.id, policy=document(
-            {"Sid": "OperateTenantNodes", "Effect": "Allow",
-             "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession"],
-             "Resource": "*", "Condition": tenant_only},
-            {"Sid": "SeeTheFleet", "Effect": "Allow",
-             "Action": ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ssm:DescribeInstanceInformation",
-                        "ssm:DescribeSessions", "ssm:TerminateSession", "ssm:ResumeSession"],
-             "Resource": "*"},
-            *data,
-        ), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-admin-access",
+            role=admin.id,
+            policy=document(
+                {
+                    "Sid": "OperateTenantNodes",
+                    "Effect": "Allow",
+                    "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession"],
+                    "Resource": "*",
+                    "Condition": tenant_only,
+                },
+                {
+                    "Sid": "SeeTheFleet",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:DescribeInstances",
+                        "ec2:DescribeInstanceStatus",
+                        "ssm:DescribeInstanceInformation",
+                        "ssm:DescribeSessions",
+                        "ssm:TerminateSession",
+                        "ssm:ResumeSession",
+                    ],
+                    "Resource": "*",
+                },
+                *data,
+            ),
+            opts=child,
+        )
 
         self.node_instance_profile = profile.name
         self.node_role_arn = node_role.arn
         self.admin_role_arn = admin.arn
-        self.register_outputs({"node_instance_profile": self.node_instance_profile,
-                               "node_role_arn": self.node_role_arn, "admin_role_arn": self.admin_role_arn})
+        self.register_outputs(
+            {
+                "node_instance_profile": self.node_instance_profile,
+                "node_role_arn": self.node_role_arn,
+                "admin_role_arn": self.admin_role_arn,
+            }
+        )

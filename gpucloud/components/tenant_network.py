@@ -49,11 +49,16 @@ class TenantNetwork(pulumi.ComponentResource):
         tags = t.with_role(args.tags, "network")
         private_cidr, nat_cidr = subnet_plan(args.cidr)
 
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=str(args.cidr), enable_dns_support=True,
-                          enable_dns_hostnames=True, tags={**tags, "Name": name}, opts=child)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(args.cidr),
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={**tags, "Name": name},
+            opts=child,
+        )
         # The default security group of a VPC allows all traffic between its members: empty it.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[],
-                                     tags=tags, opts=child)
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], tags=tags, opts=child)
         aws.ec2.FlowLog(
             f"{name}-flow-log",
             vpc_id=vpc.id,
@@ -65,78 +70,175 @@ class TenantNetwork(pulumi.ComponentResource):
             opts=child,
         )
         private = aws.ec2.Subnet(
-            f"{name}-private", vpc_id=vpc.id, cidr_block=str(private_cidr), availability_zone_id=args.az_id,
-            map_public_ip_on_launch=False, tags={**tags, "Name": f"{name}-private"}, opts=child,
+            f"{name}-private",
+            vpc_id=vpc.id,
+            cidr_block=str(private_cidr),
+            availability_zone_id=args.az_id,
+            map_public_ip_on_launch=False,
+            tags={**tags, "Name": f"{name}-private"},
+            opts=child,
         )
         private_routes = aws.ec2.RouteTable(f"{name}-private-routes", vpc_id=vpc.id, tags=tags, opts=child)
-        aws.ec2.RouteTableAssociation(f"{name}-private-routes", subnet_id=private.id,
-                                      route_table_id=private_routes.id, opts=child)
+        aws.ec2.RouteTableAssociation(
+            f"{name}-private-routes", subnet_id=private.id, route_table_id=private_routes.id, opts=child
+        )
         if args.egress == "nat":
             self._nat_egress(name, vpc, private_routes, nat_cidr, args.az_id, tags)
 
         nodes = aws.ec2.SecurityGroup(
-            f"{name}-nodes", vpc_id=vpc.id, description="GPU nodes: all traffic only among themselves (EFA, NCCL)",
-            tags={**tags, "Name": f"{name}-nodes"}, opts=child,
+            f"{name}-nodes",
+            vpc_id=vpc.id,
+            description="GPU nodes: all traffic only among themselves (EFA, NCCL)",
+            tags={**tags, "Name": f"{name}-nodes"},
+            opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(f"{name}-nodes-in-self", security_group_id=nodes.id, ip_protocol="-1",
-                                         referenced_security_group_id=nodes.id, description="EFA and NCCL among nodes",
-                                         tags=tags, opts=child)
-        aws.vpc.SecurityGroupEgressRule(f"{name}-nodes-out-self", security_group_id=nodes.id, ip_protocol="-1",
-                                        referenced_security_group_id=nodes.id, description="EFA and NCCL among nodes",
-                                        tags=tags, opts=child)
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-nodes-in-self",
+            security_group_id=nodes.id,
+            ip_protocol="-1",
+            referenced_security_group_id=nodes.id,
+            description="EFA and NCCL among nodes",
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-nodes-out-self",
+            security_group_id=nodes.id,
+            ip_protocol="-1",
+            referenced_security_group_id=nodes.id,
+            description="EFA and NCCL among nodes",
+            tags=tags,
+            opts=child,
+        )
         endpoints = aws.ec2.SecurityGroup(
-            f"{name}-endpoints", vpc_id=vpc.id, description="SSM interface endpoints: HTTPS from the nodes only",
-            tags={**tags, "Name": f"{name}-endpoints"}, opts=child,
+            f"{name}-endpoints",
+            vpc_id=vpc.id,
+            description="SSM interface endpoints: HTTPS from the nodes only",
+            tags={**tags, "Name": f"{name}-endpoints"},
+            opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(f"{name}-endpoints-in-nodes", security_group_id=endpoints.id,
-                                         ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
-                                         referenced_security_group_id=nodes.id, tags=tags, opts=child)
-        aws.vpc.SecurityGroupEgressRule(f"{name}-nodes-out-endpoints", security_group_id=nodes.id,
-                                        ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
-                                        referenced_security_group_id=endpoints.id, tags=tags, opts=child)
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-in-nodes",
+            security_group_id=endpoints.id,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            referenced_security_group_id=nodes.id,
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-nodes-out-endpoints",
+            security_group_id=nodes.id,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            referenced_security_group_id=endpoints.id,
+            tags=tags,
+            opts=child,
+        )
         if args.egress == "nat":
-            aws.vpc.SecurityGroupEgressRule(f"{name}-nodes-out-internet", security_group_id=nodes.id,
-                                            ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
-                                            description="egress through the tenant's NAT gateway",
-                                            tags=tags, opts=child)
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-nodes-out-internet",
+                security_group_id=nodes.id,
+                ip_protocol="-1",
+                cidr_ipv4="0.0.0.0/0",
+                description="egress through the tenant's NAT gateway",
+                tags=tags,
+                opts=child,
+            )
         for service in SSM_ENDPOINT_SERVICES:
             aws.ec2.VpcEndpoint(
-                f"{name}-{service}", vpc_id=vpc.id, service_name=f"com.amazonaws.{args.region}.{service}",
-                vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=[private.id],
-                security_group_ids=[endpoints.id], tags=tags, opts=child,
+                f"{name}-{service}",
+                vpc_id=vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[private.id],
+                security_group_ids=[endpoints.id],
+                tags=tags,
+                opts=child,
             )
         # S3 through a gateway endpoint (free): the tenant bucket and the region's package mirror.
         s3_endpoint = aws.ec2.VpcEndpoint(
-            f"{name}-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{args.region}.s3",
-            vpc_endpoint_type="Gateway", route_table_ids=[private_routes.id], tags=tags, opts=child,
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{args.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[private_routes.id],
+            tags=tags,
+            opts=child,
         )
         s3_prefix_list = aws.ec2.get_prefix_list_output(
-            prefix_list_id=s3_endpoint.prefix_list_id, opts=pulumi.InvokeOutputOptions(parent=self)).id
-        aws.vpc.SecurityGroupEgressRule(f"{name}-nodes-out-s3", security_group_id=nodes.id, ip_protocol="tcp",
-                                        from_port=HTTPS, to_port=HTTPS, prefix_list_id=s3_prefix_list,
-                                        description="S3 through the gateway endpoint", tags=tags, opts=child)
+            prefix_list_id=s3_endpoint.prefix_list_id, opts=pulumi.InvokeOutputOptions(parent=self)
+        ).id
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-nodes-out-s3",
+            security_group_id=nodes.id,
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            prefix_list_id=s3_prefix_list,
+            description="S3 through the gateway endpoint",
+            tags=tags,
+            opts=child,
+        )
 
         self.vpc_id = vpc.id
         self.private_subnet_id = private.id
         self.node_security_group_id = nodes.id
-        self.register_outputs({"vpc_id": self.vpc_id, "private_subnet_id": self.private_subnet_id,
-                               "node_security_group_id": self.node_security_group_id})
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "private_subnet_id": self.private_subnet_id,
+                "node_security_group_id": self.node_security_group_id,
+            }
+        )
 
-    def _nat_egress(self, name: str, vpc: aws.ec2.Vpc, private_routes: aws.ec2.RouteTable,
-                    nat_cidr: ipaddress.IPv4Network, az_id: str, tags: Mapping[str, str]) -> None:
+    def _nat_egress(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        private_routes: aws.ec2.RouteTable,
+        nat_cidr: ipaddress.IPv4Network,
+        az_id: str,
+        tags: Mapping[str, str],
+    ) -> None:
         child = pulumi.ResourceOptions(parent=self)
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=dict(tags), opts=child)
         # The NAT subnet holds only the NAT gateway; it never hands out public IPs itself.
-        nat_subnet = aws.ec2.Subnet(f"{name}-nat", vpc_id=vpc.id, cidr_block=str(nat_cidr),
-                                    availability_zone_id=az_id, map_public_ip_on_launch=False,
-                                    tags={**tags, "Name": f"{name}-nat"}, opts=child)
+        nat_subnet = aws.ec2.Subnet(
+            f"{name}-nat",
+            vpc_id=vpc.id,
+            cidr_block=str(nat_cidr),
+            availability_zone_id=az_id,
+            map_public_ip_on_launch=False,
+            tags={**tags, "Name": f"{name}-nat"},
+            opts=child,
+        )
         nat_routes = aws.ec2.RouteTable(f"{name}-nat-routes", vpc_id=vpc.id, tags=dict(tags), opts=child)
-        aws.ec2.Route(f"{name}-nat-default", route_table_id=nat_routes.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=gateway.id, opts=child)
-        aws.ec2.RouteTableAssociation(f"{name}-nat-routes", subnet_id=nat_subnet.id,
-                                      route_table_id=nat_routes.id, opts=child)
+        aws.ec2.Route(
+            f"{name}-nat-default",
+            route_table_id=nat_routes.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=gateway.id,
+            opts=child,
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{name}-nat-routes", subnet_id=nat_subnet.id, route_table_id=nat_routes.id, opts=child
+        )
         address = aws.ec2.Eip(f"{name}-nat-ip", domain="vpc", tags=dict(tags), opts=child)
-        nat = aws.ec2.NatGateway(f"{name}-nat", subnet_id=nat_subnet.id, allocation_id=address.id,
-                                 tags=dict(tags), opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]))
-        aws.ec2.Route(f"{name}-private-default", route_table_id=private_routes.id,
-                      destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
+        nat = aws.ec2.NatGateway(
+            f"{name}-nat",
+            subnet_id=nat_subnet.id,
+            allocation_id=address.id,
+            tags=dict(tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+        )
+        aws.ec2.Route(
+            f"{name}-private-default",
+            route_table_id=private_routes.id,
+            destination_cidr_block="0.0.0.0/0",
+            nat_gateway_id=nat.id,
+            opts=child,
+        )

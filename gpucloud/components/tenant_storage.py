@@ -40,21 +40,45 @@ class TenantStorage(pulumi.ComponentResource):
         self.bucket_arn = data.arn
         self.fsx_dns_name = None
         if args.fsx_tib is not None:
-            lustre = aws.ec2.SecurityGroup(f"{name}-lustre", vpc_id=args.vpc_id,
-                                           description="FSx for Lustre: LNet from the tenant's nodes only",
-                                           tags={**tags, "Name": f"{name}-lustre"}, opts=child)
+            lustre = aws.ec2.SecurityGroup(
+                f"{name}-lustre",
+                vpc_id=args.vpc_id,
+                description="FSx for Lustre: LNet from the tenant's nodes only",
+                tags={**tags, "Name": f"{name}-lustre"},
+                opts=child,
+            )
             for low, high in LUSTRE_PORTS:
                 for source, label in ((args.node_security_group_id, "nodes"), (lustre.id, "self")):
                     aws.vpc.SecurityGroupIngressRule(
-                        f"{name}-lustre-in-{label}-{low}", security_group_id=lustre.id, ip_protocol="tcp",
-                        from_port=low, to_port=high, referenced_security_group_id=source, tags=tags, opts=child)
+                        f"{name}-lustre-in-{label}-{low}",
+                        security_group_id=lustre.id,
+                        ip_protocol="tcp",
+                        from_port=low,
+                        to_port=high,
+                        referenced_security_group_id=source,
+                        tags=tags,
+                        opts=child,
+                    )
                 aws.vpc.SecurityGroupEgressRule(
-                    f"{name}-lustre-out-self-{low}", security_group_id=lustre.id, ip_protocol="tcp",
-                    from_port=low, to_port=high, referenced_security_group_id=lustre.id, tags=tags, opts=child)
+                    f"{name}-lustre-out-self-{low}",
+                    security_group_id=lustre.id,
+                    ip_protocol="tcp",
+                    from_port=low,
+                    to_port=high,
+                    referenced_security_group_id=lustre.id,
+                    tags=tags,
+                    opts=child,
+                )
                 aws.vpc.SecurityGroupEgressRule(
-                    f"{name}-nodes-out-lustre-{low}", security_group_id=args.node_security_group_id,
-                    ip_protocol="tcp", from_port=low, to_port=high, referenced_security_group_id=lustre.id,
-                    tags=tags, opts=child)
+                    f"{name}-nodes-out-lustre-{low}",
+                    security_group_id=args.node_security_group_id,
+                    ip_protocol="tcp",
+                    from_port=low,
+                    to_port=high,
+                    referenced_security_group_id=lustre.id,
+                    tags=tags,
+                    opts=child,
+                )
             fs = aws.fsx.LustreFileSystem(
                 f"{name}-lustre-fs",
                 storage_capacity=fsx_capacity_gib(args.fsx_tib),

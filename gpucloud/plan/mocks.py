@@ -22,12 +22,20 @@ MASK = "[secret]"
 
 # EC2 ID prefixes per resource type, as AWS shapes them.
 _ID_PREFIX = {
-    "aws:ec2/vpc:Vpc": "vpc-", "aws:ec2/subnet:Subnet": "subnet-", "aws:ec2/securityGroup:SecurityGroup": "sg-",
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-", "aws:ec2/routeTable:RouteTable": "rtb-",
-    "aws:ec2/internetGateway:InternetGateway": "igw-", "aws:ec2/natGateway:NatGateway": "nat-",
-    "aws:ec2/eip:Eip": "eipalloc-", "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-", "aws:ec2/flowLog:FlowLog": "fl-",
-    "aws:ec2/instance:Instance": "i-", "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
-    "aws:ec2/capacityReservation:CapacityReservation": "cr-", "aws:fsx/lustreFileSystem:LustreFileSystem": "fs-",
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/eip:Eip": "eipalloc-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+    "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:ec2/instance:Instance": "i-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+    "aws:ec2/capacityReservation:CapacityReservation": "cr-",
+    "aws:fsx/lustreFileSystem:LustreFileSystem": "fs-",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr-",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr-",
 }
@@ -80,8 +88,8 @@ class RecordingMonitor(MockMonitor):
         chain = parent_urn.split("::")[2]
         return f"urn:pulumi:{settings.get_stack()}::{settings.get_project()}::{chain}${type_}::{name}"
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         urn = self._engine_urn(request.parent, request.type, request.name)
         self._engine_urns[response.urn] = urn
         if request.type != "pulumi:pulumi:Stack":
@@ -89,10 +97,17 @@ class RecordingMonitor(MockMonitor):
             if parent is not None and "::pulumi:pulumi:Stack::" in parent:
                 parent = None  # top level: the root stack is not shown
             inputs = wire_to_plain(json_format.MessageToDict(request.object))
-            self.recorded.append(RecordedResource(
-                type=request.type, name=request.name, urn=urn, id=response.id, parent=parent,
-                custom=bool(request.custom), inputs=inputs,
-            ))
+            self.recorded.append(
+                RecordedResource(
+                    type=request.type,
+                    name=request.name,
+                    urn=urn,
+                    id=response.id,
+                    parent=parent,
+                    custom=bool(request.custom),
+                    inputs=inputs,
+                )
+            )
         return response
 
 
@@ -148,8 +163,12 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": MOCK_ACCOUNT, "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
-                    "id": MOCK_ACCOUNT, "userId": "PLAN"}, []
+            return {
+                "accountId": MOCK_ACCOUNT,
+                "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
+                "id": MOCK_ACCOUNT,
+                "userId": "PLAN",
+            }, []
         if args.token == "aws:index/getAvailabilityZone:getAvailabilityZone":
             zone_id = str(args.args.get("zoneId"))
             # AZ names are shuffled per account; the plan shows a stand-in that keeps the AZ ID visible.

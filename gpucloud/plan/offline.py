@@ -70,5 +70,11 @@ class Planner:
     def plan(self, stack: str) -> Plan:
         config, run = self._run(stack)
         summary = summarize(run.resources, config, load_catalog(), load_prices())
-        return Plan(stack=stack, config=config, resources=run.resources, exports=run.exports,
-                    summary=summary, violations=evaluate(run.resources, config))
+        return Plan(
+            stack=stack,
+            config=config,
+            resources=run.resources,
+            exports=run.exports,
+            summary=summary,
+            violations=evaluate(run.resources, config),
+        )

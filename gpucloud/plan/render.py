@@ -18,7 +18,11 @@ def render_plan(console: Console, plan: Plan) -> None:
     nodes: dict[str | None, Tree] = {None: tree}
     for res in plan.resources:
         parent = nodes.get(res.parent, tree)
-        label = f"+ {res.type} [bold]{res.name}[/bold]" if res.custom else f"+ [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
+        label = (
+            f"+ {res.type} [bold]{res.name}[/bold]"
+            if res.custom
+            else f"+ [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
+        )
         nodes[res.urn] = parent.add(label)
     console.print(tree)
 
@@ -31,16 +35,21 @@ def render_plan(console: Console, plan: Plan) -> None:
     by_type.add_row("[bold]total[/bold]", f"[bold]{summary.resource_count}[/bold]")
     console.print(by_type)
 
-    cost = Table(title=f"Indicative cost ({summary.price_region} list prices; catalog {summary.catalog_date}, "
-                       f"prices {summary.price_date})", show_edge=False)
+    cost = Table(
+        title=f"Indicative cost ({summary.price_region} list prices; catalog {summary.catalog_date}, "
+        f"prices {summary.price_date})",
+        show_edge=False,
+    )
     for column, justify in (("item", "left"), ("quantity", "right"), ("unit", "left"), ("$/hour", "right")):
         cost.add_column(column, justify=justify)  # type: ignore[arg-type]
     for line in summary.cost:
         quantity = f"{line.quantity:g}"
         cost.add_row(line.item, quantity, line.unit, "unknown" if line.usd_hour is None else f"{line.usd_hour:,.4f}")
     console.print(cost)
-    console.print(f"GPUs: [bold]{summary.gpus}[/bold]   indicative: [bold]{_money(summary.hourly_usd)}/hour[/bold], "
-                  f"{_money(summary.monthly_usd)}/month ({summary.hours_per_month} h)")
+    console.print(
+        f"GPUs: [bold]{summary.gpus}[/bold]   indicative: [bold]{_money(summary.hourly_usd)}/hour[/bold], "
+        f"{_money(summary.monthly_usd)}/month ({summary.hours_per_month} h)"
+    )
     for item in summary.unpriced:
         console.print(f"  not priced: {item}")
     if plan.violations:

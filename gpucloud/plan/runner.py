@@ -62,7 +62,7 @@ def run_program(
 
     try:
         _sync_await(run_pulumi_func(body))
-    except Exception as err:  # noqa: BLE001 -- the program's own failure, reported as a plan error
+    except Exception as err:
         raise PlanError(f"stack {config.stack}: the program failed: {_first_line(err)}") from err
     finally:
         pulumi.runtime.set_all_config({}, [])

@@ -29,8 +29,12 @@ class CostLine:
     usd_hour: float | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"item": self.item, "quantity": self.quantity, "unit": self.unit,
-                "usd_hour": None if self.usd_hour is None else round(self.usd_hour, 4)}
+        return {
+            "item": self.item,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "usd_hour": None if self.usd_hour is None else round(self.usd_hour, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,7 @@ class Summary:
         }
 
 
-def summarize(resources: list[RecordedResource], config: StackConfig, catalog: Catalog,
-              prices: Prices) -> Summary:
+def summarize(resources: list[RecordedResource], config: StackConfig, catalog: Catalog, prices: Prices) -> Summary:
     by_type = dict(sorted(Counter(r.type for r in resources).items()))
     gpus = 0
     cost: list[CostLine] = []
@@ -94,8 +97,9 @@ def summarize(resources: list[RecordedResource], config: StackConfig, catalog: C
             price = sku.price_usd_hour
             if price is None:
                 unpriced.append(f"{count} x {gpu_type} ({sku.pricing_model})")
-            cost.append(CostLine(f"{gpu_type} {label}", count, "instance-hour",
-                                 None if price is None else price * count))
+            cost.append(
+                CostLine(f"{gpu_type} {label}", count, "instance-hour", None if price is None else price * count)
+            )
     if isinstance(config, RegionConfig):
         for entry in config.capacity:
             if entry.capacity_block_id is not None:
@@ -105,11 +109,17 @@ def summarize(resources: list[RecordedResource], config: StackConfig, catalog: C
     nat = by_type.get("aws:ec2/natGateway:NatGateway", 0)
     if nat:
         cost.append(CostLine("NAT gateway", nat, "gateway-hour", nat * prices.nat_gateway_hour))
-    endpoint_azs = sum(len(r.inputs.get("subnetIds", [])) for r in resources
-                       if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and r.inputs.get("vpcEndpointType") == "Interface")
+    endpoint_azs = sum(
+        len(r.inputs.get("subnetIds", []))
+        for r in resources
+        if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and r.inputs.get("vpcEndpointType") == "Interface"
+    )
     if endpoint_azs:
-        cost.append(CostLine("interface endpoint", endpoint_azs, "endpoint-AZ-hour",
-                             endpoint_azs * prices.interface_endpoint_az_hour))
+        cost.append(
+            CostLine(
+                "interface endpoint", endpoint_azs, "endpoint-AZ-hour", endpoint_azs * prices.interface_endpoint_az_hour
+            )
+        )
     keys = by_type.get("aws:kms/key:Key", 0)
     if keys:
         cost.append(CostLine("KMS key", keys, "key", prices.per_hour(keys * prices.kms_key_month)))
@@ -121,7 +131,14 @@ def summarize(resources: list[RecordedResource], config: StackConfig, catalog: C
         cost.append(CostLine("S3 Standard", s3_gb, "GB", prices.per_hour(s3_gb * prices.s3_standard_gb_month)))
         ebs_gb = config.node_pool.nodes * config.node_pool.root_volume_gib
         cost.append(CostLine("EBS gp3 root volumes", ebs_gb, "GB", prices.per_hour(ebs_gb * prices.ebs_gp3_gb_month)))
-    return Summary(resource_count=len(resources), by_type=by_type, gpus=gpus, cost=cost,
-                   catalog_date=catalog.catalog_date, price_date=prices.price_date,
-                   price_region=catalog.price_region, hours_per_month=prices.hours_per_month,
-                   unpriced=unpriced)
+    return Summary(
+        resource_count=len(resources),
+        by_type=by_type,
+        gpus=gpus,
+        cost=cost,
+        catalog_date=catalog.catalog_date,
+        price_date=prices.price_date,
+        price_region=catalog.price_region,
+        hours_per_month=prices.hours_per_month,
+        unpriced=unpriced,
+    )

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLE_STACKS, edit_stack
+
 from gpucloud.cli import main
 
 pytestmark = pytest.mark.integration
@@ -47,17 +47,25 @@ def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env:
 
 
 def test_plan_finds_the_repository_from_a_subdirectory(repo_root: Path) -> None:
-    result = subprocess.run([*GPUCLOUD, "plan", "region-eu-north-1", "--json"], capture_output=True, text=True,
-                            cwd=repo_root / "stacks", timeout=300)
+    result = subprocess.run(
+        [*GPUCLOUD, "plan", "region-eu-north-1", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=repo_root / "stacks",
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["plan", "no-such-stack"], "no stack 'no-such-stack'"),
-    (["plan"], "Missing argument 'STACK'"),
-    (["plan", "region-us-east-1", "--bogus"], "No such option '--bogus'"),
-    (["frobnicate"], "No such command 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "no-such-stack"], "no stack 'no-such-stack'"),
+        (["plan"], "Missing argument 'STACK'"),
+        (["plan", "region-us-east-1", "--bogus"], "No such option '--bogus'"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ],
+)
 def test_bad_input_is_one_line_on_stderr_and_exit_2(repo_root: Path, args: list[str], message: str) -> None:
     result = gpucloud("--root", str(repo_root), *args)
     assert result.returncode == 2

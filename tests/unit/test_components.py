@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import edit_stack
+
 from gpucloud import tags as t
 from gpucloud.catalog import load_catalog
 from gpucloud.components.gpu_node_pool import efa_layout
@@ -125,12 +125,15 @@ def test_buckets_are_private_tls_only_and_versioned(sample_plans: dict[str, Plan
         buckets = of_type(plan, "s3/bucket:Bucket")
         for bucket in buckets:
             blocks = [b for b in of_type(plan, "BucketPublicAccessBlock") if b.inputs["bucket"] == bucket.id]
-            assert blocks and all(blocks[0].inputs[f] is True for f in
-                                  ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+            assert blocks and all(
+                blocks[0].inputs[f] is True
+                for f in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+            )
             (policy,) = [p for p in of_type(plan, "BucketPolicy") if p.inputs["bucket"] == bucket.id]
             statements = json.loads(policy.inputs["policy"])["Statement"]
-            assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
-                       for s in statements), bucket.urn
+            assert any(
+                s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in statements
+            ), bucket.urn
 
 
 def test_node_role_reaches_only_the_tenants_bucket_and_key(tenant: Plan) -> None:
@@ -161,8 +164,9 @@ def test_node_count_drives_the_plan(repo_copy: Path) -> None:
 
 def test_capacity_block_capacity_creates_no_reservation(repo_copy: Path) -> None:
     block = "cr-0123456789abcdef0"
-    edit_stack(repo_copy, "region-us-east-1",
-               lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", block))
+    edit_stack(
+        repo_copy, "region-us-east-1", lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", block)
+    )
     plan = Planner(Repository(repo_copy)).plan("region-us-east-1")
     assert all(r.inputs["instanceType"] != "p5.48xlarge" for r in of_type(plan, "CapacityReservation"))
     assert plan.exports["capacity"]["p5.48xlarge@use1-az4"]["reservationId"] == block

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import edit_stack
+
 from gpucloud.config import RegionConfig, TenantConfig
 from gpucloud.errors import ConfigError, StackNotFoundError
 from gpucloud.repo import Repository
@@ -40,42 +40,78 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
     assert tenant.region_stack_ref == "organization/gpucloud/region-us-east-1"
 
 
-@pytest.mark.parametrize(("stack", "change", "expected"), [
-    (TENANT, _drop("gpucloud:cidr"), "missing required key gpucloud:cidr"),
-    (TENANT, _set("gpucloud:kind", "silo"), "gpucloud:kind='silo': allowed: region, tenant"),
-    (TENANT, _set("gpucloud:region", "mars-1"), "gpucloud:region='mars-1': allowed:"),
-    (TENANT, _set("gpucloud:colour", "blue"), "unknown key gpucloud:colour"),
-    (TENANT, _set("gpucloud:cidr", "8.8.8.0/24"), "gpucloud:cidr='8.8.8.0/24': want a private range"),
-    (TENANT, _set("gpucloud:cidr", "10.16.0.1/20"), "gpucloud:cidr='10.16.0.1/20': want an IPv4 network"),
-    (TENANT, _set("gpucloud:cidr", "10.16.0.0/12"), "gpucloud:cidr='10.16.0.0/12': want a prefix between /16 and /24"),
-    (TENANT, _set_in("gpucloud:nodePool", "nodes", 0), "gpucloud:nodePool.nodes=0: want a whole number >= 1"),
-    (TENANT, _set_in("gpucloud:nodePool", "nodes", "two"), "gpucloud:nodePool.nodes='two'"),
-    (TENANT, _set_in("gpucloud:nodePool", "gpuType", "p5e.48xlarge"),
-     "gpucloud:nodePool.gpuType='p5e.48xlarge': not offered in us-east-1; offered there:"),
-    (TENANT, _set_in("gpucloud:nodePool", "gpuType", "p9.48xlarge"), "gpucloud:nodePool.gpuType='p9.48xlarge': allowed:"),
-    (TENANT, _set_in("gpucloud:nodePool", "az", "eun1-az1"), "gpucloud:nodePool.az='eun1-az1': want an AZ ID of us-east-1"),
-    (TENANT, _set_in("gpucloud:nodePool", "rootVolumeGib", 10), "gpucloud:nodePool.rootVolumeGib=10"),
-    (TENANT, _set_in("gpucloud:storage", "fsxTib", 3), "gpucloud:storage.fsxTib=3: FSx for Lustre takes 1.2 TiB"),
-    (TENANT, _set_in("gpucloud:storage", "bucketTib", -5), "gpucloud:storage.bucketTib=-5: want a positive number"),
-    (TENANT, _set("gpucloud:egress", "open"), "gpucloud:egress='open': allowed: nat, none"),
-    (TENANT, _set("gpucloud:adminPrincipals", ["*"]), "gpucloud:adminPrincipals[0]='*'"),
-    (TENANT, _set("gpucloud:tenant", "Acme"), "'Acme' is not a valid tenant name"),
-    (TENANT, _set("gpucloud:tenant", "admin"), "'admin' is reserved"),
-    (TENANT, _set("gpucloud:tenant", "other"), "tenant other in us-east-1 must be named tenant-other-us-east-1"),
-    (TENANT, _set("aws:region", "us-west-2"), "aws:region='us-west-2' must equal gpucloud:region='us-east-1'"),
-    (REGION, _set("gpucloud:tenantSupernet", "100.64.0.0/10"), "gpucloud:tenantSupernet='100.64.0.0/10': want a private range"),
-    (REGION, _set("gpucloud:tenantCidrPrefix", 8), "gpucloud:tenantCidrPrefix=8: want a whole number between"),
-    (REGION, _set("gpucloud:capacity", []), "gpucloud:capacity=[]: want a non-empty list"),
-    (REGION, lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("count", 0), "gpucloud:capacity[0].count=0"),
-    (REGION, lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("gpuType", "p5e.48xlarge"),
-     "gpucloud:capacity[0].gpuType='p5e.48xlarge': not offered in us-east-1"),
-    (REGION, lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("az", "use1-az9"), "gpucloud:capacity[0].az='use1-az9'"),
-    (REGION, lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", "block-1"),
-     "gpucloud:capacity[0].capacityBlockId='block-1'"),
-    (REGION, lambda cfg: cfg["gpucloud:capacity"].append(dict(cfg["gpucloud:capacity"][0])), "is listed twice"),
-    (REGION, _set_in("gpucloud:amis", "p5.48xlarge", "ubuntu"), "gpucloud:amis.p5.48xlarge='ubuntu': want an AMI id"),
-    (REGION, lambda cfg: cfg["gpucloud:amis"].pop("g6e.48xlarge"), "no AMI pinned for g6e.48xlarge"),
-])
+@pytest.mark.parametrize(
+    ("stack", "change", "expected"),
+    [
+        (TENANT, _drop("gpucloud:cidr"), "missing required key gpucloud:cidr"),
+        (TENANT, _set("gpucloud:kind", "silo"), "gpucloud:kind='silo': allowed: region, tenant"),
+        (TENANT, _set("gpucloud:region", "mars-1"), "gpucloud:region='mars-1': allowed:"),
+        (TENANT, _set("gpucloud:colour", "blue"), "unknown key gpucloud:colour"),
+        (TENANT, _set("gpucloud:cidr", "8.8.8.0/24"), "gpucloud:cidr='8.8.8.0/24': want a private range"),
+        (TENANT, _set("gpucloud:cidr", "10.16.0.1/20"), "gpucloud:cidr='10.16.0.1/20': want an IPv4 network"),
+        (
+            TENANT,
+            _set("gpucloud:cidr", "10.16.0.0/12"),
+            "gpucloud:cidr='10.16.0.0/12': want a prefix between /16 and /24",
+        ),
+        (TENANT, _set_in("gpucloud:nodePool", "nodes", 0), "gpucloud:nodePool.nodes=0: want a whole number >= 1"),
+        (TENANT, _set_in("gpucloud:nodePool", "nodes", "two"), "gpucloud:nodePool.nodes='two'"),
+        (
+            TENANT,
+            _set_in("gpucloud:nodePool", "gpuType", "p5e.48xlarge"),
+            "gpucloud:nodePool.gpuType='p5e.48xlarge': not offered in us-east-1; offered there:",
+        ),
+        (
+            TENANT,
+            _set_in("gpucloud:nodePool", "gpuType", "p9.48xlarge"),
+            "gpucloud:nodePool.gpuType='p9.48xlarge': allowed:",
+        ),
+        (
+            TENANT,
+            _set_in("gpucloud:nodePool", "az", "eun1-az1"),
+            "gpucloud:nodePool.az='eun1-az1': want an AZ ID of us-east-1",
+        ),
+        (TENANT, _set_in("gpucloud:nodePool", "rootVolumeGib", 10), "gpucloud:nodePool.rootVolumeGib=10"),
+        (TENANT, _set_in("gpucloud:storage", "fsxTib", 3), "gpucloud:storage.fsxTib=3: FSx for Lustre takes 1.2 TiB"),
+        (TENANT, _set_in("gpucloud:storage", "bucketTib", -5), "gpucloud:storage.bucketTib=-5: want a positive number"),
+        (TENANT, _set("gpucloud:egress", "open"), "gpucloud:egress='open': allowed: nat, none"),
+        (TENANT, _set("gpucloud:adminPrincipals", ["*"]), "gpucloud:adminPrincipals[0]='*'"),
+        (TENANT, _set("gpucloud:tenant", "Acme"), "'Acme' is not a valid tenant name"),
+        (TENANT, _set("gpucloud:tenant", "admin"), "'admin' is reserved"),
+        (TENANT, _set("gpucloud:tenant", "other"), "tenant other in us-east-1 must be named tenant-other-us-east-1"),
+        (TENANT, _set("aws:region", "us-west-2"), "aws:region='us-west-2' must equal gpucloud:region='us-east-1'"),
+        (
+            REGION,
+            _set("gpucloud:tenantSupernet", "100.64.0.0/10"),
+            "gpucloud:tenantSupernet='100.64.0.0/10': want a private range",
+        ),
+        (REGION, _set("gpucloud:tenantCidrPrefix", 8), "gpucloud:tenantCidrPrefix=8: want a whole number between"),
+        (REGION, _set("gpucloud:capacity", []), "gpucloud:capacity=[]: want a non-empty list"),
+        (REGION, lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("count", 0), "gpucloud:capacity[0].count=0"),
+        (
+            REGION,
+            lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("gpuType", "p5e.48xlarge"),
+            "gpucloud:capacity[0].gpuType='p5e.48xlarge': not offered in us-east-1",
+        ),
+        (
+            REGION,
+            lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("az", "use1-az9"),
+            "gpucloud:capacity[0].az='use1-az9'",
+        ),
+        (
+            REGION,
+            lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", "block-1"),
+            "gpucloud:capacity[0].capacityBlockId='block-1'",
+        ),
+        (REGION, lambda cfg: cfg["gpucloud:capacity"].append(dict(cfg["gpucloud:capacity"][0])), "is listed twice"),
+        (
+            REGION,
+            _set_in("gpucloud:amis", "p5.48xlarge", "ubuntu"),
+            "gpucloud:amis.p5.48xlarge='ubuntu': want an AMI id",
+        ),
+        (REGION, lambda cfg: cfg["gpucloud:amis"].pop("g6e.48xlarge"), "no AMI pinned for g6e.48xlarge"),
+    ],
+)
 def test_bad_values_are_refused_naming_stack_key_and_value(
     repo_copy: Path, stack: str, change: Change, expected: str
 ) -> None:

@@ -17,70 +17,145 @@ TLS = json.dumps({"Statement": [{"Effect": "Deny", "Condition": {"Bool": {"aws:S
 
 
 def res(type_: str, inputs: dict[str, Any], rid: str = "r-1") -> RecordedResource:
-    return RecordedResource(type=type_, name=rid, urn=f"urn:pulumi:s::gpucloud::{type_}::{rid}", id=rid,
-                            parent=None, custom=True, inputs={"tags": TENANT_TAGS, **inputs})
+    return RecordedResource(
+        type=type_,
+        name=rid,
+        urn=f"urn:pulumi:s::gpucloud::{type_}::{rid}",
+        id=rid,
+        parent=None,
+        custom=True,
+        inputs={"tags": TENANT_TAGS, **inputs},
+    )
 
 
 def bucket_set(**overrides: Any) -> list[RecordedResource]:
     parts = {
-        "sse": res("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", {
-            "bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms",
-                                                                              "kmsMasterKeyId": "arn:k"}}]}, "sse"),
-        "pab": res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {
-            "bucket": "b", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
-            "restrictPublicBuckets": True}, "pab"),
+        "sse": res(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            {
+                "bucket": "b",
+                "rules": [
+                    {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "arn:k"}}
+                ],
+            },
+            "sse",
+        ),
+        "pab": res(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            {
+                "bucket": "b",
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": True,
+            },
+            "pab",
+        ),
         "policy": res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": TLS}, "pol"),
-        "versioning": res("aws:s3/bucketVersioning:BucketVersioning", {
-            "bucket": "b", "versioningConfiguration": {"status": "Enabled"}}, "ver"),
+        "versioning": res(
+            "aws:s3/bucketVersioning:BucketVersioning",
+            {"bucket": "b", "versioningConfiguration": {"status": "Enabled"}},
+            "ver",
+        ),
     }
     parts.update(overrides)
     return [res("aws:s3/bucket:Bucket", {}, "b"), *[p for p in parts.values() if p is not None]]
 
 
-LT_OK = {"metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 2},
-         "blockDeviceMappings": [{"deviceName": "/dev/sda1", "ebs": {"encrypted": "true", "kmsKeyId": "arn:k"}}],
-         "networkInterfaces": [{"networkCardIndex": 0, "associatePublicIpAddress": "false"}]}
+LT_OK = {
+    "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 2},
+    "blockDeviceMappings": [{"deviceName": "/dev/sda1", "ebs": {"encrypted": "true", "kmsKeyId": "arn:k"}}],
+    "networkInterfaces": [{"networkCardIndex": 0, "associatePublicIpAddress": "false"}],
+}
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 CASES: list[tuple[str, list[RecordedResource], list[RecordedResource]]] = [
-    ("no-world-ingress",
-     [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "0.0.0.0/0"})],
-     [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"referencedSecurityGroupId": "sg-1"})]),
-    ("no-world-ingress",
-     [res("aws:ec2/securityGroup:SecurityGroup", {"ingress": [{"ipv6CidrBlocks": ["::/0"]}]})],
-     [res("aws:ec2/securityGroup:SecurityGroup", {"ingress": []})]),
-    ("imdsv2-required", [res(LT, {**LT_OK, "metadataOptions": {"httpTokens": "optional",
-                                                                "httpPutResponseHopLimit": 1}})], [res(LT, LT_OK)]),
-    ("imdsv2-required", [res(LT, {**LT_OK, "metadataOptions": {"httpTokens": "required",
-                                                                "httpPutResponseHopLimit": 3}})], [res(LT, LT_OK)]),
-    ("ebs-encrypted-cmk", [res(LT, {**LT_OK, "blockDeviceMappings": [{"ebs": {"encrypted": "true"}}]})],
-     [res(LT, LT_OK)]),
-    ("no-public-ip", [res(LT, {**LT_OK, "networkInterfaces": [{"associatePublicIpAddress": "true"}]})],
-     [res(LT, LT_OK)]),
-    ("no-public-ip", [res("aws:ec2/subnet:Subnet", {"mapPublicIpOnLaunch": True})],
-     [res("aws:ec2/subnet:Subnet", {"mapPublicIpOnLaunch": False})]),
-    ("kms-rotation", [res("aws:kms/key:Key", {"enableKeyRotation": False})],
-     [res("aws:kms/key:Key", {"enableKeyRotation": True})]),
-    ("fsx-encrypted-cmk", [res("aws:fsx/lustreFileSystem:LustreFileSystem", {})],
-     [res("aws:fsx/lustreFileSystem:LustreFileSystem", {"kmsKeyId": "arn:k"})]),
+    (
+        "no-world-ingress",
+        [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "0.0.0.0/0"})],
+        [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"referencedSecurityGroupId": "sg-1"})],
+    ),
+    (
+        "no-world-ingress",
+        [res("aws:ec2/securityGroup:SecurityGroup", {"ingress": [{"ipv6CidrBlocks": ["::/0"]}]})],
+        [res("aws:ec2/securityGroup:SecurityGroup", {"ingress": []})],
+    ),
+    (
+        "imdsv2-required",
+        [res(LT, {**LT_OK, "metadataOptions": {"httpTokens": "optional", "httpPutResponseHopLimit": 1}})],
+        [res(LT, LT_OK)],
+    ),
+    (
+        "imdsv2-required",
+        [res(LT, {**LT_OK, "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 3}})],
+        [res(LT, LT_OK)],
+    ),
+    (
+        "ebs-encrypted-cmk",
+        [res(LT, {**LT_OK, "blockDeviceMappings": [{"ebs": {"encrypted": "true"}}]})],
+        [res(LT, LT_OK)],
+    ),
+    (
+        "no-public-ip",
+        [res(LT, {**LT_OK, "networkInterfaces": [{"associatePublicIpAddress": "true"}]})],
+        [res(LT, LT_OK)],
+    ),
+    (
+        "no-public-ip",
+        [res("aws:ec2/subnet:Subnet", {"mapPublicIpOnLaunch": True})],
+        [res("aws:ec2/subnet:Subnet", {"mapPublicIpOnLaunch": False})],
+    ),
+    (
+        "kms-rotation",
+        [res("aws:kms/key:Key", {"enableKeyRotation": False})],
+        [res("aws:kms/key:Key", {"enableKeyRotation": True})],
+    ),
+    (
+        "fsx-encrypted-cmk",
+        [res("aws:fsx/lustreFileSystem:LustreFileSystem", {})],
+        [res("aws:fsx/lustreFileSystem:LustreFileSystem", {"kmsKeyId": "arn:k"})],
+    ),
     ("s3-encrypted-cmk", bucket_set(sse=None), bucket_set()),
     ("s3-public-access-blocked", bucket_set(pab=None), bucket_set()),
-    ("s3-tls-only", bucket_set(policy=res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": "{}"}, "p")),
-     bucket_set()),
+    (
+        "s3-tls-only",
+        bucket_set(policy=res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": "{}"}, "p")),
+        bucket_set(),
+    ),
     ("s3-versioning", bucket_set(versioning=None), bucket_set()),
-    ("vpc-flow-logs", [res("aws:ec2/vpc:Vpc", {}, "vpc-1")],
-     [res("aws:ec2/vpc:Vpc", {}, "vpc-1"), res("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1"}, "fl")]),
-    ("no-admin-wildcard",
-     [res("aws:iam/policy:Policy", {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "*",
-                                                                          "Resource": "*"}]})})],
-     [res("aws:iam/policy:Policy", {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*",
-                                                                          "Resource": "*"}]})})]),
-    ("tenant-tag", [res("aws:ec2/vpc:Vpc", {"tags": {"gpucloud:tenant": "other"}}, "vpc-1"),
-                    res("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1"}, "fl")],
-     [res("aws:ec2/vpc:Vpc", {}, "vpc-1"), res("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1"}, "fl")]),
+    (
+        "vpc-flow-logs",
+        [res("aws:ec2/vpc:Vpc", {}, "vpc-1")],
+        [res("aws:ec2/vpc:Vpc", {}, "vpc-1"), res("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1"}, "fl")],
+    ),
+    (
+        "no-admin-wildcard",
+        [
+            res(
+                "aws:iam/policy:Policy",
+                {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})},
+            )
+        ],
+        [
+            res(
+                "aws:iam/policy:Policy",
+                {"policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})},
+            )
+        ],
+    ),
+    (
+        "tenant-tag",
+        [
+            res("aws:ec2/vpc:Vpc", {"tags": {"gpucloud:tenant": "other"}}, "vpc-1"),
+            res("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1"}, "fl"),
+        ],
+        [res("aws:ec2/vpc:Vpc", {}, "vpc-1"), res("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1"}, "fl")],
+    ),
     ("tenant-isolation", [res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", {})], []),
-    ("tenant-isolation",
-     [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "10.16.16.0/20"})],
-     [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "10.16.1.0/24"})]),
+    (
+        "tenant-isolation",
+        [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "10.16.16.0/20"})],
+        [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "10.16.1.0/24"})],
+    ),
 ]
 
 
