@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from gpucloud import tags as t
+from gpucloud.components.group_rules import Group, allow_between
 
 # Session Manager needs these three interface endpoints (AWS Systems Manager docs, "VPC endpoints").
 SSM_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages")
@@ -92,20 +93,12 @@ class TenantNetwork(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-nodes"},
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-nodes-in-self",
-            security_group_id=nodes.id,
-            ip_protocol="-1",
-            referenced_security_group_id=nodes.id,
-            description="EFA and NCCL among nodes",
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-nodes-out-self",
-            security_group_id=nodes.id,
-            ip_protocol="-1",
-            referenced_security_group_id=nodes.id,
+        node_group = Group(id=nodes.id, label="nodes")
+        allow_between(
+            name,
+            source=node_group,
+            target=node_group,
+            protocol="-1",
             description="EFA and NCCL among nodes",
             tags=tags,
             opts=child,
@@ -117,23 +110,12 @@ class TenantNetwork(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-endpoints"},
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-endpoints-in-nodes",
-            security_group_id=endpoints.id,
-            ip_protocol="tcp",
-            from_port=HTTPS,
-            to_port=HTTPS,
-            referenced_security_group_id=nodes.id,
-            tags=tags,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-nodes-out-endpoints",
-            security_group_id=nodes.id,
-            ip_protocol="tcp",
-            from_port=HTTPS,
-            to_port=HTTPS,
-            referenced_security_group_id=endpoints.id,
+        allow_between(
+            name,
+            source=node_group,
+            target=Group(id=endpoints.id, label="endpoints"),
+            protocol="tcp",
+            ports=(HTTPS, HTTPS),
             tags=tags,
             opts=child,
         )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from gpucloud import tags as t
+from gpucloud.components.group_rules import Group, allow_between
 from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
 from gpucloud.config import fsx_capacity_gib
 
@@ -47,38 +48,20 @@ class TenantStorage(pulumi.ComponentResource):
                 tags={**tags, "Name": f"{name}-lustre"},
                 opts=child,
             )
-            for low, high in LUSTRE_PORTS:
-                for source, label in ((args.node_security_group_id, "nodes"), (lustre.id, "self")):
-                    aws.vpc.SecurityGroupIngressRule(
-                        f"{name}-lustre-in-{label}-{low}",
-                        security_group_id=lustre.id,
-                        ip_protocol="tcp",
-                        from_port=low,
-                        to_port=high,
-                        referenced_security_group_id=source,
+            lustre_group = Group(id=lustre.id, label="lustre")
+            node_group = Group(id=args.node_security_group_id, label="nodes")
+            for ports in LUSTRE_PORTS:
+                for source in (node_group, lustre_group):
+                    allow_between(
+                        name,
+                        source=source,
+                        target=lustre_group,
+                        protocol="tcp",
+                        ports=ports,
+                        suffix=f"-{ports[0]}",
                         tags=tags,
                         opts=child,
                     )
-                aws.vpc.SecurityGroupEgressRule(
-                    f"{name}-lustre-out-self-{low}",
-                    security_group_id=lustre.id,
-                    ip_protocol="tcp",
-                    from_port=low,
-                    to_port=high,
-                    referenced_security_group_id=lustre.id,
-                    tags=tags,
-                    opts=child,
-                )
-                aws.vpc.SecurityGroupEgressRule(
-                    f"{name}-nodes-out-lustre-{low}",
-                    security_group_id=args.node_security_group_id,
-                    ip_protocol="tcp",
-                    from_port=low,
-                    to_port=high,
-                    referenced_security_group_id=lustre.id,
-                    tags=tags,
-                    opts=child,
-                )
             fs = aws.fsx.LustreFileSystem(
                 f"{name}-lustre-fs",
                 storage_capacity=fsx_capacity_gib(args.fsx_tib),

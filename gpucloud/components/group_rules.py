@@ -1,0 +1,58 @@
+"""Security-group rules that let one group reach another: the ingress on the target and the egress on the source."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group:
+    """A security group and the word that names it in rule names (``nodes``, ``lustre``)."""
+
+    id: pulumi.Input[str]
+    label: str
+
+
+def allow_between(
+    prefix: str,
+    *,
+    source: Group,
+    target: Group,
+    protocol: str,
+    ports: tuple[int, int] | None = None,
+    description: str | None = None,
+    suffix: str = "",
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Allow ``source`` to reach ``target``: ``<prefix>-<target>-in-<source>`` and ``<prefix>-<source>-out-<target>``.
+
+    A group that reaches itself is named ``self`` on the far side (``nodes-in-self``, ``nodes-out-self``).
+    ``ports`` is (from, to), None for every port of ``protocol``; ``suffix`` ends both names (one rule per range).
+    """
+    same = source is target
+    port_args = {"from_port": ports[0], "to_port": ports[1]} if ports else {}
+    aws.vpc.SecurityGroupIngressRule(
+        f"{prefix}-{target.label}-in-{'self' if same else source.label}{suffix}",
+        security_group_id=target.id,
+        ip_protocol=protocol,
+        referenced_security_group_id=source.id,
+        description=description,
+        tags=dict(tags),
+        opts=opts,
+        **port_args,
+    )
+    aws.vpc.SecurityGroupEgressRule(
+        f"{prefix}-{source.label}-out-{'self' if same else target.label}{suffix}",
+        security_group_id=source.id,
+        ip_protocol=protocol,
+        referenced_security_group_id=target.id,
+        description=description,
+        tags=dict(tags),
+        opts=opts,
+        **port_args,
+    )
