@@ -35,7 +35,7 @@ def allow_between(
     ``ports`` is (from, to), None for every port of ``protocol``; ``suffix`` ends both names (one rule per range).
     """
     same = source is target
-    port_args = {"from_port": ports[0], "to_port": ports[1]} if ports else {}
+    from_port, to_port = ports if ports else (None, None)
     aws.vpc.SecurityGroupIngressRule(
         f"{prefix}-{target.label}-in-{'self' if same else source.label}{suffix}",
         security_group_id=target.id,
@@ -44,7 +44,8 @@ def allow_between(
         description=description,
         tags=dict(tags),
         opts=opts,
-        **port_args,
+        from_port=from_port,
+        to_port=to_port,
     )
     aws.vpc.SecurityGroupEgressRule(
         f"{prefix}-{source.label}-out-{'self' if same else target.label}{suffix}",
@@ -54,5 +55,6 @@ def allow_between(
         description=description,
         tags=dict(tags),
         opts=opts,
-        **port_args,
+        from_port=from_port,
+        to_port=to_port,
     )
