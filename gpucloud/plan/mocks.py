@@ -57,14 +57,17 @@ class RecordedResource:
 
 
 def wire_to_plain(value: Any) -> Any:
-    """Pulumi's wire values as plain JSON: secrets masked, resource references as their URN, whole floats as ints."""
+    """Pulumi's wire values as plain JSON: keys sorted, secrets masked, resource references as their URN,
+    whole floats as ints.
+    """
     if isinstance(value, dict):
         sig = value.get(SIG_KEY)
         if sig == SECRET_SIG:
             return MASK
         if sig == RESOURCE_SIG:
             return value.get("urn")
-        return {k: wire_to_plain(v) for k, v in value.items()}
+        # Sorted: the SDK serialises inputs in an order that varies between processes.
+        return {k: wire_to_plain(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [wire_to_plain(v) for v in value]
     if isinstance(value, float) and value.is_integer():

@@ -106,6 +106,13 @@ def test_main_in_process_returns_the_status(repo_root: Path, capsys: pytest.Capt
     assert main(["--root", str(repo_root), "plan", "nope"]) == 2
 
 
+def test_plan_json_is_byte_identical_across_processes(repo_root: Path) -> None:
+    first = gpucloud("--root", str(repo_root), "plan", "region-us-east-1", "--json")
+    second = gpucloud("--root", str(repo_root), "plan", "region-us-east-1", "--json")
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout
+
+
 def test_help_teaches(repo_root: Path) -> None:
     result = gpucloud("plan", "--help")
     assert result.returncode == 0 and "mock runtime" in result.stdout
