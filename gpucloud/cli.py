@@ -7,29 +7,16 @@ status so tests can call the CLI in-process.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.console import Console
+from rich.markup import escape
 
 from gpucloud import __version__
+from gpucloud.cli_support import CONTEXT, emit_json, out, repository
+from gpucloud.cli_tenant import tenant
 from gpucloud.errors import GpucloudError
-from gpucloud.repo import Repository
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-out = Console(highlight=False, soft_wrap=True)
-
-
-def _repo(ctx: click.Context) -> Repository:
-    root: Path | None = ctx.find_root().params.get("root")
-    return Repository.at(root)
-
-
-def _emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
 @click.group(context_settings=CONTEXT)
@@ -48,7 +35,14 @@ def app(root: Path | None) -> None:
       gpucloud plan region-us-east-1        offline plan of a region stack
       gpucloud plan tenant-acme-us-east-1   offline plan of a tenant stack
       gpucloud plan STACK --json            the same, as one JSON object
+      gpucloud policy check STACK           the isolation and security rules; exit 1 on a violation
+      gpucloud validate                     the whole registry: CIDRs disjoint, capacity not over-committed
+      gpucloud tenant list                  tenants, their CIDR, GPU type and nodes
+      gpucloud tenant onboard NAME --region R --gpu-type SKU --nodes N [--dry-run]
     """
+
+
+app.add_command(tenant)
 
 
 @app.command(context_settings=CONTEXT)
@@ -64,13 +58,64 @@ def plan(ctx: click.Context, stack: str, as_json: bool) -> None:
     """
     from gpucloud.plan.offline import Planner  # imports Pulumi: only for the commands that need it
 
-    result = Planner(_repo(ctx)).plan(stack)
+    result = Planner(repository(ctx)).plan(stack)
     if as_json:
-        _emit_json(result.as_json())
+        emit_json(result.as_json())
         return
     from gpucloud.plan.render import render_plan
 
     render_plan(out, result)
+
+
+@app.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, stacks, problems: [{check, stack, message}]}.")
+@click.pass_context
+def validate(ctx: click.Context, as_json: bool) -> int:
+    """Check the whole registry: every stack config loads, names agree, CIDRs are disjoint, capacity holds.
+
+    \b
+    Checks: each stack config loads and its name agrees with its config; region supernets and tenant
+    CIDRs never overlap; each tenant CIDR lies in its region's supernet; each tenant's SKU and AZ is
+    capacity its region holds, and the region's tenants hold no more than it has. Exit 1 on a problem.
+    CI runs it: two changes that each took "the first free block" cannot both merge.
+    """
+    from gpucloud.validate import validate as run_validate
+
+    result = run_validate(repository(ctx))
+    if as_json:
+        emit_json(result.as_json())
+    else:
+        for problem in result.problems:
+            out.print(f"[red]{problem.check}[/red] {escape(problem.stack or '-')}: {escape(problem.message)}")
+        out.print(f"validate: {result.stacks} stack(s), {len(result.problems)} problem(s)")
+    return 1 if result.problems else 0
+
+
+@app.group(context_settings=CONTEXT)
+def policy() -> None:
+    """The isolation and security rules (also a CrossGuard pack: policy/ in this repository)."""
+
+
+@policy.command("check", context_settings=CONTEXT)
+@click.argument("stack")
+@click.option("--json", "as_json", is_flag=True, help="Print {stack, violations: [{rule, urn, message}]}.")
+@click.pass_context
+def policy_check(ctx: click.Context, stack: str, as_json: bool) -> int:
+    """Run the rules over STACK's offline plan; exit 1 on any violation.
+
+    The same rules run inside `pulumi preview --policy-pack policy/` against the real engine.
+    """
+    from gpucloud.plan.offline import Planner
+    from gpucloud.plan.render import render_violations
+    from gpucloud.policy import RULES
+
+    result = Planner(repository(ctx)).plan(stack)
+    if as_json:
+        emit_json({"stack": stack, "violations": [v.as_json() for v in result.violations]})
+    else:
+        out.print(f"{stack}: {len(RULES)} rules over {len(result.resources)} resources")
+        render_violations(out, result.violations)
+    return 1 if result.violations else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,8 @@ FSX_STEP_TIB = 2.4  # FSx for Lustre PERSISTENT_2 / SSD: 1.2 TiB, 2.4 TiB, then 
 ROOT_VOLUME_GIB_MIN = 100
 _AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 _CAPACITY_BLOCK = re.compile(r"cr-[0-9a-f]{17}")
-_PRINCIPAL = re.compile(r"arn:aws:iam::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)")
-_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+PRINCIPAL_PATTERN = re.compile(r"arn:aws:iam::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)", re.ASCII)
+ORG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
@@ -284,11 +284,9 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
     expected = tenant_stack_name(tenant, region)
     if read.stack != expected:
         raise ConfigError(f"stack {read.stack}: tenant {tenant} in {region} must be named {expected}")
-    display_name = read.string("displayName")
-    if len(display_name) > 200:
-        raise read.fail("displayName", display_name[:40] + "...", "want at most 200 characters")
+    display_name = check_display_name(read.string("displayName"), key=f"{NAMESPACE}:displayName", stack=read.stack)
     org = read.string("org")
-    if not _ORG.fullmatch(org):
+    if not ORG_PATTERN.fullmatch(org):
         raise read.fail("org", org, "want a Pulumi organization name ([A-Za-z0-9_.-])")
     cidr = read.private_network("cidr", read.require("cidr"))
     if not TENANT_PREFIX_RANGE[0] <= cidr.prefixlen <= TENANT_PREFIX_RANGE[1]:
@@ -319,10 +317,10 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         fsx_tib=None if fsx is None else check_fsx_tib(read, fsx),
     )
     principals = read.require("adminPrincipals")
-    if not isinstance(principals, list) or not principals:
-        raise read.fail("adminPrincipals", principals, "want a non-empty list of IAM ARNs")
+    if not isinstance(principals, list):
+        raise read.fail("adminPrincipals", principals, "want a list of IAM ARNs ([] for no tenant admin role yet)")
     for i, arn in enumerate(principals):
-        if not isinstance(arn, str) or not _PRINCIPAL.fullmatch(arn):
+        if not isinstance(arn, str) or not PRINCIPAL_PATTERN.fullmatch(arn):
             raise read.fail(
                 f"adminPrincipals[{i}]", arn, "want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME"
             )
@@ -338,6 +336,25 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         egress=read.choice("egress", EGRESS_MODES),
         admin_principals=tuple(principals),
     )
+
+
+DISPLAY_NAME_MAX = 200
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_display_name(value: str, *, key: str = "--display-name", stack: str | None = None) -> str:
+    """Any text a person would write (new lines and tabs too), but no terminal control characters."""
+    where = f"stack {stack}: " if stack else ""
+    if not value.strip():
+        raise ConfigError(f"{where}{key}={value!r}: want a non-empty name")
+    if len(value) > DISPLAY_NAME_MAX:
+        raise ConfigError(f"{where}{key}={value[:40]!r}...: want at most {DISPLAY_NAME_MAX} characters")
+    bad = _CONTROL.search(value)
+    if bad:
+        raise ConfigError(
+            f"{where}{key}={value!r}: control character {bad.group()!r} not allowed (new lines and tabs are)"
+        )
+    return value
 
 
 def fsx_sizes_rule() -> str:

@@ -124,11 +124,12 @@ class TenantEnvironment(pulumi.ComponentResource):
             "cidr": str(cfg.cidr),
             "bucket": storage.bucket,
             "kmsKeyArn": key.arn,
-            "adminRoleArn": identity.admin_role_arn,
             "nodeInstanceIds": pool.instance_ids,
             "gpuType": cfg.node_pool.gpu_type,
             "nodes": cfg.node_pool.nodes,
         }
+        if identity.admin_role_arn is not None:
+            self.exports["adminRoleArn"] = identity.admin_role_arn
         if storage.fsx_dns_name is not None:
             self.exports["fsxDnsName"] = storage.fsx_dns_name
         self.register_outputs(self.exports)

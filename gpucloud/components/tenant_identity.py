@@ -73,7 +73,7 @@ def _data_statements(bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) 
 class TenantIdentity(pulumi.ComponentResource):
     node_instance_profile: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
-    admin_role_arn: pulumi.Output[str]
+    admin_role_arn: pulumi.Output[str] | None  # None while the tenant names no admin principal
 
     def __init__(self, name: str, args: TenantIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:tenant:TenantIdentity", name, None, opts)
@@ -93,6 +93,28 @@ class TenantIdentity(pulumi.ComponentResource):
         aws.iam.RolePolicyAttachment(f"{name}-node-ssm", role=node_role.name, policy_arn=SSM_CORE, opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-node", role=node_role.name, tags=tags, opts=child)
 
+        self.node_instance_profile = profile.name
+        self.node_role_arn = node_role.arn
+        self.admin_role_arn = None
+        if args.admin_principals:
+            self.admin_role_arn = self._admin_role(name, args, data, tags)
+        self.register_outputs(
+            {
+                "node_instance_profile": self.node_instance_profile,
+                "node_role_arn": self.node_role_arn,
+                "admin_role_arn": self.admin_role_arn,
+            }
+        )
+
+    def _admin_role(
+        self,
+        name: str,
+        args: TenantIdentityArgs,
+        data: list[pulumi.Output[Statement]],
+        tags: Mapping[str, str],
+    ) -> pulumi.Output[str]:
+        """The role the tenant's own principals assume, never able to exceed its permissions boundary."""
+        child = pulumi.ResourceOptions(parent=self)
         tenant_only = {"StringEquals": {f"aws:ResourceTag/{t.TENANT}": args.tenant}}
         boundary = aws.iam.Policy(
             f"{name}-admin-boundary",
@@ -165,14 +187,4 @@ class TenantIdentity(pulumi.ComponentResource):
             ),
             opts=child,
         )
-
-        self.node_instance_profile = profile.name
-        self.node_role_arn = node_role.arn
-        self.admin_role_arn = admin.arn
-        self.register_outputs(
-            {
-                "node_instance_profile": self.node_instance_profile,
-                "node_role_arn": self.node_role_arn,
-                "admin_role_arn": self.admin_role_arn,
-            }
-        )
+        return admin.arn

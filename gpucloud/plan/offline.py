@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpucloud.catalog import load_catalog
-from gpucloud.config import RegionConfig, StackConfig
+from gpucloud.config import RegionConfig, StackConfig, config_from_namespaced
 from gpucloud.errors import ConfigError
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.plan.runner import ProgramRun, run_program
@@ -49,9 +49,11 @@ class Planner:
         self.repo = repo
         self._runs: dict[str, ProgramRun] = {}
 
-    def _run(self, stack: str) -> tuple[StackConfig, ProgramRun]:
-        config = self.repo.load(stack)
-        if stack in self._runs:
+    def _run(self, stack: str, raw: dict[str, Any] | None = None) -> tuple[StackConfig, ProgramRun]:
+        cacheable = raw is None  # a plan of a config that is not on disk (onboarding's dry run) is not kept
+        raw = self.repo.raw_config(stack) if raw is None else raw
+        config = config_from_namespaced(stack, raw)
+        if cacheable and stack in self._runs:
             return config, self._runs[stack]
         stack_outputs: dict[str, dict[str, Any]] = {}
         if not isinstance(config, RegionConfig):
@@ -63,12 +65,14 @@ class Planner:
                 )
             _, region_run = self._run(region_stack)
             stack_outputs[config.region_stack_ref] = region_run.exports
-        run = run_program(config, self.repo.raw_config(stack), stack_outputs=stack_outputs)
-        self._runs[stack] = run
+        run = run_program(config, raw, stack_outputs=stack_outputs)
+        if cacheable:
+            self._runs[stack] = run
         return config, run
 
-    def plan(self, stack: str) -> Plan:
-        config, run = self._run(stack)
+    def plan(self, stack: str, raw_config: dict[str, Any] | None = None) -> Plan:
+        """The plan of ``stack`` as its file declares it, or as ``raw_config`` (namespaced keys) would."""
+        config, run = self._run(stack, raw_config)
         summary = summarize(run.resources, config, load_catalog(), load_prices())
         return Plan(
             stack=stack,

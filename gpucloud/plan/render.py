@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
 from gpucloud.plan.offline import Plan
+from gpucloud.policy import Violation
 
 
 def _money(value: float | None) -> str:
@@ -25,7 +27,20 @@ def render_plan(console: Console, plan: Plan) -> None:
         )
         nodes[res.urn] = parent.add(label)
     console.print(tree)
+    render_summary(console, plan)
 
+
+def render_violations(console: Console, violations: list[Violation]) -> None:
+    if violations:
+        console.print(f"[bold red]{len(violations)} policy violation(s):[/bold red]")
+        for v in violations:
+            console.print(f"  [red]{v.rule}[/red] {escape(v.urn)}: {escape(v.message)}")
+    else:
+        console.print("[green]policy: no violations[/green]")
+
+
+def render_summary(console: Console, plan: Plan) -> None:
+    """Resources by type, indicative cost, GPUs and policy violations."""
     summary = plan.summary
     by_type = Table(title="Resources by type", show_edge=False)
     by_type.add_column("type")
@@ -52,9 +67,4 @@ def render_plan(console: Console, plan: Plan) -> None:
     )
     for item in summary.unpriced:
         console.print(f"  not priced: {item}")
-    if plan.violations:
-        console.print(f"[bold red]{len(plan.violations)} policy violation(s):[/bold red]")
-        for v in plan.violations:
-            console.print(f"  [red]{v.rule}[/red] {v.urn}: {v.message}")
-    else:
-        console.print("[green]policy: no violations[/green]")
+    render_violations(console, plan.violations)

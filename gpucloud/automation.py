@@ -1,0 +1,44 @@
+"""``pulumi up`` through the Automation API, for ``--apply``. Needs the Pulumi CLI on PATH and credentials.
+
+Nothing here is faked: without the CLI, ``require_pulumi_cli`` refuses before anything is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from gpucloud.errors import GpucloudError
+
+
+class PulumiCliMissingError(GpucloudError):
+    """``--apply`` asked for, but there is no ``pulumi`` on PATH."""
+
+
+class ApplyError(GpucloudError):
+    """``pulumi up`` ran and failed."""
+
+    exit_code = 1
+
+
+def require_pulumi_cli(what: str) -> str:
+    path = shutil.which("pulumi")
+    if path is None:
+        raise PulumiCliMissingError(
+            f"{what} needs the Pulumi CLI on PATH and it is not there (https://www.pulumi.com/docs/install/); "
+            "nothing was written: run again without it, then `pulumi up` yourself"
+        )
+    return path
+
+
+def pulumi_up(root: Path, stack: str) -> None:
+    """Select (or create) ``stack`` of the project at ``root`` and run ``pulumi up``, streaming its output."""
+    from pulumi import automation as auto  # imported only here: the rest of the CLI does not need it
+
+    try:
+        workspace_stack = auto.create_or_select_stack(stack_name=stack, work_dir=str(root))
+        workspace_stack.up(on_output=lambda line: sys.stderr.write(line + "\n"))
+    except auto.errors.CommandError as err:
+        last = str(err).strip().splitlines()[-1:] or ["no output"]
+        raise ApplyError(f"pulumi up -s {stack} failed: {last[0]}") from None

@@ -1,0 +1,217 @@
+"""``gpucloud tenant onboard | list | offboard``."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import click
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
+from gpucloud.config import EGRESS_MODES
+from gpucloud.errors import ConfigError
+from gpucloud.tenants.onboard import DEFAULT_EGRESS, DEFAULT_STORAGE_TIB, Onboarding, OnboardRequest
+
+
+@click.group(context_settings=CONTEXT)
+def tenant() -> None:
+    """Onboard, list and offboard tenants. The stack configs in stacks/ are the registry.
+
+    \b
+    Onboarding is a change to this repository, reviewed like any other:
+      gpucloud tenant onboard acme --region us-east-1 --gpu-type p5.48xlarge --nodes 2 --dry-run
+      gpucloud tenant onboard acme --region us-east-1 --gpu-type p5.48xlarge --nodes 2
+      git add -A && git commit          # review; CI runs `gpucloud validate`
+      pulumi up -s organization/tenant-acme-us-east-1
+    """
+
+
+def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value!r}: want a finite number of TiB", param=param)
+    return value
+
+
+@tenant.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--region", required=True, metavar="R", help="AWS region; it must have a region stack.")
+@click.option("--gpu-type", metavar="SKU", help="Instance type from the GPU catalog (required unless --update).")
+@click.option("--nodes", type=int, metavar="N", help="GPU nodes, within the region's free capacity for the SKU.")
+@click.option(
+    "--storage-tib",
+    type=float,
+    callback=_finite,
+    metavar="N",
+    help=f"S3 budget in TiB [new tenants: {DEFAULT_STORAGE_TIB:g}].",
+)
+@click.option(
+    "--fsx-tib",
+    type=float,
+    callback=_finite,
+    metavar="N",
+    help="FSx for Lustre size: 1.2, 2.4 or a multiple of 2.4 TiB [none; 0 with --update removes it].",
+)
+@click.option("--egress", type=click.Choice(EGRESS_MODES), help=f"Internet egress [new tenants: {DEFAULT_EGRESS}].")
+@click.option("--display-name", metavar="TEXT", help="The tenant's name as people write it [NAME].")
+@click.option("--org", metavar="ORG", help="Pulumi organization of the stacks [the region's tenants' org].")
+@click.option(
+    "--admin-principal",
+    "admin_principals",
+    multiple=True,
+    metavar="ARN",
+    help="IAM principal of the tenant that may assume its admin role (repeat for more) [none: no admin role].",
+)
+@click.option("--update", is_flag=True, help="Change a tenant already onboarded; options not given keep their value.")
+@click.option("--dry-run", is_flag=True, help="Print the files and the offline plan summary; write nothing.")
+@click.option("--apply", is_flag=True, help="Then run `pulumi up` on the new stack (needs the Pulumi CLI).")
+@click.option("--json", "as_json", is_flag=True, help="Print {tenant, region, stack, cidr, az, files} as JSON.")
+@click.pass_context
+def onboard(
+    ctx: click.Context,
+    name: str,
+    region: str,
+    gpu_type: str | None,
+    nodes: int | None,
+    storage_tib: float | None,
+    fsx_tib: float | None,
+    egress: str | None,
+    display_name: str | None,
+    org: str | None,
+    admin_principals: tuple[str, ...],
+    update: bool,
+    dry_run: bool,
+    apply: bool,
+    as_json: bool,
+) -> None:
+    """Onboard tenant NAME in a region: allocate its VPC CIDR and GPU capacity, write its stack config,
+    inventory and handover note.
+
+    NAME is a DNS label: a lower-case letter first, then [a-z0-9-], at most 32 characters. The CIDR is
+    the first free block of the region's tenant supernet; the AZ is the first that has room for all
+    NODES. Everything is checked before anything is written, and the files are written all or none.
+    """
+    from gpucloud.automation import pulumi_up, require_pulumi_cli
+    from gpucloud.tenants.onboard import onboard as do_onboard
+
+    if apply and dry_run:
+        raise ConfigError("--apply and --dry-run exclude each other: a dry run writes nothing to apply")
+    if apply:
+        require_pulumi_cli("--apply")
+    repo = repository(ctx)
+    request = OnboardRequest(
+        name=name,
+        region=region,
+        gpu_type=gpu_type,
+        nodes=nodes,
+        storage_tib=storage_tib,
+        fsx_tib=fsx_tib,
+        egress=egress,
+        display_name=display_name,
+        org=org,
+        admin_principals=admin_principals or None,
+        update=update,
+    )
+    result = do_onboard(repo, request, dry_run=dry_run)
+    if as_json:
+        emit_json({**result.as_json(), "dry_run": dry_run, "updated": result.updated})
+    elif dry_run:
+        _show_dry_run(ctx, result)
+    else:
+        _show_written(result)
+    if apply:
+        pulumi_up(repo.root, result.stack)
+
+
+def _show_written(result: Onboarding) -> None:
+    cfg = result.config
+    verb = "updated" if result.updated else "onboarded"
+    out.print(
+        f"{verb} tenant {cfg.tenant} in {cfg.region}: stack {cfg.stack}, cidr {cfg.cidr}, "
+        f"{cfg.node_pool.nodes} × {cfg.node_pool.gpu_type} in {cfg.node_pool.az_id}"
+    )
+    for file in result.files:
+        out.print(f"  {'updated' if file.existed else 'wrote'} {file.path}")
+    _next_steps(result)
+
+
+def _next_steps(result: Onboarding) -> None:
+    cfg = result.config
+    inventory = next(f.path for f in result.files if f.path.name.endswith("aws_ec2.yml"))
+    out.print("next:")
+    out.print("  git add -A && git commit             # review; CI runs `gpucloud validate`")
+    out.print(f"  pulumi up -s {cfg.org}/{cfg.stack}")
+    out.print(f"  gpucloud nodes configure --inventory {inventory}")
+    out.print(f"  gpucloud health check --expect {cfg.node_pool.gpu_type}   # on each node, before handover")
+
+
+def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
+    from gpucloud.plan.offline import Planner
+    from gpucloud.plan.render import render_summary
+
+    for file in result.files:
+        out.rule(f"{'would update' if file.existed else 'would write'} {file.path}")
+        out.print(Text(file.text))
+    stack_file = next(f for f in result.files if f.path.name.startswith("Pulumi."))
+    import yaml
+
+    plan = Planner(repository(ctx)).plan(result.stack, yaml.safe_load(stack_file.text)["config"])
+    out.rule(f"offline plan of {result.stack}")
+    render_summary(out, plan)
+    out.print("dry run: nothing written")
+    _next_steps(result)
+
+
+@tenant.command("list", context_settings=CONTEXT)
+@click.option("--region", metavar="R", help="Only the tenants of this region.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of tenants.")
+@click.pass_context
+def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
+    """List onboarded tenants: name, region, stack, CIDR, GPU type and nodes, AZ."""
+    from gpucloud.registry import load_registry
+    from gpucloud.transaction import repository_lock
+
+    repo = repository(ctx)
+    with repository_lock(repo.root):
+        registry = load_registry(repo)
+    rows = [t for t in registry.tenants if region is None or t.region == region]
+    for problem in registry.problems.values():
+        err.print(f"warning: {escape(problem)} (not listed)")
+    if as_json:
+        emit_json([row.as_json() for row in rows])
+        return
+    table = Table("name", "region", "cidr", "gpu type", "nodes", "az", "egress", "display name", show_edge=False)
+    for row in rows:
+        display = Text(row.display_name.replace("\n", " "), overflow="ellipsis", no_wrap=True)
+        table.add_row(row.name, row.region, str(row.cidr), row.gpu_type, str(row.nodes), row.az, row.egress, display)
+    out.print(table)
+    out.print(f"{len(rows)} tenant(s)")
+
+
+@tenant.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--region", required=True, metavar="R", help="The region to offboard the tenant from.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> None:
+    """Offboard tenant NAME from a region: remove its stack config, inventory and handover note.
+
+    That frees its CIDR and capacity in the registry. Its cloud resources stay until `pulumi destroy`:
+    the steps are printed.
+    """
+    from gpucloud.tenants.offboard import offboard as do_offboard
+
+    repo = repository(ctx)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"offboarding {name} from {region} removes its files; pass --yes to confirm")
+        click.confirm(f"Remove tenant {name}'s files for {region} from this repository?", abort=True)
+    result = do_offboard(repo, name, region)
+    out.print(f"offboarded tenant {result.tenant} from {result.region}: freed cidr {result.cidr}")
+    for path in result.removed:
+        out.print(f"  removed {path}")
+    out.print("next:")
+    for step in result.destroy_steps():
+        out.print(f"  {step}")

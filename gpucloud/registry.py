@@ -1,0 +1,179 @@
+"""The registry: every region and tenant the repository's stack configs declare, and what they hold.
+
+Stack config files in ``stacks/`` are the registry (reviewed in git). This module reads them all and
+answers what onboarding, listing and ``validate`` ask: which tenants a region has, which CIDRs they
+took, how much GPU capacity per SKU and AZ is still free.
+
+Each tenant file is parsed and checked in full once; what it declares is then kept in a cache in
+``.gpucloud/`` (git ignores it), keyed by the file's size, modification time and inode, so a region
+with a thousand tenants does not re-parse a thousand YAML files on every onboarding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gpucloud.config import RegionConfig, TenantConfig
+from gpucloud.errors import GpucloudError
+from gpucloud.repo import Repository
+
+CACHE_FILE = "registry-cache.json"
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantEntry:
+    """What one tenant stack declares, as the registry needs it."""
+
+    stack: str
+    name: str
+    region: str
+    cidr: ipaddress.IPv4Network
+    gpu_type: str
+    az: str
+    nodes: int
+    display_name: str
+    egress: str
+    org: str
+
+    @classmethod
+    def of(cls, config: TenantConfig) -> TenantEntry:
+        return cls(
+            stack=config.stack,
+            name=config.tenant,
+            region=config.region,
+            cidr=config.cidr,
+            gpu_type=config.node_pool.gpu_type,
+            az=config.node_pool.az_id,
+            nodes=config.node_pool.nodes,
+            display_name=config.display_name,
+            egress=config.egress,
+            org=config.org,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["cidr"] = str(self.cidr)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> TenantEntry:
+        return cls(**{**doc, "cidr": ipaddress.IPv4Network(doc["cidr"])})
+
+
+@dataclass(frozen=True)
+class Registry:
+    regions: dict[str, RegionConfig]  # by AWS region code
+    tenants: list[TenantEntry]  # sorted by stack name
+    problems: dict[str, str]  # stacks whose config does not load: stack -> what is wrong
+
+    def tenants_in(self, region: str) -> list[TenantEntry]:
+        return [t for t in self.tenants if t.region == region]
+
+    def tenant(self, name: str, region: str) -> TenantEntry | None:
+        return next((t for t in self.tenants if t.name == name and t.region == region), None)
+
+    def held(self, region: str, gpu_type: str, az: str, *, excluding: str | None = None) -> int:
+        """Nodes of ``gpu_type`` in ``az`` that the region's tenants (but ``excluding``, a stack) hold."""
+        return sum(
+            t.nodes
+            for t in self.tenants
+            if t.region == region and t.gpu_type == gpu_type and t.az == az and t.stack != excluding
+        )
+
+    def remaining(self, region: RegionConfig, gpu_type: str, *, excluding: str | None = None) -> dict[str, int]:
+        """Free nodes of ``gpu_type`` per AZ of ``region``, in the order its capacity lists them."""
+        return {
+            entry.az_id: entry.count - self.held(region.region, gpu_type, entry.az_id, excluding=excluding)
+            for entry in region.capacity
+            if entry.gpu_type == gpu_type
+        }
+
+
+def _stat_key(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+class _Cache:
+    def __init__(self, repo: Repository) -> None:
+        self.path = repo.root / ".gpucloud" / CACHE_FILE
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        with contextlib.suppress(OSError, ValueError):
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION:
+                self.entries = doc.get("stacks", {})
+
+    def get(self, stack: str, key: list[int]) -> dict[str, Any] | None:
+        hit = self.entries.get(stack)
+        return hit if isinstance(hit, dict) and hit.get("key") == key else None
+
+    def put(self, stack: str, key: list[int], value: dict[str, Any]) -> None:
+        self.entries[stack] = {"key": key, **value}
+        self.dirty = True
+
+    def save(self, live: Iterable[str]) -> None:
+        keep = set(live)
+        if set(self.entries) - keep:
+            self.entries = {k: v for k, v in self.entries.items() if k in keep}
+            self.dirty = True
+        if not self.dirty:
+            return
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            self.path.parent.mkdir(exist_ok=True)
+            tmp = self.path.with_name(f".{CACHE_FILE}.{os.getpid()}")
+            tmp.write_text(json.dumps({"version": CACHE_VERSION, "stacks": self.entries}), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
+def load_registry(repo: Repository, *, use_cache: bool = True) -> Registry:
+    """Every stack of ``repo``: regions parsed in full, tenants from the cache when their file is unchanged."""
+    cache = _Cache(repo) if use_cache else None
+    regions: dict[str, RegionConfig] = {}
+    tenants: list[TenantEntry] = []
+    problems: dict[str, str] = {}
+    stacks = repo.stacks()
+    for stack in stacks:
+        path = repo.stack_file(stack)
+        if stack.startswith("tenant-"):
+            key = _stat_key(path)
+            hit = cache.get(stack, key) if cache else None
+            if hit is None:
+                hit = _parse_tenant(repo, stack)
+                if cache:
+                    cache.put(stack, key, hit)
+            if "error" in hit:
+                problems[stack] = hit["error"]
+            else:
+                tenants.append(TenantEntry.from_json(hit["tenant"]))
+            continue
+        try:
+            config = repo.load(stack)
+        except GpucloudError as err:
+            problems[stack] = str(err)
+            continue
+        if isinstance(config, RegionConfig):
+            regions[config.region] = config
+        else:
+            problems[stack] = f"stack {stack}: a tenant stack's name must start with tenant-"
+    if cache:
+        cache.save(stacks)
+    return Registry(regions=regions, tenants=tenants, problems=problems)
+
+
+def _parse_tenant(repo: Repository, stack: str) -> dict[str, Any]:
+    try:
+        config = repo.load(stack)
+    except GpucloudError as err:
+        return {"error": str(err)}
+    if not isinstance(config, TenantConfig):
+        return {"error": f"stack {stack}: a region stack's name must start with region-"}
+    return {"tenant": TenantEntry.of(config).as_json()}

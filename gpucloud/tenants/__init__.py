@@ -1,0 +1,1 @@
+"""Tenants: onboarding (validate, allocate, render, write atomically), listing and offboarding."""

@@ -1,0 +1,270 @@
+"""``gpucloud tenant onboard``: validate, allocate a CIDR and capacity, render the templates, write atomically.
+
+Order matters for "nothing written on a refusal":
+
+1. everything that does not depend on the repository's state is checked first (name, region, SKU,
+   sizes, display name, principals);
+2. under the repository lock the registry is read, the region's remaining capacity and free address
+   space are computed, the templates are rendered and the rendered stack config is parsed back with
+   the same checks ``pulumi up`` runs (so a template can never write a config the program refuses);
+3. only then are the files written, all or none (``gpucloud.transaction``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+
+from gpucloud.allocation import choose_az, first_free_block
+from gpucloud.catalog import load_catalog
+from gpucloud.config import (
+    EGRESS_MODES,
+    ORG_PATTERN,
+    PRINCIPAL_PATTERN,
+    TenantConfig,
+    check_display_name,
+    config_from_namespaced,
+    fsx_size_ok,
+    fsx_sizes_rule,
+)
+from gpucloud.errors import ConfigError
+from gpucloud.names import check_tenant_name, region_stack_name
+from gpucloud.regions import load_regions
+from gpucloud.registry import Registry, load_registry
+from gpucloud.repo import Repository
+from gpucloud.templating import render
+from gpucloud.tenants.files import TenantFiles
+from gpucloud.transaction import FileTransaction, repository_lock
+
+DEFAULT_STORAGE_TIB = 10.0
+DEFAULT_EGRESS = "none"  # secure by default: nodes reach S3 and AWS APIs through VPC endpoints only
+DEFAULT_ORG = "organization"  # Pulumi's organization name on a self-managed (S3) backend
+DEFAULT_ROOT_VOLUME_GIB = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnboardRequest:
+    """What the user asked for. ``None`` means "not given": the default for a new tenant, the current
+    value for ``--update``."""
+
+    name: str
+    region: str
+    gpu_type: str | None = None
+    nodes: int | None = None
+    storage_tib: float | None = None
+    fsx_tib: float | None = None  # 0 with --update removes the file system
+    egress: str | None = None
+    display_name: str | None = None
+    org: str | None = None
+    admin_principals: tuple[str, ...] | None = None
+    update: bool = False
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: PurePosixPath
+    text: str
+    existed: bool
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    """The outcome: the tenant's typed config and the files that carry it."""
+
+    config: TenantConfig
+    files: tuple[RenderedFile, ...]
+    updated: bool
+
+    @property
+    def stack(self) -> str:
+        return self.config.stack
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "tenant": self.config.tenant,
+            "region": self.config.region,
+            "stack": self.config.stack,
+            "cidr": str(self.config.cidr),
+            "az": self.config.node_pool.az_id,
+            "files": [str(f.path) for f in self.files],
+        }
+
+
+def check_request(request: OnboardRequest) -> OnboardRequest:
+    """The checks that need no repository: each refusal names the value and what is allowed."""
+    check_tenant_name(request.name, key="NAME")
+    regions = load_regions()
+    if request.region not in regions.regions:
+        raise ConfigError(f"--region={request.region!r}: unknown; allowed: {', '.join(sorted(regions.regions))}")
+    catalog = load_catalog()
+    if request.gpu_type is not None:
+        if request.gpu_type not in catalog.skus:
+            raise ConfigError(f"--gpu-type={request.gpu_type!r}: unknown; allowed: {', '.join(catalog.names())}")
+        if not catalog.skus[request.gpu_type].offered_in(request.region):
+            offered = ", ".join(catalog.offered_in(request.region)) or "none"
+            raise ConfigError(
+                f"--gpu-type={request.gpu_type}: not offered in {request.region}; offered there: {offered}"
+            )
+    elif not request.update:
+        raise ConfigError("--gpu-type is required for a new tenant; allowed: " + ", ".join(catalog.names()))
+    if request.nodes is not None and request.nodes < 1:
+        raise ConfigError(f"--nodes={request.nodes}: want a whole number >= 1")
+    if request.nodes is None and not request.update:
+        raise ConfigError("--nodes is required for a new tenant: how many GPU nodes (a whole number >= 1)")
+    if request.storage_tib is not None and not request.storage_tib > 0:
+        raise ConfigError(f"--storage-tib={request.storage_tib:g}: want a positive number of TiB")
+    if (
+        request.fsx_tib is not None
+        and not (request.fsx_tib == 0 and request.update)
+        and not fsx_size_ok(request.fsx_tib)
+    ):
+        extra = " (0 with --update removes it)" if request.update else ""
+        raise ConfigError(f"--fsx-tib={request.fsx_tib:g}: {fsx_sizes_rule()}{extra}")
+    if request.egress is not None and request.egress not in EGRESS_MODES:
+        raise ConfigError(f"--egress={request.egress!r}: allowed: {', '.join(EGRESS_MODES)}")
+    if request.display_name is not None:
+        check_display_name(request.display_name)
+    if request.org is not None and not ORG_PATTERN.fullmatch(request.org):
+        raise ConfigError(f"--org={request.org!r}: want a Pulumi organization name ([A-Za-z0-9_.-])")
+    for arn in request.admin_principals or ():
+        if not PRINCIPAL_PATTERN.fullmatch(arn):
+            raise ConfigError(
+                f"--admin-principal={arn!r}: want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME"
+            )
+    return request
+
+
+def onboard(repo: Repository, request: OnboardRequest, *, dry_run: bool = False) -> Onboarding:
+    """Onboard (or ``--update``) a tenant; with ``dry_run`` compute everything and write nothing."""
+    check_request(request)
+    with repository_lock(repo.root):
+        result = prepare(repo, load_registry(repo), request)
+        if not dry_run:
+            txn = FileTransaction(repo.root)
+            for file in result.files:
+                txn.write(file.path, file.text)
+            txn.commit()
+    return result
+
+
+def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> Onboarding:
+    """Allocate and render against ``registry``; pure: reads templates, writes nothing."""
+    if registry.problems:
+        raise ConfigError(
+            f"the registry has {len(registry.problems)} stack(s) that do not load; fix them first "
+            f"(gpucloud validate): {next(iter(registry.problems.values()))}"
+        )
+    region = registry.regions.get(request.region)
+    if region is None:
+        have = ", ".join(sorted(registry.regions)) or "none"
+        raise ConfigError(
+            f"--region={request.region}: no region stack {region_stack_name(request.region)} in this repository "
+            f"(regions with a stack: {have}); add it first: gpucloud region add {request.region}"
+        )
+    files = TenantFiles(request.name, request.region)
+    current = registry.tenant(request.name, request.region)
+    if current is not None and not request.update:
+        raise ConfigError(
+            f"tenant {request.name} is already onboarded in {request.region} (stack {current.stack}); "
+            "pass --update to change it"
+        )
+    if current is None and request.update:
+        raise ConfigError(f"--update: tenant {request.name} is not onboarded in {request.region}; drop --update")
+    existing = repo.load(current.stack) if current is not None else None
+    assert existing is None or isinstance(existing, TenantConfig)
+    gpu_type = request.gpu_type or (existing.node_pool.gpu_type if existing else "")
+    nodes = request.nodes or (existing.node_pool.nodes if existing else 0)
+    if not any(c.gpu_type == gpu_type for c in region.capacity):
+        held = ", ".join(sorted({c.gpu_type for c in region.capacity}))
+        raise ConfigError(f"--gpu-type={gpu_type}: {region.stack} holds no capacity for it; it holds: {held}")
+    remaining = registry.remaining(region, gpu_type, excluding=current.stack if current else None)
+    az = None
+    if existing is not None and existing.node_pool.gpu_type == gpu_type:
+        az = existing.node_pool.az_id if remaining.get(existing.node_pool.az_id, 0) >= nodes else None
+    az = az or choose_az(remaining, nodes)
+    if az is None:
+        free = ", ".join(f"{a}: {n}" for a, n in remaining.items())
+        raise ConfigError(
+            f"--nodes={nodes}: {region.stack} has too few free {gpu_type} nodes in any one AZ (free: {free})"
+        )
+    if existing is not None:
+        cidr = existing.cidr
+    else:
+        block = first_free_block(region.tenant_supernet, region.tenant_cidr_prefix, (t.cidr for t in registry.tenants))
+        if block is None:
+            raise ConfigError(
+                f"--region={request.region}: the tenant supernet {region.tenant_supernet} has no free "
+                f"/{region.tenant_cidr_prefix} left ({len(registry.tenants_in(request.region))} tenants)"
+            )
+        cidr = block
+    org = request.org or (existing.org if existing else _region_org(registry, request.region))
+    fsx = _fsx(request, existing)
+    context = {
+        "tenant": request.name,
+        "region": request.region,
+        "stack": files.stack,
+        "display_name": request.display_name or (existing.display_name if existing else request.name),
+        "org": org,
+        "cidr": cidr,
+        "supernet": region.tenant_supernet,
+        "gpu_type": gpu_type,
+        "sku": load_catalog().get(gpu_type),
+        "nodes": nodes,
+        "az": az,
+        "root_volume_gib": existing.node_pool.root_volume_gib if existing else DEFAULT_ROOT_VOLUME_GIB,
+        "storage_tib": request.storage_tib or (existing.storage.bucket_tib if existing else DEFAULT_STORAGE_TIB),
+        "fsx_tib": fsx,
+        "egress": request.egress or (existing.egress if existing else DEFAULT_EGRESS),
+        "admin_principals": list(
+            request.admin_principals
+            if request.admin_principals is not None
+            else (existing.admin_principals if existing else ())
+        ),
+        "inventory_path": str(files.inventory),
+    }
+    rendered = {
+        files.stack_config: render(repo.root, "tenant/stack.yaml.j2", context),
+        files.inventory: render(repo.root, "tenant/inventory.aws_ec2.yml.j2", context),
+        files.handover: render(repo.root, "tenant/handover.md.j2", context),
+    }
+    config = _parse_back(files.stack, rendered[files.stack_config], context)
+    return Onboarding(
+        config=config,
+        files=tuple(
+            RenderedFile(path=path, text=text, existed=(repo.root / path).exists()) for path, text in rendered.items()
+        ),
+        updated=existing is not None,
+    )
+
+
+def _fsx(request: OnboardRequest, existing: TenantConfig | None) -> float | None:
+    if request.fsx_tib is not None:
+        return None if request.fsx_tib == 0 else request.fsx_tib
+    return existing.storage.fsx_tib if existing else None
+
+
+def _region_org(registry: Registry, region: str) -> str:
+    """The org the region's other tenants use (their StackReferences must agree), else Pulumi's default."""
+    orgs = sorted({t.org for t in registry.tenants_in(region)})
+    return orgs[0] if orgs else DEFAULT_ORG
+
+
+def _parse_back(stack: str, text: str, context: dict[str, Any]) -> TenantConfig:
+    """The rendered stack config, checked exactly as ``pulumi up`` would read it, and equal to what was asked."""
+    doc = yaml.safe_load(text)
+    config = config_from_namespaced(stack, doc["config"])
+    if not isinstance(config, TenantConfig):
+        raise ConfigError(f"templates/tenant/stack.yaml.j2 rendered a {type(config).__name__}, not a tenant stack")
+    wanted = {
+        "display_name": context["display_name"],
+        "cidr": ipaddress.IPv4Network(context["cidr"]),
+        "org": context["org"],
+    }
+    got = {"display_name": config.display_name, "cidr": config.cidr, "org": config.org}
+    if got != wanted:  # a template that mangles what the user typed is a bug, never a silent change
+        raise ConfigError(f"templates/tenant/stack.yaml.j2 does not round-trip: wrote {got}, wanted {wanted}")
+    return config

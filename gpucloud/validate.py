@@ -1,0 +1,117 @@
+"""``gpucloud validate``: the whole registry at once, as CI checks it before a change merges.
+
+Two reviewed onboardings that each took "the first free block" are each fine alone; merged, they
+overlap. This catches that, and every other way the stack configs can disagree with each other.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gpucloud.names import region_stack_name
+from gpucloud.regions import load_regions
+from gpucloud.registry import Registry, load_registry
+from gpucloud.repo import Repository
+from gpucloud.transaction import repository_lock
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str
+    stack: str | None
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"check": self.check, "stack": self.stack, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Validation:
+    stacks: int
+    problems: list[Problem]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": not self.problems, "stacks": self.stacks, "problems": [p.as_json() for p in self.problems]}
+
+
+def _overlaps(named: Sequence[tuple[str, ipaddress.IPv4Network]]) -> Iterator[tuple[str, str, str, str]]:
+    """Each pair of overlapping networks, found with one sort and a sweep (not every pair against every pair)."""
+    ordered = sorted(named, key=lambda item: (int(item[1].network_address), -item[1].prefixlen))
+    open_: list[tuple[str, ipaddress.IPv4Network]] = []
+    for name, net in ordered:
+        open_ = [(n, o) for n, o in open_ if int(o.broadcast_address) >= int(net.network_address)]
+        for other_name, other in open_:
+            yield other_name, str(other), name, str(net)
+        open_.append((name, net))
+
+
+def check_registry(registry: Registry, stack_count: int) -> Validation:
+    problems = [Problem("loads", stack, message) for stack, message in registry.problems.items()]
+    plan = load_regions().address_plan
+    for each in registry.regions.values():
+        if not each.tenant_supernet.subnet_of(plan):
+            problems.append(
+                Problem(
+                    "address-plan",
+                    each.stack,
+                    f"tenant supernet {each.tenant_supernet} is outside the address plan {plan} (regions.yaml)",
+                )
+            )
+    supernets = [(r.stack, r.tenant_supernet) for r in registry.regions.values()]
+    for a, a_net, b, b_net in _overlaps(supernets):
+        problems.append(Problem("cidr-disjoint", b, f"tenant supernet {b_net} overlaps {a}'s {a_net}"))
+    for a, a_net, b, b_net in _overlaps([(t.stack, t.cidr) for t in registry.tenants]):
+        problems.append(Problem("cidr-disjoint", b, f"cidr {b_net} overlaps {a}'s {a_net}"))
+    held: dict[tuple[str, str, str], list[str]] = {}
+    for tenant in registry.tenants:
+        region = registry.regions.get(tenant.region)
+        if region is None:
+            problems.append(
+                Problem(
+                    "region-exists", tenant.stack, f"its region stack {region_stack_name(tenant.region)} is missing"
+                )
+            )
+            continue
+        if not tenant.cidr.subnet_of(region.tenant_supernet):
+            problems.append(
+                Problem(
+                    "cidr-in-supernet",
+                    tenant.stack,
+                    f"cidr {tenant.cidr} is outside {region.stack}'s tenant supernet {region.tenant_supernet}",
+                )
+            )
+        if region.capacity_for(tenant.gpu_type, tenant.az) is None:
+            problems.append(
+                Problem(
+                    "capacity",
+                    tenant.stack,
+                    f"{tenant.gpu_type} in {tenant.az}: {region.stack} holds no capacity there",
+                )
+            )
+            continue
+        held.setdefault((tenant.region, tenant.gpu_type, tenant.az), []).append(tenant.stack)
+    for (region_code, gpu_type, az), stacks in sorted(held.items()):
+        holder = registry.regions[region_code]
+        entry = holder.capacity_for(gpu_type, az)
+        assert entry is not None
+        members = set(stacks)
+        total = sum(t.nodes for t in registry.tenants if t.stack in members)
+        if total > entry.count:
+            problems.append(
+                Problem(
+                    "capacity",
+                    holder.stack,
+                    f"{gpu_type} in {az}: tenants hold {total} nodes, the region has {entry.count} "
+                    f"({', '.join(stacks)})",
+                )
+            )
+    return Validation(stacks=stack_count, problems=problems)
+
+
+def validate(repo: Repository) -> Validation:
+    with repository_lock(repo.root):  # also rolls back a change a crashed command left half-done
+        registry = load_registry(repo)
+    return check_registry(registry, len(repo.stacks()))
