@@ -107,13 +107,13 @@ def policy_check(ctx: click.Context, stack: str, as_json: bool) -> int:
     """
     from gpucloud.plan.offline import Planner
     from gpucloud.plan.render import render_violations
-    from gpucloud.policy import RULES
+    from gpucloud.policy import rules_for
 
     result = Planner(repository(ctx)).plan(stack)
     if as_json:
         emit_json({"stack": stack, "violations": [v.as_json() for v in result.violations]})
     else:
-        out.print(f"{stack}: {len(RULES)} rules over {len(result.resources)} resources")
+        out.print(f"{stack}: {len(rules_for(result.config))} rules over {len(result.resources)} resources")
         render_violations(out, result.violations)
     return 1 if result.violations else 0
 

@@ -1,15 +1,26 @@
-"""Isolation and security rules over what a stack program registers (the offline plan's resources).
+"""Isolation and security rules over what a stack program registers.
 
-Each rule is a function from the plan's resources (and the stack's config) to violations; a rule
-names itself, the URN it found and what is wrong. ``gpucloud plan`` lists them.
+One module, two users:
+
+- ``gpucloud plan`` and ``gpucloud policy check`` run the rules over the offline plan's resources;
+- the CrossGuard pack in ``policy/`` runs the very same rules inside ``pulumi preview`` / ``pulumi up``
+  (``gpucloud.crossguard`` turns the engine's resources into the same ``RecordedResource`` shape).
+
+A rule sees each resource's type, URN, properties (Pulumi's camelCase names) and which resources each
+property was computed from (``deps``: property dependencies, as the engine records them). Resources are
+linked through those dependencies, or through an ID when one is known, never through resource names.
+
+Rules a usual suite has (encryption, IMDSv2, public access) apply to every stack; the tenant rules
+(tag, isolation, security-group scope, foreign ARNs) to tenant stacks, whose config says which CIDR and
+tenant are theirs.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gpucloud import tags as t
@@ -17,7 +28,16 @@ from gpucloud.config import StackConfig, TenantConfig
 from gpucloud.plan.mocks import RecordedResource
 
 WORLD = ("0.0.0.0/0", "::/0")
+# A value the engine does not know yet (during a preview, under CrossGuard). A rule that cannot judge
+# it passes it; `pulumi up` runs the rules again once every value is known.
+UNKNOWN = "<unknown until pulumi up>"
 MAX_IMDS_HOPS = 2
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+SECURITY_GROUP_TYPES = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE = "aws:ec2/instance:Instance"
+BUCKET = "aws:s3/bucket:Bucket"
 # Types this toolkit creates that accept tags (aws provider schema); each must carry the tenant tag.
 TAGGABLE = frozenset(
     {
@@ -31,12 +51,12 @@ TAGGABLE = frozenset(
         "aws:ec2/internetGateway:InternetGateway",
         "aws:ec2/natGateway:NatGateway",
         "aws:ec2/eip:Eip",
-        "aws:ec2/launchTemplate:LaunchTemplate",
-        "aws:ec2/instance:Instance",
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        LAUNCH_TEMPLATE,
+        INSTANCE,
+        INGRESS_RULE,
+        EGRESS_RULE,
         "aws:kms/key:Key",
-        "aws:s3/bucket:Bucket",
+        BUCKET,
         "aws:fsx/lustreFileSystem:LustreFileSystem",
         "aws:iam/role:Role",
         "aws:iam/policy:Policy",
@@ -45,7 +65,20 @@ TAGGABLE = frozenset(
         "aws:ec2/capacityReservation:CapacityReservation",
     }
 )
-CROSS_VPC_TYPES = ("aws:ec2/vpcPeeringConnection:", "aws:ec2transitgateway/", "aws:ec2/vpcPeeringConnectionAccepter:")
+# Resources that join a VPC to another network.
+CROSS_NETWORK_TYPES = (
+    "aws:ec2/vpcPeeringConnection:",
+    "aws:ec2/vpcPeeringConnectionAccepter:",
+    "aws:ec2/peeringConnectionOptions:",
+    "aws:ec2transitgateway/",
+    "aws:ec2/vpnGateway:",
+    "aws:ec2/vpnConnection:",
+    "aws:ec2/customerGateway:",
+    "aws:ec2/vpnGatewayAttachment:",
+)
+CROSS_NETWORK_ROUTE_TARGETS = ("vpcPeeringConnectionId", "transitGatewayId", "vpnGatewayId", "coreNetworkArn")
+# Properties that hold an IAM policy document, per resource type prefix.
+POLICY_PROPERTIES = ("policy", "inlinePolicies")
 
 
 @dataclass(frozen=True)
@@ -58,100 +91,49 @@ class Violation:
         return {"rule": self.rule, "urn": self.urn, "message": self.message}
 
 
-Rule = Callable[[list[RecordedResource], StackConfig], Iterator[Violation]]
+@dataclass(frozen=True)
+class Stack:
+    """What a rule sees: the stack's resources, its config, and its region's exports (tenant stacks)."""
+
+    resources: list[RecordedResource]
+    config: StackConfig
+    region_exports: Mapping[str, Any] = field(default_factory=dict)
+
+    def of_type(self, *types: str) -> Iterator[RecordedResource]:
+        return (r for r in self.resources if r.type in types)
+
+    @property
+    def tenant(self) -> TenantConfig | None:
+        return self.config if isinstance(self.config, TenantConfig) else None
 
 
-def _of_type(resources: list[RecordedResource], type_: str) -> Iterator[RecordedResource]:
-    return (r for r in resources if r.type == type_)
+Finding = tuple[str, str]  # (urn, message)
 
 
-def _by_input(resources: list[RecordedResource], type_: str, key: str) -> dict[str, list[RecordedResource]]:
-    found: dict[str, list[RecordedResource]] = {}
-    for res in _of_type(resources, type_):
-        found.setdefault(str(res.inputs.get(key)), []).append(res)
-    return found
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    check: Callable[[Stack], Iterable[Finding]]
+    tenant_only: bool = False
 
 
-def no_world_ingress(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    for res in _of_type(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
-        cidr = res.inputs.get("cidrIpv4") or res.inputs.get("cidrIpv6")
-        if cidr in WORLD:
-            yield Violation("no-world-ingress", res.urn, f"ingress from {cidr}")
-    for res in _of_type(resources, "aws:ec2/securityGroup:SecurityGroup"):
-        for rule in res.inputs.get("ingress", []):
-            for cidr in [*rule.get("cidrBlocks", []), *rule.get("ipv6CidrBlocks", [])]:
-                if cidr in WORLD:
-                    yield Violation("no-world-ingress", res.urn, f"inline ingress from {cidr}")
+def links(source: RecordedResource, prop: str, target: RecordedResource) -> bool:
+    """Whether ``source``'s property ``prop`` refers to ``target`` (a property dependency, or its ID)."""
+    if target.urn in source.deps.get(prop, ()):
+        return True
+    return bool(target.id) and source.inputs.get(prop) == target.id
 
 
-def imdsv2_required(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    for res in _of_type(resources, "aws:ec2/launchTemplate:LaunchTemplate"):
-        meta = res.inputs.get("metadataOptions", {})
-        if meta.get("httpTokens") != "required":
-            yield Violation(
-                "imdsv2-required", res.urn, f"metadataOptions.httpTokens={meta.get('httpTokens')!r}, want 'required'"
-            )
-        hops = meta.get("httpPutResponseHopLimit")
-        if hops is None or int(hops) > MAX_IMDS_HOPS:
-            yield Violation("imdsv2-required", res.urn, f"httpPutResponseHopLimit={hops!r}, want <= {MAX_IMDS_HOPS}")
-    for res in _of_type(resources, "aws:ec2/instance:Instance"):
-        if "launchTemplate" not in res.inputs and res.inputs.get("metadataOptions", {}).get("httpTokens") != "required":
-            yield Violation("imdsv2-required", res.urn, "instance without a launch template does not require IMDSv2")
+def _linked(stack: Stack, type_: str, prop: str, target: RecordedResource) -> list[RecordedResource]:
+    return [r for r in stack.of_type(type_) if links(r, prop, target)]
 
 
-def ebs_encrypted_with_cmk(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    for res in _of_type(resources, "aws:ec2/launchTemplate:LaunchTemplate"):
-        for mapping in res.inputs.get("blockDeviceMappings", []):
-            ebs = mapping.get("ebs", {})
-            if str(ebs.get("encrypted")).lower() != "true" or not ebs.get("kmsKeyId"):
-                yield Violation(
-                    "ebs-encrypted-cmk",
-                    res.urn,
-                    f"volume {mapping.get('deviceName')} not encrypted with a customer-managed key",
-                )
-    for res in _of_type(resources, "aws:ec2/instance:Instance"):
-        root = res.inputs.get("rootBlockDevice")
-        if root is not None and (not root.get("encrypted") or not root.get("kmsKeyId")):
-            yield Violation("ebs-encrypted-cmk", res.urn, "root volume not encrypted with a customer-managed key")
-
-
-def kms_rotation(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    for res in _of_type(resources, "aws:kms/key:Key"):
-        if res.inputs.get("enableKeyRotation") is not True:
-            yield Violation("kms-rotation", res.urn, "key rotation is off")
-
-
-def fsx_encrypted_with_cmk(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    for res in _of_type(resources, "aws:fsx/lustreFileSystem:LustreFileSystem"):
-        if not res.inputs.get("kmsKeyId"):
-            yield Violation("fsx-encrypted-cmk", res.urn, "file system not encrypted with a customer-managed key")
-
-
-def bucket_hardening(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    sse = _by_input(
-        resources, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "bucket"
-    )
-    blocks = _by_input(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket")
-    policies = _by_input(resources, "aws:s3/bucketPolicy:BucketPolicy", "bucket")
-    versioning = _by_input(resources, "aws:s3/bucketVersioning:BucketVersioning", "bucket")
-    for bucket in _of_type(resources, "aws:s3/bucket:Bucket"):
-        rules = [rule for cfg in sse.get(bucket.id, []) for rule in cfg.inputs.get("rules", [])]
-        if not any(
-            r.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm") == "aws:kms"
-            and r.get("applyServerSideEncryptionByDefault", {}).get("kmsMasterKeyId")
-            for r in rules
-        ):
-            yield Violation("s3-encrypted-cmk", bucket.urn, "no default encryption with a customer-managed key")
-        flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-        if not any(all(b.inputs.get(f) is True for f in flags) for b in blocks.get(bucket.id, [])):
-            yield Violation("s3-public-access-blocked", bucket.urn, "public access is not blocked on all four settings")
-        if not any(_denies_insecure_transport(p.inputs.get("policy")) for p in policies.get(bucket.id, [])):
-            yield Violation("s3-tls-only", bucket.urn, "no bucket policy denying requests without TLS")
-        if not any(
-            v.inputs.get("versioningConfiguration", {}).get("status") == "Enabled"
-            for v in versioning.get(bucket.id, [])
-        ):
-            yield Violation("s3-versioning", bucket.urn, "versioning is not enabled")
+def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(value, strict=False) if isinstance(value, str) else None
+    except ValueError:
+        return None  # unknown during preview, or not a CIDR: nothing to judge
 
 
 def _statements(policy: Any) -> list[dict[str, Any]]:
@@ -163,90 +145,352 @@ def _statements(policy: Any) -> list[dict[str, Any]]:
     if not isinstance(policy, dict):
         return []
     statements = policy.get("Statement", [])
-    return statements if isinstance(statements, list) else [statements]
+    statements = statements if isinstance(statements, list) else [statements]
+    return [s for s in statements if isinstance(s, dict)]
 
 
-def _denies_insecure_transport(policy: Any) -> bool:
+def _whole(value: Any) -> int | None:
+    """A whole number however it arrives: 2 from the SDK, 2.0 from the engine's protobuf, "2" from config."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _policy_documents(res: RecordedResource) -> Iterator[Any]:
+    for key in POLICY_PROPERTIES:
+        value = res.inputs.get(key)
+        if key == "inlinePolicies" and isinstance(value, list):
+            yield from (item.get("policy") for item in value if isinstance(item, dict))
+        elif value is not None:
+            yield value
+
+
+# --- rules every stack gets -------------------------------------------------------------------------
+
+
+def _no_world_ingress(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type(INGRESS_RULE):
+        cidr = res.inputs.get("cidrIpv4") or res.inputs.get("cidrIpv6")
+        if cidr in WORLD:
+            yield res.urn, f"ingress from {cidr}"
+    for res in stack.of_type(*SECURITY_GROUP_TYPES):
+        for rule in res.inputs.get("ingress") or []:
+            for cidr in [*rule.get("cidrBlocks", []), *rule.get("ipv6CidrBlocks", [])]:
+                if cidr in WORLD:
+                    yield res.urn, f"inline ingress from {cidr}"
+
+
+def _imdsv2_required(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type(LAUNCH_TEMPLATE):
+        meta = res.inputs.get("metadataOptions") or {}
+        if meta.get("httpTokens") != "required":
+            yield res.urn, f"metadataOptions.httpTokens={meta.get('httpTokens')!r}, want 'required'"
+        hops = _whole(meta.get("httpPutResponseHopLimit"))
+        if hops is None or not 1 <= hops <= MAX_IMDS_HOPS:
+            yield res.urn, f"httpPutResponseHopLimit={hops!r}, want 1 or {MAX_IMDS_HOPS}"
+    for res in stack.of_type(INSTANCE):
+        meta = res.inputs.get("metadataOptions") or {}
+        if "launchTemplate" not in res.inputs and meta.get("httpTokens") != "required":
+            yield res.urn, "instance without a launch template does not require IMDSv2"
+
+
+def _ebs_encrypted_with_cmk(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type(LAUNCH_TEMPLATE):
+        for mapping in res.inputs.get("blockDeviceMappings") or []:
+            ebs = mapping.get("ebs") or {}
+            if str(ebs.get("encrypted")).lower() != "true" or not ebs.get("kmsKeyId"):
+                yield res.urn, f"volume {mapping.get('deviceName')} not encrypted with a customer-managed key"
+    for res in stack.of_type(INSTANCE):
+        root = res.inputs.get("rootBlockDevice")
+        if root is not None and (not root.get("encrypted") or not root.get("kmsKeyId")):
+            yield res.urn, "root volume not encrypted with a customer-managed key"
+    for res in stack.of_type("aws:ebs/volume:Volume"):
+        if res.inputs.get("encrypted") is not True or not res.inputs.get("kmsKeyId"):
+            yield res.urn, "volume not encrypted with a customer-managed key"
+
+
+def _kms_rotation(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type("aws:kms/key:Key"):
+        if res.inputs.get("enableKeyRotation") is not True:
+            yield res.urn, "key rotation is off"
+
+
+def _fsx_encrypted_with_cmk(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type("aws:fsx/lustreFileSystem:LustreFileSystem"):
+        if not res.inputs.get("kmsKeyId"):
+            yield res.urn, "file system not encrypted with a customer-managed key"
+
+
+def _bucket_rule(
+    type_: str, ok: Callable[[RecordedResource], bool], message: str
+) -> Callable[[Stack], Iterator[Finding]]:
+    """A rule that every bucket needs a resource of ``type_`` attached to it for which ``ok`` holds."""
+
+    def check(stack: Stack) -> Iterator[Finding]:
+        for bucket in stack.of_type(BUCKET):
+            if not any(ok(r) for r in _linked(stack, type_, "bucket", bucket)):
+                yield bucket.urn, message
+
+    return check
+
+
+def _sse_with_cmk(res: RecordedResource) -> bool:
     return any(
-        s.get("Effect") == "Deny"
-        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
-        for s in _statements(policy)
+        (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") == "aws:kms"
+        and (rule.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId")
+        for rule in res.inputs.get("rules") or []
     )
 
 
-def flow_logs_on_every_vpc(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    logged = _by_input(resources, "aws:ec2/flowLog:FlowLog", "vpcId")
-    for vpc in _of_type(resources, "aws:ec2/vpc:Vpc"):
-        if vpc.id not in logged:
-            yield Violation("vpc-flow-logs", vpc.urn, "no flow log on this VPC")
+def _blocks_public(res: RecordedResource) -> bool:
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    return all(res.inputs.get(f) is True for f in flags)
 
 
-def no_public_ips(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    for res in _of_type(resources, "aws:ec2/subnet:Subnet"):
+def _denies_insecure_transport(res: RecordedResource) -> bool:
+    if res.inputs.get("policy") == UNKNOWN:
+        return True  # judged at `pulumi up`
+    return any(
+        s.get("Effect") == "Deny"
+        and ((s.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport") in ("false", False)
+        for s in _statements(res.inputs.get("policy"))
+    )
+
+
+def _versioned(res: RecordedResource) -> bool:
+    return (res.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled"
+
+
+def _flow_logs_on_every_vpc(stack: Stack) -> Iterator[Finding]:
+    for vpc in stack.of_type("aws:ec2/vpc:Vpc"):
+        if not _linked(stack, "aws:ec2/flowLog:FlowLog", "vpcId", vpc):
+            yield vpc.urn, "no flow log on this VPC"
+
+
+def _no_public_ips(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type("aws:ec2/subnet:Subnet"):
         if res.inputs.get("mapPublicIpOnLaunch") is True:
-            yield Violation("no-public-ip", res.urn, "subnet maps public IPs on launch")
-    for res in _of_type(resources, "aws:ec2/launchTemplate:LaunchTemplate"):
-        for nic in res.inputs.get("networkInterfaces", []):
+            yield res.urn, "subnet maps public IPs on launch"
+    for res in stack.of_type(LAUNCH_TEMPLATE):
+        for nic in res.inputs.get("networkInterfaces") or []:
             if str(nic.get("associatePublicIpAddress")).lower() == "true":
-                yield Violation(
-                    "no-public-ip", res.urn, f"interface on card {nic.get('networkCardIndex')} gets a public IP"
-                )
-    for res in _of_type(resources, "aws:ec2/instance:Instance"):
+                yield res.urn, f"interface on card {nic.get('networkCardIndex')} gets a public IP"
+    for res in stack.of_type(INSTANCE):
         if res.inputs.get("associatePublicIpAddress") is True:
-            yield Violation("no-public-ip", res.urn, "instance gets a public IP")
+            yield res.urn, "instance gets a public IP"
 
 
-def no_admin_wildcard(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    for res in resources:
-        if not res.type.startswith("aws:iam/"):
-            continue
-        for key in ("policy", "inlinePolicies"):
-            for statement in _statements(res.inputs.get(key)):
-                actions = statement.get("Action", [])
-                targets = statement.get("Resource", [])
-                actions = [actions] if isinstance(actions, str) else actions
-                targets = [targets] if isinstance(targets, str) else targets
+def _no_admin_wildcard(stack: Stack) -> Iterator[Finding]:
+    for res in stack.resources:
+        for document in _policy_documents(res):
+            for statement in _statements(document):
+                actions = _as_list(statement.get("Action"))
+                targets = _as_list(statement.get("Resource"))
                 if statement.get("Effect") == "Allow" and "*" in actions and "*" in targets:
-                    yield Violation("no-admin-wildcard", res.urn, "a statement allows * on *")
+                    yield res.urn, "a statement allows * on *"
 
 
-def tenant_tag_everywhere(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    if not isinstance(config, TenantConfig):
-        return
-    for res in resources:
-        if res.type in TAGGABLE and res.inputs.get("tags", {}).get(t.TENANT) != config.tenant:
-            yield Violation("tenant-tag", res.urn, f"tag {t.TENANT}={config.tenant} missing")
+# --- tenant rules -----------------------------------------------------------------------------------
 
 
-def tenant_isolation(resources: list[RecordedResource], config: StackConfig) -> Iterator[Violation]:
-    if not isinstance(config, TenantConfig):
-        return
-    for res in resources:
-        if res.type.startswith(CROSS_VPC_TYPES):
-            yield Violation("tenant-isolation", res.urn, f"{res.type} connects the tenant to another network")
-    for res in _of_type(resources, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
-        cidr = res.inputs.get("cidrIpv4")
-        if cidr and not ipaddress.IPv4Network(cidr, strict=False).subnet_of(config.cidr):
-            yield Violation("tenant-isolation", res.urn, f"ingress from {cidr}, outside the tenant's {config.cidr}")
+def _tenant_tag_everywhere(stack: Stack) -> Iterator[Finding]:
+    assert stack.tenant is not None
+    for res in stack.resources:
+        if res.type in TAGGABLE and (res.inputs.get("tags") or {}).get(t.TENANT) != stack.tenant.tenant:
+            yield res.urn, f"tag {t.TENANT}={stack.tenant.tenant} missing"
+
+
+def _no_cross_network(stack: Stack) -> Iterator[Finding]:
+    for res in stack.resources:
+        if res.type.startswith(CROSS_NETWORK_TYPES):
+            yield res.urn, f"{res.type} connects the tenant to another network"
+    for res in stack.of_type("aws:ec2/route:Route"):
+        for target in CROSS_NETWORK_ROUTE_TARGETS:
+            if res.inputs.get(target):
+                yield res.urn, f"route through {target}={res.inputs[target]} leaves the tenant's network"
+    for res in stack.of_type("aws:ec2/routeTable:RouteTable"):
+        for route in res.inputs.get("routes") or []:
+            for target in CROSS_NETWORK_ROUTE_TARGETS:
+                if route.get(target):
+                    yield res.urn, f"inline route through {target} leaves the tenant's network"
+
+
+def _own(stack: Stack, res: RecordedResource, prop: str, types: tuple[str, ...]) -> bool:
+    """Whether ``res.prop`` refers to a resource of ``types`` registered by this very stack."""
+    return any(links(res, prop, other) for other in stack.of_type(*types))
+
+
+def _security_group_scope(stack: Stack) -> Iterator[Finding]:
+    tenant = stack.tenant
+    assert tenant is not None
+    for res in stack.of_type(INGRESS_RULE, EGRESS_RULE):
+        egress = res.type == EGRESS_RULE
+        direction = "egress to" if egress else "ingress from"
+        for prop in ("cidrIpv4", "cidrIpv6"):
+            value = res.inputs.get(prop)
+            net = _network(value)
+            if net is None:
+                continue
+            if egress and tenant.egress == "nat" and str(net) in WORLD:
+                continue  # DESIGN.md, Egress: nodes may leave through the tenant's own NAT gateway
+            if not (isinstance(net, ipaddress.IPv4Network) and net.subnet_of(tenant.cidr)):
+                yield res.urn, f"{direction} {value}, outside the tenant's {tenant.cidr}"
+        group = res.inputs.get("referencedSecurityGroupId")
+        if group and not _own(stack, res, "referencedSecurityGroupId", SECURITY_GROUP_TYPES):
+            yield res.urn, f"{direction} security group {group}, which this tenant stack does not own"
+        prefix_list = res.inputs.get("prefixListId")
+        if prefix_list and not _own(stack, res, "prefixListId", ("aws:ec2/vpcEndpoint:VpcEndpoint",)):
+            yield res.urn, f"{direction} prefix list {prefix_list}, not one of this stack's VPC endpoints"
+    for res in stack.of_type(*SECURITY_GROUP_TYPES):
+        for key in ("ingress", "egress"):
+            for rule in res.inputs.get(key) or []:
+                for cidr in [*rule.get("cidrBlocks", []), *rule.get("ipv6CidrBlocks", [])]:
+                    net = _network(cidr)
+                    allowed = key == "egress" and tenant.egress == "nat" and cidr in WORLD
+                    if (
+                        net is not None
+                        and not allowed
+                        and not (isinstance(net, ipaddress.IPv4Network) and net.subnet_of(tenant.cidr))
+                    ):
+                        yield res.urn, f"inline {key} names {cidr}, outside the tenant's {tenant.cidr}"
+
+
+def _string_values(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _string_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _string_values(item)
+
+
+def _data_arn(arn: str) -> str | None:
+    """The bucket or key an ARN names (S3 object paths cut off); None for other services."""
+    if arn.startswith("arn:aws:s3:::"):
+        return arn.split("/", 1)[0]
+    if arn.startswith("arn:aws:kms:"):
+        return arn
+    return None
+
+
+def _no_foreign_data(stack: Stack) -> Iterator[Finding]:
+    """No key or bucket in a policy but the stack's own and its region's exports: never another tenant's."""
+    own = {str(r.outputs.get("arn")) for r in stack.resources if r.outputs.get("arn")}
+    own |= set(_string_values(stack.region_exports))
+    for res in stack.resources:
+        for document in _policy_documents(res):
+            for statement in _statements(document):
+                if statement.get("Effect") != "Allow":
+                    continue  # a Deny can never grant another tenant's data
+                for arn in _as_list(statement.get("Resource")):
+                    named = _data_arn(str(arn))
+                    if named is None:
+                        continue
+                    if "*" in named or "?" in named:
+                        yield res.urn, f"{named} is a pattern that can match another tenant's key or bucket"
+                    elif named not in own:
+                        yield res.urn, f"{named} is not this tenant's key or bucket, nor its region's"
+                actions = [str(a) for a in _as_list(statement.get("Action"))]
+                data_actions = [a for a in actions if a.startswith(("s3:", "kms:")) or a == "*"]
+                if (
+                    data_actions
+                    and "*" in _as_list(statement.get("Resource"))
+                    and res.type != "aws:kms/key:Key"  # a key policy's "*" means the key itself
+                    and not statement.get("Condition")
+                ):
+                    yield res.urn, f"{data_actions[0]} on every key or bucket, another tenant's included"
 
 
 RULES: tuple[Rule, ...] = (
-    no_world_ingress,
-    imdsv2_required,
-    ebs_encrypted_with_cmk,
-    kms_rotation,
-    fsx_encrypted_with_cmk,
-    bucket_hardening,
-    flow_logs_on_every_vpc,
-    no_public_ips,
-    no_admin_wildcard,
-    tenant_tag_everywhere,
-    tenant_isolation,
+    Rule("no-world-ingress", "No security-group ingress from 0.0.0.0/0 or ::/0.", _no_world_ingress),
+    Rule("imdsv2-required", f"IMDSv2 required, hop limit at most {MAX_IMDS_HOPS}.", _imdsv2_required),
+    Rule("ebs-encrypted-cmk", "EBS volumes encrypted with a customer-managed KMS key.", _ebs_encrypted_with_cmk),
+    Rule("kms-rotation", "Customer-managed KMS keys rotate.", _kms_rotation),
+    Rule("fsx-encrypted-cmk", "FSx for Lustre encrypted with a customer-managed KMS key.", _fsx_encrypted_with_cmk),
+    Rule(
+        "s3-encrypted-cmk",
+        "S3 buckets encrypt by default with a customer-managed KMS key.",
+        _bucket_rule(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            _sse_with_cmk,
+            "no default encryption with a customer-managed key",
+        ),
+    ),
+    Rule(
+        "s3-public-access-blocked",
+        "S3 buckets block public access on all four settings.",
+        _bucket_rule(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            _blocks_public,
+            "public access is not blocked on all four settings",
+        ),
+    ),
+    Rule(
+        "s3-tls-only",
+        "S3 bucket policies deny requests without TLS.",
+        _bucket_rule(
+            "aws:s3/bucketPolicy:BucketPolicy",
+            _denies_insecure_transport,
+            "no bucket policy denying requests without TLS",
+        ),
+    ),
+    Rule(
+        "s3-versioning",
+        "S3 buckets keep versions.",
+        _bucket_rule("aws:s3/bucketVersioning:BucketVersioning", _versioned, "versioning is not enabled"),
+    ),
+    Rule("vpc-flow-logs", "Every VPC has a flow log.", _flow_logs_on_every_vpc),
+    Rule("no-public-ip", "No public IP on GPU nodes; no subnet maps public IPs.", _no_public_ips),
+    Rule("no-admin-wildcard", "No IAM statement allows * actions on * resources.", _no_admin_wildcard),
+    Rule(
+        "tenant-tag",
+        f"Every taggable resource of a tenant stack carries {t.TENANT}.",
+        _tenant_tag_everywhere,
+        tenant_only=True,
+    ),
+    Rule(
+        "tenant-isolation",
+        "No peering, transit gateway, VPN or route that joins a tenant to another network.",
+        _no_cross_network,
+        tenant_only=True,
+    ),
+    Rule(
+        "tenant-sg-scope",
+        "Security-group rules name only the tenant's own CIDR, groups and endpoints (egress to 0.0.0.0/0 with NAT).",
+        _security_group_scope,
+        tenant_only=True,
+    ),
+    Rule(
+        "tenant-foreign-data",
+        "Policies name no key or bucket but the tenant's own and its region's.",
+        _no_foreign_data,
+        tenant_only=True,
+    ),
 )
 
 
-def evaluate(resources: list[RecordedResource], config: StackConfig) -> list[Violation]:
-    return [v for rule in RULES for v in rule(resources, config)]
+def rules_for(config: StackConfig) -> list[Rule]:
+    """The rules that apply to a stack of this kind (tenant rules only to tenant stacks)."""
+    return [rule for rule in RULES if isinstance(config, TenantConfig) or not rule.tenant_only]
 
 
-__all__ = ["RULES", "Violation", "evaluate"]
+def evaluate(
+    resources: list[RecordedResource], config: StackConfig, region_exports: Mapping[str, Any] | None = None
+) -> list[Violation]:
+    stack = Stack(resources=resources, config=config, region_exports=region_exports or {})
+    return [Violation(rule.name, urn, message) for rule in rules_for(config) for urn, message in rule.check(stack)]
+
+
+__all__ = ["RULES", "Rule", "Stack", "Violation", "evaluate", "links", "rules_for"]

@@ -6,7 +6,7 @@ Deterministic: the same program and config give the same IDs, so plans can be co
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -54,6 +54,10 @@ class RecordedResource:
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
+    # What the provider answered (the mock's outputs here; the engine's state under CrossGuard).
+    outputs: dict[str, Any] = field(default_factory=dict)
+    # Property name -> URNs of the resources its value was computed from (Pulumi's property dependencies).
+    deps: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def wire_to_plain(value: Any) -> Any:
@@ -100,6 +104,11 @@ class RecordingMonitor(MockMonitor):
             if parent is not None and "::pulumi:pulumi:Stack::" in parent:
                 parent = None  # top level: the root stack is not shown
             inputs = wire_to_plain(json_format.MessageToDict(request.object))
+            deps = {
+                prop: tuple(sorted(self._engine_urns.get(u, u) for u in dep.urns))
+                for prop, dep in request.propertyDependencies.items()
+                if dep.urns
+            }
             self.recorded.append(
                 RecordedResource(
                     type=request.type,
@@ -109,6 +118,8 @@ class RecordingMonitor(MockMonitor):
                     parent=parent,
                     custom=bool(request.custom),
                     inputs=inputs,
+                    outputs=wire_to_plain(json_format.MessageToDict(response.object)),
+                    deps=deps,
                 )
             )
         return response

@@ -6,7 +6,7 @@ and cached for the life of the process).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gpucloud.catalog import load_catalog
@@ -28,6 +28,7 @@ class Plan:
     exports: dict[str, Any]
     summary: Summary
     violations: list[Violation]
+    region_exports: dict[str, Any] = field(default_factory=dict)  # what a tenant's StackReference read
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class Planner:
             _, region_run = self._run(region_stack)
             stack_outputs[config.region_stack_ref] = region_run.exports
         run = run_program(config, raw, stack_outputs=stack_outputs)
+        run = replace(run, region_exports=next(iter(stack_outputs.values()), {}))
         if cacheable:
             self._runs[stack] = run
         return config, run
@@ -80,5 +82,6 @@ class Planner:
             resources=run.resources,
             exports=run.exports,
             summary=summary,
-            violations=evaluate(run.resources, config),
+            violations=evaluate(run.resources, config, run.region_exports),
+            region_exports=run.region_exports,
         )

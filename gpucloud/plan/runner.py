@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -29,6 +29,7 @@ class ProgramRun:
     stack: str
     resources: list[RecordedResource]
     exports: dict[str, Any]
+    region_exports: dict[str, Any] = field(default_factory=dict)  # what a tenant's StackReference read
 
 
 def _as_pulumi_config(namespaced: Mapping[str, Any]) -> dict[str, str]:

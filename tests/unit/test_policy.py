@@ -3,29 +3,55 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gpucloud.config import TenantConfig
 from gpucloud.plan.mocks import RecordedResource
-from gpucloud.policy import evaluate
+from gpucloud.policy import RULES, evaluate, rules_for
 from gpucloud.repo import Repository
 
 TENANT_TAGS = {"gpucloud:tenant": "acme", "gpucloud:region": "us-east-1", "gpucloud:role": "test"}
 TLS = json.dumps({"Statement": [{"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
 
 
-def res(type_: str, inputs: dict[str, Any], rid: str = "r-1") -> RecordedResource:
+def res(
+    type_: str,
+    inputs: dict[str, Any],
+    rid: str = "r-1",
+    *,
+    deps: dict[str, tuple[str, ...]] | None = None,
+    outputs: dict[str, Any] | None = None,
+) -> RecordedResource:
     return RecordedResource(
         type=type_,
         name=rid,
-        urn=f"urn:pulumi:s::gpucloud::{type_}::{rid}",
+        urn=urn(type_, rid),
         id=rid,
         parent=None,
         custom=True,
         inputs={"tags": TENANT_TAGS, **inputs},
+        outputs=outputs or {},
+        deps=deps or {},
     )
+
+
+def urn(type_: str, rid: str) -> str:
+    return f"urn:pulumi:s::gpucloud::{type_}::{rid}"
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+OWN_BUCKET = res("aws:s3/bucket:Bucket", {}, "mine", outputs={"arn": "arn:aws:s3:::acme-data"})
+OWN_KEY = res("aws:kms/key:Key", {"enableKeyRotation": True}, "key", outputs={"arn": "arn:aws:kms:us-east-1:1:key/k"})
 
 
 def bucket_set(**overrides: Any) -> list[RecordedResource]:
@@ -150,11 +176,136 @@ CASES: list[tuple[str, list[RecordedResource], list[RecordedResource]]] = [
         ],
         [res("aws:ec2/vpc:Vpc", {}, "vpc-1"), res("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1"}, "fl")],
     ),
+    (
+        "vpc-flow-logs",  # linked through a property dependency, as under CrossGuard where IDs are unknown
+        [res("aws:ec2/vpc:Vpc", {}, "v"), res("aws:ec2/flowLog:FlowLog", {"vpcId": "<unknown>"}, "fl")],
+        [
+            res("aws:ec2/vpc:Vpc", {}, "v"),
+            res(
+                "aws:ec2/flowLog:FlowLog", {"vpcId": "<unknown>"}, "fl", deps={"vpcId": (urn("aws:ec2/vpc:Vpc", "v"),)}
+            ),
+        ],
+    ),
     ("tenant-isolation", [res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", {})], []),
+    ("tenant-isolation", [res("aws:ec2transitgateway/vpcAttachment:VpcAttachment", {})], []),
     (
         "tenant-isolation",
-        [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "10.16.16.0/20"})],
-        [res("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", {"cidrIpv4": "10.16.1.0/24"})],
+        [res("aws:ec2/route:Route", {"transitGatewayId": "tgw-1", "destinationCidrBlock": "10.32.0.0/20"})],
+        [res("aws:ec2/route:Route", {"natGatewayId": "nat-1", "destinationCidrBlock": "0.0.0.0/0"})],
+    ),
+    (
+        "tenant-isolation",
+        [res("aws:ec2/routeTable:RouteTable", {"routes": [{"vpcPeeringConnectionId": "pcx-1"}]})],
+        [res("aws:ec2/routeTable:RouteTable", {"routes": []})],
+    ),
+    (
+        "tenant-sg-scope",  # acme's VPC is 10.16.0.0/20: the next tenant's block is outside it
+        [res(INGRESS, {"cidrIpv4": "10.16.16.0/20"})],
+        [res(INGRESS, {"cidrIpv4": "10.16.1.0/24"})],
+    ),
+    (
+        "tenant-sg-scope",
+        [res(EGRESS, {"cidrIpv4": "10.32.0.0/20"})],
+        [res(EGRESS, {"cidrIpv4": "0.0.0.0/0"})],  # acme's egress is nat
+    ),
+    (
+        "tenant-sg-scope",
+        [res(INGRESS, {"cidrIpv6": "2600:1f18::/56"})],
+        [res(INGRESS, {"cidrIpv4": "10.16.0.0/20"})],
+    ),
+    (
+        "tenant-sg-scope",  # another tenant's group, named by ID
+        [res(SG, {}, "sg-mine"), res(INGRESS, {"referencedSecurityGroupId": "sg-0other"})],
+        [res(SG, {}, "sg-mine"), res(INGRESS, {"referencedSecurityGroupId": "sg-mine"})],
+    ),
+    (
+        "tenant-sg-scope",
+        [res(EGRESS, {"prefixListId": "pl-0123"})],
+        [
+            res("aws:ec2/vpcEndpoint:VpcEndpoint", {}, "s3"),
+            res(
+                EGRESS,
+                {"prefixListId": "pl-0123"},
+                deps={"prefixListId": (urn("aws:ec2/vpcEndpoint:VpcEndpoint", "s3"),)},
+            ),
+        ],
+    ),
+    (
+        "tenant-sg-scope",
+        [res(SG, {"ingress": [{"cidrBlocks": ["192.168.0.0/16"]}]})],
+        [res(SG, {"ingress": [{"cidrBlocks": ["10.16.2.0/24"]}]})],
+    ),
+    (
+        "tenant-foreign-data",  # another tenant's bucket named literally
+        [
+            OWN_BUCKET,
+            res(
+                "aws:iam/rolePolicy:RolePolicy",
+                {"policy": doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::beta-data/*"})},
+            ),
+        ],
+        [
+            OWN_BUCKET,
+            res(
+                "aws:iam/rolePolicy:RolePolicy",
+                {"policy": doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::acme-data/*"})},
+            ),
+        ],
+    ),
+    (
+        "tenant-foreign-data",
+        [
+            OWN_KEY,
+            res(
+                "aws:iam/policy:Policy",
+                {
+                    "policy": doc(
+                        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:us-east-1:1:key/other"}
+                    )
+                },
+            ),
+        ],
+        [
+            OWN_KEY,
+            res(
+                "aws:iam/policy:Policy",
+                {
+                    "policy": doc(
+                        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:us-east-1:1:key/k"}
+                    )
+                },
+            ),
+        ],
+    ),
+    (
+        "tenant-foreign-data",  # a pattern reaches every tenant's bucket
+        [
+            res(
+                "aws:iam/rolePolicy:RolePolicy",
+                {"policy": doc({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::*"})},
+            )
+        ],
+        [
+            res(
+                "aws:iam/rolePolicy:RolePolicy",
+                {"policy": doc({"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::*"})},
+            )
+        ],
+    ),
+    (
+        "tenant-foreign-data",
+        [
+            res(
+                "aws:iam/rolePolicy:RolePolicy",
+                {"policy": doc({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})},
+            )
+        ],
+        [
+            res(
+                "aws:iam/rolePolicy:RolePolicy",
+                {"policy": doc({"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"})},
+            )
+        ],
     ),
 ]
 
@@ -168,3 +319,32 @@ def test_rule_catches_the_breaking_resource_and_passes_the_fixed_one(
     assert rule in {v.rule for v in found}, found
     assert all(v.urn.startswith("urn:pulumi:") and v.message for v in found)
     assert rule not in {v.rule for v in evaluate(passing, config)}
+
+
+def test_region_exports_are_not_foreign(repo_root: Path) -> None:
+    config = Repository(repo_root).load("tenant-acme-us-east-1")
+    audit = "arn:aws:s3:::region-audit"
+    statement = {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{audit}/*"}
+    policy = [res("aws:iam/rolePolicy:RolePolicy", {"policy": doc(statement)})]
+    assert "tenant-foreign-data" in {v.rule for v in evaluate(policy, config)}
+    assert "tenant-foreign-data" not in {v.rule for v in evaluate(policy, config, {"auditBucketArn": audit})}
+
+
+def test_egress_to_the_world_needs_nat(repo_root: Path) -> None:
+    config = Repository(repo_root).load("tenant-acme-us-east-1")
+    assert isinstance(config, TenantConfig)
+    closed = replace(config, egress="none")
+    rule = [res(EGRESS, {"cidrIpv4": "0.0.0.0/0"})]
+    assert "tenant-sg-scope" not in {v.rule for v in evaluate(rule, config)}
+    assert "tenant-sg-scope" in {v.rule for v in evaluate(rule, closed)}
+
+
+def test_tenant_rules_do_not_apply_to_region_stacks(repo_root: Path) -> None:
+    config = Repository(repo_root).load("region-us-east-1")
+    found = evaluate([res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", {"tags": {}})], config)
+    assert not {v.rule for v in found} & {r.name for r in RULES if r.tenant_only}
+    assert len(rules_for(config)) == len([r for r in RULES if not r.tenant_only]) < len(RULES)
+
+
+def test_every_rule_has_a_breaking_case() -> None:
+    assert {r.name for r in RULES} <= {case[0] for case in CASES}
