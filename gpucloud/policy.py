@@ -17,10 +17,12 @@ tenant are theirs.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from gpucloud import tags as t
@@ -38,7 +40,7 @@ SECURITY_GROUP_TYPES = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultS
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 BUCKET = "aws:s3/bucket:Bucket"
-# Types this toolkit creates that accept tags (aws provider schema); each must carry the tenant tag.
+# Types this toolkit creates that accept tags (a fast path: `accepts_tags` asks the provider SDK for others).
 TAGGABLE = frozenset(
     {
         "aws:ec2/vpc:Vpc",
@@ -303,10 +305,27 @@ def _no_admin_wildcard(stack: Stack) -> Iterator[Finding]:
 # --- tenant rules -----------------------------------------------------------------------------------
 
 
+@cache
+def accepts_tags(type_: str) -> bool:
+    """Whether AWS resources of this type take tags: the known list, else the provider SDK's own Args class."""
+    if type_ in TAGGABLE:
+        return True
+    provider, module_path, name = ([*type_.split(":"), "", ""])[:3]
+    if provider != "aws" or not name:
+        return False
+    module = module_path.split("/")[0]
+    try:
+        sdk = importlib.import_module("pulumi_aws" if module == "index" else f"pulumi_aws.{module}")
+        args = getattr(sdk, f"{name}Args")
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(getattr(args, "tags", None), property)
+
+
 def _tenant_tag_everywhere(stack: Stack) -> Iterator[Finding]:
     assert stack.tenant is not None
     for res in stack.resources:
-        if res.type in TAGGABLE and (res.inputs.get("tags") or {}).get(t.TENANT) != stack.tenant.tenant:
+        if accepts_tags(res.type) and (res.inputs.get("tags") or {}).get(t.TENANT) != stack.tenant.tenant:
             yield res.urn, f"tag {t.TENANT}={stack.tenant.tenant} missing"
 
 

@@ -31,12 +31,23 @@ def sample_plans() -> dict[str, Plan]:
 
 @pytest.fixture()
 def repo_copy(tmp_path: Path) -> Path:
-    """A throw-away copy of the repository's project file and stacks."""
+    """A throw-away copy of the repository's project file, stacks, templates and inventories."""
     dest = tmp_path / "repo"
     dest.mkdir()
     shutil.copy(ROOT / "Pulumi.yaml", dest / "Pulumi.yaml")
-    shutil.copytree(ROOT / "stacks", dest / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("stacks", "templates", "inventories"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of a repository copy and its bytes, but gpucloud's own git-ignored state in .gpucloud/."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".gpucloud" not in p.relative_to(root).parts and "__pycache__" not in p.parts
+    }
 
 
 def read_stack(root: Path, stack: str) -> dict[str, Any]:

@@ -186,6 +186,11 @@ CASES: list[tuple[str, list[RecordedResource], list[RecordedResource]]] = [
             ),
         ],
     ),
+    (
+        "tenant-tag",  # a type outside the known list: the provider SDK says it takes tags
+        [res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", {"tags": {}})],
+        [res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", {})],
+    ),
     ("tenant-isolation", [res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", {})], []),
     ("tenant-isolation", [res("aws:ec2transitgateway/vpcAttachment:VpcAttachment", {})], []),
     (

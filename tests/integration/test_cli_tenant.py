@@ -1,0 +1,299 @@
+"""Tenant onboarding, listing and offboarding as a user runs them: real processes on a copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import edit_stack, snapshot
+
+from gpucloud.cli import main
+
+pytestmark = pytest.mark.integration
+GPUCLOUD = [sys.executable, "-m", "gpucloud"]
+ONBOARD = ("tenant", "onboard")
+
+
+def gpucloud(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GPUCLOUD, "--root", str(root), *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def onboard_args(name: str, *extra: str, nodes: int = 1, sku: str = "p5.48xlarge") -> list[str]:
+    return [*ONBOARD, name, "--region", "us-east-1", "--gpu-type", sku, "--nodes", str(nodes), *extra]
+
+
+def tenants(root: Path) -> list[dict[str, object]]:
+    result = gpucloud(root, "tenant", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows: list[dict[str, object]] = json.loads(result.stdout)
+    return rows
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 3, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
+    result = gpucloud(repo_copy, *onboard_args("beta", "--display-name", "Beta Labs", nodes=4), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {k: doc[k] for k in ("tenant", "region", "stack", "cidr", "az")} == {
+        "tenant": "beta",
+        "region": "us-east-1",
+        "stack": "tenant-beta-us-east-1",
+        "cidr": "10.16.16.0/20",  # acme holds 10.16.0.0/20
+        "az": "use1-az4",
+    }
+    assert doc["files"] == [
+        "stacks/Pulumi.tenant-beta-us-east-1.yaml",
+        "inventories/tenants/beta/us-east-1.aws_ec2.yml",
+        "inventories/tenants/beta/us-east-1.handover.md",
+    ]
+    assert all((repo_copy / f).is_file() for f in doc["files"])
+
+    rows = {row["name"]: row for row in tenants(repo_copy)}
+    assert rows["beta"] == {
+        "stack": "tenant-beta-us-east-1",
+        "name": "beta",
+        "region": "us-east-1",
+        "cidr": "10.16.16.0/20",
+        "gpu_type": "p5.48xlarge",
+        "az": "use1-az4",
+        "nodes": 4,
+        "display_name": "Beta Labs",
+        "egress": "none",
+        "org": "organization",
+    }
+
+    plan = gpucloud(repo_copy, "plan", "tenant-beta-us-east-1", "--json")
+    assert plan.returncode == 0, plan.stderr
+    summary = json.loads(plan.stdout)["summary"]
+    assert summary["gpus"] == 32 and json.loads(plan.stdout)["violations"] == []
+    check = gpucloud(repo_copy, "policy", "check", "tenant-beta-us-east-1", "--json")
+    assert check.returncode == 0 and json.loads(check.stdout) == {"stack": "tenant-beta-us-east-1", "violations": []}
+    assert gpucloud(repo_copy, "validate").returncode == 0
+
+    off = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--yes")
+    assert off.returncode == 0, off.stderr
+    assert "pulumi destroy -s organization/tenant-beta-us-east-1" in off.stdout
+    assert not (repo_copy / "inventories" / "tenants" / "beta").exists()
+    assert [row["name"] for row in tenants(repo_copy)] == ["acme"]
+    # the CIDR and the capacity are free again
+    again = gpucloud(repo_copy, *onboard_args("gamma", nodes=14), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["cidr"] == "10.16.16.0/20"
+
+
+def test_human_output_ends_with_the_next_commands(repo_copy: Path) -> None:
+    result = gpucloud(repo_copy, *onboard_args("beta"))
+    assert result.returncode == 0, result.stderr
+    tail = result.stdout.strip().splitlines()[-4:]
+    assert tail[1].strip() == "pulumi up -s organization/tenant-beta-us-east-1"
+    assert "gpucloud nodes configure --inventory inventories/tenants/beta/us-east-1.aws_ec2.yml" in tail[2]
+
+
+def test_dry_run_prints_files_and_plan_and_writes_nothing(repo_copy: Path) -> None:
+    before = snapshot(repo_copy)
+    result = gpucloud(repo_copy, *onboard_args("beta", nodes=2), "--dry-run", env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "would write stacks/Pulumi.tenant-beta-us-east-1.yaml" in result.stdout
+    assert "gpucloud:cidr: 10.16.16.0/20" in result.stdout
+    assert "GPUs: 16" in result.stdout and "policy: no violations" in result.stdout
+    assert "dry run: nothing written" in result.stdout
+    assert snapshot(repo_copy) == before
+
+
+def test_update_keeps_the_cidr_and_changes_what_was_asked(repo_copy: Path) -> None:
+    assert gpucloud(repo_copy, *onboard_args("beta", nodes=2)).returncode == 0
+    result = gpucloud(
+        repo_copy, *ONBOARD, "beta", "--region", "us-east-1", "--update", "--nodes", "6", "--fsx-tib", "2.4", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["updated"] is True and doc["cidr"] == "10.16.16.0/20"
+    config = yaml.safe_load((repo_copy / "stacks" / "Pulumi.tenant-beta-us-east-1.yaml").read_text())["config"]
+    assert config["gpucloud:nodePool"]["nodes"] == 6
+    assert config["gpucloud:storage"]["fsxTib"] == 2.4
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (onboard_args("../x"), ["NAME='../x'", "DNS label"]),
+        (onboard_args("a/b"), ["NAME='a/b'"]),
+        (onboard_args("Acme"), ["NAME='Acme'"]),
+        (onboard_args("a" * 64), ["at most 32"]),
+        (onboard_args(""), ["NAME=''"]),
+        (onboard_args("\u0430cme"), ["NAME='\u0430cme'"]),  # Cyrillic a
+        (onboard_args("acme-"), ["no trailing hyphen"]),
+        (onboard_args("admin"), ["'admin' is reserved"]),
+        (onboard_args("acme"), ["already onboarded", "--update"]),
+        (onboard_args("beta", "--display-name", "bell\x07"), ["control character"]),
+        (onboard_args("beta", "--display-name", "x" * 201), ["at most 200"]),
+        (onboard_args("beta", "--display-name", "   "), ["non-empty"]),
+        ([*ONBOARD, "beta", "--region", "mars-1", "--gpu-type", "p5.48xlarge", "--nodes", "1"], ["mars-1", "allowed"]),
+        (
+            [*ONBOARD, "beta", "--region", "eu-west-1", "--gpu-type", "p4d.24xlarge", "--nodes", "1"],
+            ["no region stack"],
+        ),
+        (onboard_args("beta", sku="p9.huge"), ["p9.huge", "allowed"]),
+        (onboard_args("beta", sku="p4d.24xlarge"), ["holds no capacity", "p5.48xlarge"]),
+        (onboard_args("beta", nodes=0), ["--nodes=0", ">= 1"]),
+        (onboard_args("beta", nodes=15), ["--nodes=15", "free: use1-az4: 14"]),
+        (onboard_args("beta", "--storage-tib", "-1"), ["--storage-tib=-1"]),
+        (onboard_args("beta", "--storage-tib", "inf"), ["finite"]),
+        (onboard_args("beta", "--fsx-tib", "1.5"), ["--fsx-tib=1.5", "1.2 TiB"]),
+        (onboard_args("beta", "--egress", "open"), ["'open'", "nat"]),
+        (onboard_args("beta", "--admin-principal", "*"), ["--admin-principal='*'"]),
+        (onboard_args("beta", "--admin-principal", "arn:aws:iam::١٢٣٤٥٦٧٨٩٠١٢:root"), ["--admin-principal"]),
+        (onboard_args("beta", "--org", "a b"), ["--org='a b'"]),
+        ([*ONBOARD, "beta", "--region", "us-east-1", "--update", "--nodes", "1"], ["not onboarded", "drop --update"]),
+        ([*ONBOARD, "beta", "--region", "us-east-1", "--nodes", "1"], ["--gpu-type is required"]),
+        (["tenant", "offboard", "zeta", "--region", "us-east-1", "--yes"], ["no tenant 'zeta'", "acme"]),
+        (["tenant", "offboard", "acme", "--region", "us-east-1"], ["--yes"]),
+    ],
+    ids=lambda v: repr(v)[:60] if isinstance(v, list) else None,
+)
+def test_refusals_name_the_value_and_write_nothing(repo_copy: Path, args: list[str], needles: list[str]) -> None:
+    before = snapshot(repo_copy)
+    result = subprocess.run(
+        [*GPUCLOUD, "--root", str(repo_copy), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert_refused(result, *needles)
+    assert snapshot(repo_copy) == before
+
+
+def test_apply_without_the_pulumi_cli_is_refused_before_anything_is_written(repo_copy: Path) -> None:
+    before = snapshot(repo_copy)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no pulumi there
+    assert_refused(gpucloud(repo_copy, *onboard_args("beta"), "--apply", env=env), "--apply needs the Pulumi CLI")
+    assert snapshot(repo_copy) == before
+
+
+def test_a_broken_registry_blocks_onboarding(repo_copy: Path) -> None:
+    (repo_copy / "stacks" / "Pulumi.tenant-zeta-us-east-1.yaml").write_text("config: [not, a, mapping\n")
+    assert_refused(gpucloud(repo_copy, *onboard_args("beta")), "gpucloud validate", "not valid YAML")
+
+
+def test_policy_check_exits_1_on_a_violation(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pulumi_aws as aws
+
+    from gpucloud import program
+
+    build_tenant = program._build_tenant
+
+    def with_peering(config: object) -> None:
+        build_tenant(config)  # type: ignore[arg-type]
+        aws.ec2.VpcPeeringConnection("to-another-tenant", vpc_id="vpc-1", peer_vpc_id="vpc-2")
+
+    monkeypatch.setattr(program, "_build_tenant", with_peering)
+    status = main(["--root", str(repo_copy), "policy", "check", "tenant-acme-us-east-1", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert {v["rule"] for v in doc["violations"]} == {"tenant-isolation", "tenant-tag"}
+
+
+def test_validate_finds_overlapping_cidrs_and_overcommitted_capacity(repo_copy: Path) -> None:
+    assert gpucloud(repo_copy, *onboard_args("beta", nodes=4)).returncode == 0
+    edit_stack(repo_copy, "tenant-beta-us-east-1", lambda c: c.update({"gpucloud:cidr": "10.16.0.0/20"}))
+    edit_stack(repo_copy, "tenant-acme-us-east-1", lambda c: c["gpucloud:nodePool"].update(nodes=13))
+    result = gpucloud(repo_copy, "validate", "--json")
+    assert result.returncode == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert {(p["check"], p["stack"]) for p in problems} == {
+        ("cidr-disjoint", "tenant-beta-us-east-1"),
+        ("capacity", "region-us-east-1"),
+    }
+    assert any("tenants hold 17 nodes, the region has 16" in p["message"] for p in problems)
+
+
+def test_concurrent_onboardings_get_disjoint_cidrs(repo_copy: Path) -> None:
+    names = [f"team{i}" for i in range(6)]
+    procs = [
+        subprocess.Popen(
+            [*GPUCLOUD, "--root", str(repo_copy), *onboard_args(name), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    results = [(p.wait(timeout=300), p.communicate()) for p in procs]
+    assert all(code == 0 for code, _ in results), results
+    cidrs = [IPv4Network(json.loads(out)["cidr"]) for _, (out, _) in results]
+    assert len(set(cidrs)) == len(cidrs)
+    assert all(not a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1 :])
+    rows = tenants(repo_copy)
+    assert sorted(r["name"] for r in rows) == sorted(["acme", *names])
+    validate = gpucloud(repo_copy, "validate", "--json")
+    assert validate.returncode == 0, validate.stdout
+
+
+KILL_AFTER_FIRST_RENAME = """
+import os, signal, sys
+from gpucloud import transaction
+from gpucloud.cli import main
+real = os.replace
+count = []
+def replace(src, dst):
+    real(src, dst)
+    if not str(dst).endswith(".json"):
+        count.append(dst)
+        if len(count) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+transaction.os.replace = replace
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_process_killed_while_writing_leaves_no_partial_tenant(repo_copy: Path) -> None:
+    before = snapshot(repo_copy)
+    args = ["--root", str(repo_copy), *onboard_args("beta")]
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_RENAME, *args], capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert (repo_copy / ".gpucloud" / "txn" / "journal.json").exists()  # it died mid-change
+    assert [r["name"] for r in tenants(repo_copy)] == ["acme"]  # the next command rolls it back
+    assert snapshot(repo_copy) == before
+    again = gpucloud(repo_copy, *onboard_args("beta"))
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.parametrize("delay_s", [0.05, 0.15, 0.3, 0.45, 0.6])
+def test_a_kill_at_any_moment_leaves_before_or_after_never_between(repo_copy: Path, delay_s: float) -> None:
+    before = snapshot(repo_copy)
+    proc = subprocess.Popen([*GPUCLOUD, "--root", str(repo_copy), *onboard_args("beta")], stdout=subprocess.DEVNULL)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    names = [r["name"] for r in tenants(repo_copy)]  # rolls back a half-done change, if any
+    after = snapshot(repo_copy)
+    if names == ["acme"]:
+        assert after == before
+    else:
+        assert names == ["acme", "beta"]
+        assert set(after) - set(before) == {
+            "stacks/Pulumi.tenant-beta-us-east-1.yaml",
+            "inventories/tenants/beta/us-east-1.aws_ec2.yml",
+            "inventories/tenants/beta/us-east-1.handover.md",
+        }
+    final = gpucloud(repo_copy, *onboard_args("beta"), "--update" if names != ["acme"] else "--dry-run")
+    assert final.returncode == 0, final.stderr
