@@ -5,7 +5,7 @@ answers what onboarding, listing and ``validate`` ask: which tenants a region ha
 took, how much GPU capacity per SKU and AZ is still free.
 
 Each tenant file is parsed and checked in full once; what it declares is then kept in a cache in
-``.gpucloud/`` (git ignores it), keyed by the file's size, modification time and inode, so a region
+``.gpucloud/`` (git ignores it), keyed by the file's size and modification time (in nanoseconds), so a region
 with a thousand tenants does not re-parse a thousand YAML files on every onboarding.
 """
 
@@ -25,7 +25,7 @@ from gpucloud.errors import GpucloudError
 from gpucloud.repo import Repository
 
 CACHE_FILE = "registry-cache.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +99,7 @@ class Registry:
 
 def _stat_key(path: Path) -> list[int]:
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns]
 
 
 class _Cache:

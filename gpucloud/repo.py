@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from gpucloud.config import StackConfig, config_from_namespaced
+from gpucloud.datafiles import load_yaml
 from gpucloud.errors import ConfigError, RepositoryError, StackNotFoundError
 
 PROJECT_FILE = "Pulumi.yaml"
@@ -57,7 +58,7 @@ class Repository:
             known = ", ".join(self.stacks()) or "none"
             raise StackNotFoundError(f"no stack {stack!r} in {self.stacks_dir}; stacks: {known}")
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            doc = load_yaml(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-import yaml
-
 from gpucloud.allocation import choose_az, first_free_block
 from gpucloud.catalog import load_catalog
 from gpucloud.config import (
@@ -31,6 +29,7 @@ from gpucloud.config import (
     fsx_size_ok,
     fsx_sizes_rule,
 )
+from gpucloud.datafiles import load_yaml
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name, region_stack_name
 from gpucloud.regions import load_regions
@@ -255,7 +254,7 @@ def _region_org(registry: Registry, region: str) -> str:
 
 def _parse_back(stack: str, text: str, context: dict[str, Any]) -> TenantConfig:
     """The rendered stack config, checked exactly as ``pulumi up`` would read it, and equal to what was asked."""
-    doc = yaml.safe_load(text)
+    doc = load_yaml(text)
     config = config_from_namespaced(stack, doc["config"])
     if not isinstance(config, TenantConfig):
         raise ConfigError(f"templates/tenant/stack.yaml.j2 rendered a {type(config).__name__}, not a tenant stack")
