@@ -22,8 +22,9 @@ plan: $(STAMP)
 
 # The whole test suite, lint and type checks included.
 test: $(STAMP)
-	$(BIN)/ruff check gpucloud stacks tests bench
+	$(BIN)/ruff check gpucloud stacks tests bench policy
 	$(BIN)/mypy
+	$(BIN)/gpucloud validate
 	$(BIN)/python -m pytest
 
 clean:
