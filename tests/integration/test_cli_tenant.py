@@ -297,3 +297,19 @@ def test_a_kill_at_any_moment_leaves_before_or_after_never_between(repo_copy: Pa
         }
     final = gpucloud(repo_copy, *onboard_args("beta"), "--update" if names != ["acme"] else "--dry-run")
     assert final.returncode == 0, final.stderr
+
+
+@pytest.mark.parametrize(
+    "display_name",
+    ["{{ 7*7 }}", "Acme: Labs # not a comment", "\"quoted\" and 'single'", "two\nlines", "{% if x %}y{% endif %}"],
+)
+def test_a_display_name_with_template_or_yaml_syntax_is_kept_literally(repo_copy: Path, display_name: str) -> None:
+    result = gpucloud(repo_copy, *onboard_args("beta", "--display-name", display_name))
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in tenants(repo_copy)}
+    assert rows["beta"]["display_name"] == display_name
+    stack = yaml.safe_load((repo_copy / "stacks" / "Pulumi.tenant-beta-us-east-1.yaml").read_text())
+    assert stack["config"]["gpucloud:displayName"] == display_name
+    note = (repo_copy / "inventories" / "tenants" / "beta" / "us-east-1.handover.md").read_text()
+    assert "49" not in note and "{{" not in note and "{%" not in note  # escaped, never evaluated
+    assert gpucloud(repo_copy, "plan", "tenant-beta-us-east-1", "--json").returncode == 0
