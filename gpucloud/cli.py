@@ -14,9 +14,13 @@ import click
 from rich.markup import escape
 
 from gpucloud import __version__
+from gpucloud.cli_health import health
 from gpucloud.cli_support import CONTEXT, emit_json, out, repository
 from gpucloud.cli_tenant import tenant
 from gpucloud.errors import GpucloudError
+
+# Modules of the `infra` extra: a bare GPU node (`pip install gpucloud`) has none of them.
+INFRA_MODULES = frozenset({"pulumi", "pulumi_aws", "pulumi_policy", "jinja2", "ansible_runner", "ansible"})
 
 
 @click.group(context_settings=CONTEXT)
@@ -39,10 +43,12 @@ def app(root: Path | None) -> None:
       gpucloud validate                     the whole registry: CIDRs disjoint, capacity not over-committed
       gpucloud tenant list                  tenants, their CIDR, GPU type and nodes
       gpucloud tenant onboard NAME --region R --gpu-type SKU --nodes N [--dry-run]
+      gpucloud health check --expect p5.48xlarge   on a GPU node: the hand-over gate
     """
 
 
 app.add_command(tenant)
+app.add_command(health)
 
 
 @app.command(context_settings=CONTEXT)
@@ -127,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     except GpucloudError as err:
         _error(str(err))
         return err.exit_code
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in INFRA_MODULES:
+            raise
+        _error(f"this command needs gpucloud's infra extra (no module {err.name}): pip install 'gpucloud[infra]'")
+        return 2
     except click.exceptions.NoArgsIsHelpError as err:
         click.echo(err.ctx.get_help() if err.ctx else "", err=True)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -13,7 +14,10 @@ from rich.text import Text
 from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
 from gpucloud.config import EGRESS_MODES
 from gpucloud.errors import ConfigError
-from gpucloud.tenants.onboard import DEFAULT_EGRESS, DEFAULT_STORAGE_TIB, Onboarding, OnboardRequest
+from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_STORAGE_TIB
+
+if TYPE_CHECKING:
+    from gpucloud.tenants.onboard import Onboarding
 
 
 @click.group(context_settings=CONTEXT)
@@ -94,6 +98,7 @@ def onboard(
     NODES. Everything is checked before anything is written, and the files are written all or none.
     """
     from gpucloud.automation import pulumi_up, require_pulumi_cli
+    from gpucloud.tenants.onboard import OnboardRequest
     from gpucloud.tenants.onboard import onboard as do_onboard
 
     if apply and dry_run:

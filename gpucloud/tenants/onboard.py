@@ -36,13 +36,9 @@ from gpucloud.regions import load_regions
 from gpucloud.registry import Registry, load_registry
 from gpucloud.repo import Repository
 from gpucloud.templating import render
+from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ORG, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
 from gpucloud.tenants.files import TenantFiles
 from gpucloud.transaction import FileTransaction, repository_lock
-
-DEFAULT_STORAGE_TIB = 10.0
-DEFAULT_EGRESS = "none"  # secure by default: nodes reach S3 and AWS APIs through VPC endpoints only
-DEFAULT_ORG = "organization"  # Pulumi's organization name on a self-managed (S3) backend
-DEFAULT_ROOT_VOLUME_GIB = 500
 
 
 @dataclass(frozen=True, kw_only=True)

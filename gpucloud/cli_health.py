@@ -1,0 +1,76 @@
+"""``gpucloud health check``: the gate a GPU node passes before it is handed to a tenant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gpucloud.cli_support import CONTEXT, emit_json, out
+from gpucloud.errors import ConfigError
+
+
+@click.group(context_settings=CONTEXT)
+def health() -> None:
+    """Node-side GPU health (runs on the GPU node; needs only `pip install gpucloud`)."""
+
+
+@health.command("check", context_settings=CONTEXT)
+@click.option(
+    "--expect",
+    metavar="SKU",
+    help="The instance type this node must be (e.g. p5.48xlarge), or `auto` to ask the EC2 metadata service.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {verdict, expected, checks: [...]} as JSON.")
+@click.option(
+    "--textfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Also write the verdicts for node_exporter's textfile collector (a *.prom file).",
+)
+@click.option("--deep", type=click.IntRange(1, 4), metavar="LEVEL", help="Also run `dcgmi diag -r LEVEL` (1-4).")
+def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | None) -> int:
+    """Check this node's GPUs against what its SKU must have; exit 1 when anything fails.
+
+    \b
+    Checks (each PASS, WARN or FAIL with the value seen and the value expected):
+      gpu-count, model, memory      what the catalog says the SKU has
+      driver-branch                 the pinned driver branch (node_software.yaml)
+      persistence-mode, ecc-mode    both on
+      ecc-uncorrected-*             volatile and aggregate uncorrectable ECC errors: 0
+      row-remapping                 no remap pending or failed (retired pages on older GPUs)
+      nvlink, nvlink-errors         every link the SKU has is active; CRC/replay/recovery counters
+      pcie-link                     width at its maximum (a lower generation at idle is a WARN)
+      temperature, clock-events     below the slowdown threshold; no hardware/thermal/power-brake slowdown
+      fabric / fabric-manager       NVSwitch SKUs: the GPU joined the NVLink fabric
+      mig                           MIG mode as expected (off)
+      xid                           no critical Xid in the kernel log's recent past
+      dcgm-diag-rN                  with --deep N
+    It fails closed: no NVML, no driver, a call failing or a tool hanging is a FAIL, never a skip.
+    The metadata service is asked only with --expect auto.
+    """
+    from gpucloud.health.expect import AUTO, Expectation, load_thresholds, sku_named
+    from gpucloud.health.report import check_textfile_path, render, write_textfile
+    from gpucloud.health.run import check_node
+    from gpucloud.health.tools import ToolError, instance_type
+
+    limits = load_thresholds()
+    if textfile is not None:
+        check_textfile_path(textfile)
+    sku = None
+    if expect == AUTO:
+        try:
+            detected = instance_type(limits.metadata_timeout_s)
+        except ToolError as err:
+            raise ConfigError(f"--expect auto: {err}; name the SKU instead (--expect p5.48xlarge)") from None
+        sku = sku_named(detected)
+    elif expect is not None:
+        sku = sku_named(expect)
+    report = check_node(Expectation(sku=sku, limits=limits), deep=deep)
+    if textfile is not None:
+        write_textfile(textfile, report)
+    if as_json:
+        emit_json(report.as_json())
+    else:
+        render(out, report)
+    return 1 if report.verdict == "FAIL" else 0

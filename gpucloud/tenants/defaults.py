@@ -1,0 +1,6 @@
+"""What a new tenant gets when onboarding does not say (shared by the CLI's help and onboarding)."""
+
+DEFAULT_STORAGE_TIB = 10.0
+DEFAULT_EGRESS = "none"  # secure by default: nodes reach S3 and AWS APIs through VPC endpoints only
+DEFAULT_ORG = "organization"  # Pulumi's organization name on a self-managed (S3) backend
+DEFAULT_ROOT_VOLUME_GIB = 500
