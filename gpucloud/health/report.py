@@ -18,18 +18,38 @@ VERDICT_VALUE = {PASS: 0, WARN: 1, FAIL: 2}
 STYLE = {PASS: "green", WARN: "yellow", FAIL: "bold red"}
 
 
+def gpu_ranges(gpus: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2,5"."""
+    parts: list[str] = []
+    for gpu in sorted(gpus):
+        if parts and "-" not in parts[-1].split(",")[-1] and int(parts[-1]) == gpu - 1:
+            parts[-1] = f"{parts[-1]}-{gpu}"
+        elif parts and "-" in parts[-1] and int(parts[-1].split("-")[1]) == gpu - 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{gpu}"
+        else:
+            parts.append(str(gpu))
+    return ",".join(parts)
+
+
 def render(console: Console, report: Report) -> None:
+    """One row per check and outcome: GPUs that saw the same thing share a row (8 healthy GPUs: one row)."""
     table = Table(show_edge=False, title=f"GPU health, expecting {report.expected or 'no particular SKU'}")
     for column in ("check", "gpu", "verdict", "seen", "expected", "reason"):
         table.add_column(column)
+    rows: dict[tuple[str, str, str, str, str], list[int]] = {}
     for check in report.checks:
+        key = (check.name, check.verdict, str(check.seen), str(check.expected), check.reason)
+        rows.setdefault(key, [])
+        if check.gpu is not None:
+            rows[key].append(check.gpu)
+    for (name, verdict, seen, expected, reason), gpus in rows.items():
         table.add_row(
-            check.name,
-            "-" if check.gpu is None else str(check.gpu),
-            Text(check.verdict, style=STYLE[check.verdict]),
-            Text(str(check.seen if check.seen is not None else "-")),
-            Text(str(check.expected if check.expected is not None else "-")),
-            Text(check.reason),
+            name,
+            gpu_ranges(gpus) if gpus else "-",
+            Text(verdict, style=STYLE[verdict]),
+            Text("-" if seen == "None" else seen),
+            Text("-" if expected == "None" else expected),
+            Text(reason),
         )
     console.print(table)
     failed = sum(1 for c in report.checks if c.verdict == FAIL)

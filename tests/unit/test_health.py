@@ -266,3 +266,15 @@ def test_dmesg_lines_outside_the_lookback_window_are_dropped() -> None:
     since = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
     assert kernel_log._after("2026-11-26T01:00:00,000000+00:00 NVRM: Xid", since)
     assert not kernel_log._after("2026-11-25T01:00:00,000000+00:00 NVRM: Xid", since)
+
+
+def test_the_table_folds_gpus_that_saw_the_same(capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.console import Console
+
+    from gpucloud.health.report import gpu_ranges, render
+
+    assert gpu_ranges([0, 1, 2, 5, 7, 6]) == "0-2,5-7"
+    render(Console(width=200), run(broken(temperature=90)()))
+    out = capsys.readouterr().out
+    assert "temperature" in out and "0-2,4-7" in out and "90 C" in out
+    assert "verdict: FAIL" in out
