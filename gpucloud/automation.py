@@ -22,12 +22,12 @@ class ApplyError(GpucloudError):
     exit_code = 1
 
 
-def require_pulumi_cli(what: str) -> str:
+def require_pulumi_cli(what: str, instead: str) -> str:
+    """The CLI's path; else refuse (exit 2) saying what to do instead. Call before anything is written."""
     path = shutil.which("pulumi")
     if path is None:
         raise PulumiCliMissingError(
-            f"{what} needs the Pulumi CLI on PATH and it is not there (https://www.pulumi.com/docs/install/); "
-            "nothing was written: run again without it, then `pulumi up` yourself"
+            f"{what} needs the Pulumi CLI on PATH and it is not there (https://www.pulumi.com/docs/install/); {instead}"
         )
     return path
 

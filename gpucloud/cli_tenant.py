@@ -104,7 +104,7 @@ def onboard(
     if apply and dry_run:
         raise ConfigError("--apply and --dry-run exclude each other: a dry run writes nothing to apply")
     if apply:
-        require_pulumi_cli("--apply")
+        require_pulumi_cli("--apply", "nothing was written: run again without --apply, then `pulumi up` yourself")
     repo = repository(ctx)
     request = OnboardRequest(
         name=name,

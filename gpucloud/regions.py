@@ -21,6 +21,8 @@ class AwsRegion:
 class RegionTable:
     address_plan: ipaddress.IPv4Network
     regions: dict[str, AwsRegion]
+    region_supernet_prefix: int = 12
+    tenant_cidr_prefix: int = 20
 
     def get(self, code: str) -> AwsRegion:
         try:
@@ -42,4 +44,9 @@ def load_regions() -> RegionTable:
         if not azs:
             raise CatalogError(f"{where}: {code} has no availability zones")
         regions[code] = AwsRegion(code=code, name=require(body, "name", str, f"{where}: {code}"), az_ids=tuple(azs))
-    return RegionTable(address_plan=plan, regions=regions)
+    return RegionTable(
+        address_plan=plan,
+        regions=regions,
+        region_supernet_prefix=require(doc, "region_supernet_prefix", int, where),
+        tenant_cidr_prefix=require(doc, "tenant_cidr_prefix", int, where),
+    )

@@ -1,0 +1,71 @@
+"""``gpucloud region add``."""
+
+from __future__ import annotations
+
+import click
+from rich.text import Text
+
+from gpucloud.cli_support import CONTEXT, emit_json, out, repository
+
+
+@click.group(context_settings=CONTEXT)
+def region() -> None:
+    """Add regions: a region stack is the shared foundation and GPU capacity its tenants draw from."""
+
+
+@region.command("add", context_settings=CONTEXT)
+@click.argument("region_code", metavar="R")
+@click.option(
+    "--capacity",
+    multiple=True,
+    metavar="SKU[@AZ]=N",
+    help="GPU capacity to hold, e.g. p5.48xlarge=8 or p5.48xlarge@euw1-az2=8 [the region's first AZ]. Repeat.",
+)
+@click.option("--ami", "amis", multiple=True, metavar="SKU=AMI", help="The GPU image each SKU boots here. Repeat.")
+@click.option("--like", metavar="STACK", help="Copy capacity (SKUs and counts), supernet size and tenant block size.")
+@click.option("--supernet", metavar="CIDR", help="The region's tenant supernet [the first free block of the plan].")
+@click.option("--tenant-prefix", type=int, metavar="N", help="Tenant VPC size, /16 to /24 [20, or --like's].")
+@click.option("--dry-run", is_flag=True, help="Print the files; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print {region, stack, supernet, azs, files} as JSON.")
+@click.pass_context
+def add(
+    ctx: click.Context,
+    region_code: str,
+    capacity: tuple[str, ...],
+    amis: tuple[str, ...],
+    like: str | None,
+    supernet: str | None,
+    tenant_prefix: int | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Add region R: write stacks/Pulumi.region-R.yaml and inventories/regions/R.aws_ec2.yml.
+
+    Each SKU must be offered in R (the GPU catalog says where); the AZs are R's AZ IDs; the supernet is
+    the first block of the global address plan that overlaps no region and no tenant. Then review the
+    change and `pulumi up -s region-R`, or `gpucloud rollout --stacks region-R`.
+    """
+    from gpucloud.region_add import RegionRequest, add_region
+
+    request = RegionRequest(
+        region=region_code, capacity=capacity, amis=amis, like=like, supernet=supernet, tenant_prefix=tenant_prefix
+    )
+    result = add_region(repository(ctx), request, dry_run=dry_run)
+    if as_json:
+        emit_json({**result.as_json(), "dry_run": dry_run})
+        return
+    cfg = result.config
+    for path, text in result.files:
+        if dry_run:
+            out.rule(f"would write {path}")
+            out.print(Text(text))
+    held = ", ".join(f"{c.gpu_type} × {c.count} in {c.az_id}" for c in cfg.capacity)
+    verb = "would add" if dry_run else "added"
+    out.print(f"{verb} region {cfg.region}: stack {cfg.stack}, tenant supernet {cfg.tenant_supernet}, {held}")
+    if not dry_run:
+        for path, _ in result.files:
+            out.print(f"  wrote {path}")
+    out.print("next:")
+    out.print(f"  gpucloud plan {cfg.stack}")
+    out.print("  git add -A && git commit             # review; CI runs `gpucloud validate`")
+    out.print(f"  gpucloud rollout --stacks {cfg.stack}")

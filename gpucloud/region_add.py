@@ -1,0 +1,235 @@
+"""``gpucloud region add``: stamp a new region stack (and its operators' inventory) from ``templates/region/``.
+
+Like onboarding: every check first (the region, each SKU offered there, each AZ, each AMI), then under
+the repository lock the supernet is chosen from the global address plan (the first free block that
+overlaps no region and no tenant), the templates are rendered and parsed back with the checks
+``pulumi up`` runs, and both files are written all or none.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from gpucloud.allocation import first_free_block
+from gpucloud.catalog import load_catalog
+from gpucloud.config import TENANT_PREFIX_RANGE, RegionConfig, config_from_namespaced
+from gpucloud.datafiles import load_yaml
+from gpucloud.errors import ConfigError
+from gpucloud.names import region_stack_name
+from gpucloud.regions import AwsRegion, load_regions
+from gpucloud.registry import Registry, load_registry
+from gpucloud.repo import STACKS_DIR, Repository
+from gpucloud.templating import render
+from gpucloud.transaction import FileTransaction, repository_lock
+
+_CAPACITY = re.compile(r"(?P<sku>[a-z0-9.-]+?)(?:@(?P<az>[a-z0-9-]+))?=(?P<count>\d+)")
+_AMI_SPEC = re.compile(r"(?P<sku>[a-z0-9.-]+)=(?P<ami>ami-[0-9a-f]{8}(?:[0-9a-f]{9})?)")
+REGION_INVENTORIES = PurePosixPath("inventories/regions")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionRequest:
+    region: str
+    capacity: tuple[str, ...] = ()  # "SKU=N" or "SKU@AZ-ID=N"
+    amis: tuple[str, ...] = ()  # "SKU=ami-..."
+    like: str | None = None
+    supernet: str | None = None
+    tenant_prefix: int | None = None
+
+
+@dataclass(frozen=True)
+class CapacityLine:
+    gpu_type: str
+    az: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RegionAddition:
+    config: RegionConfig
+    files: tuple[tuple[PurePosixPath, str], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "region": self.config.region,
+            "stack": self.config.stack,
+            "supernet": str(self.config.tenant_supernet),
+            "azs": sorted({c.az_id for c in self.config.capacity}),
+            "files": [str(path) for path, _ in self.files],
+        }
+
+
+def _aws_region(code: str) -> AwsRegion:
+    regions = load_regions()
+    if code not in regions.regions:
+        raise ConfigError(f"region {code!r}: unknown; allowed: {', '.join(sorted(regions.regions))}")
+    return regions.regions[code]
+
+
+def _offered_sku(sku: str, region: str, source: str) -> str:
+    catalog = load_catalog()
+    offered = ", ".join(catalog.offered_in(region)) or "none"
+    if sku not in catalog.skus:
+        raise ConfigError(f"{source}: {sku!r} is not in the GPU catalog; offered in {region}: {offered}")
+    if not catalog.skus[sku].offered_in(region):
+        raise ConfigError(f"{source}: {sku} is not offered in {region}; offered there: {offered}")
+    return sku
+
+
+def parse_capacity(specs: tuple[str, ...], aws: AwsRegion) -> list[CapacityLine]:
+    lines: list[CapacityLine] = []
+    for spec in specs:
+        match = _CAPACITY.fullmatch(spec)
+        if not match:
+            raise ConfigError(f"--capacity={spec!r}: want SKU=N or SKU@AZ-ID=N, e.g. p5.48xlarge=8")
+        sku = _offered_sku(match["sku"], aws.code, f"--capacity={spec}")
+        az = match["az"] or aws.az_ids[0]
+        if az not in aws.az_ids:
+            raise ConfigError(
+                f"--capacity={spec}: {az!r} is not an AZ ID of {aws.code}; AZ IDs: {', '.join(aws.az_ids)}"
+            )
+        count = int(match["count"])
+        if count < 1:
+            raise ConfigError(f"--capacity={spec}: want a count >= 1")
+        if any(line.gpu_type == sku and line.az == az for line in lines):
+            raise ConfigError(f"--capacity={spec}: {sku} in {az} is given twice; give it once with the total")
+        lines.append(CapacityLine(sku, az, count))
+    return lines
+
+
+def parse_amis(specs: tuple[str, ...], aws: AwsRegion) -> dict[str, str]:
+    amis: dict[str, str] = {}
+    for spec in specs:
+        match = _AMI_SPEC.fullmatch(spec)
+        if not match:
+            raise ConfigError(
+                f"--ami={spec!r}: want SKU=ami-<8 or 17 hex digits>, e.g. p5.48xlarge=ami-0abc12345def67890"
+            )
+        amis[_offered_sku(match["sku"], aws.code, f"--ami={spec}")] = match["ami"]
+    return amis
+
+
+def check_request(request: RegionRequest) -> tuple[AwsRegion, list[CapacityLine], dict[str, str]]:
+    aws = _aws_region(request.region)
+    capacity = parse_capacity(request.capacity, aws)
+    amis = parse_amis(request.amis, aws)
+    if (
+        request.tenant_prefix is not None
+        and not TENANT_PREFIX_RANGE[0] <= request.tenant_prefix <= TENANT_PREFIX_RANGE[1]
+    ):
+        low, high = TENANT_PREFIX_RANGE
+        raise ConfigError(f"--tenant-prefix={request.tenant_prefix}: want {low} to {high}")
+    return aws, capacity, amis
+
+
+def add_region(repo: Repository, request: RegionRequest, *, dry_run: bool = False) -> RegionAddition:
+    aws, capacity, amis = check_request(request)
+    with repository_lock(repo.root):
+        result = prepare(repo, load_registry(repo), request, aws, capacity, amis)
+        if not dry_run:
+            txn = FileTransaction(repo.root)
+            for path, text in result.files:
+                txn.write(path, text)
+            txn.commit()
+    return result
+
+
+def _like(registry: Registry, stack: str | None) -> RegionConfig | None:
+    if stack is None:
+        return None
+    like = next((r for r in registry.regions.values() if r.stack == stack), None)
+    if like is None:
+        have = ", ".join(sorted(r.stack for r in registry.regions.values())) or "none"
+        raise ConfigError(f"--like={stack!r}: no such region stack; region stacks: {have}")
+    return like
+
+
+def prepare(
+    repo: Repository,
+    registry: Registry,
+    request: RegionRequest,
+    aws: AwsRegion,
+    capacity: list[CapacityLine],
+    amis: dict[str, str],
+) -> RegionAddition:
+    if registry.problems:
+        raise ConfigError(
+            f"the registry has stacks that do not load; fix them first (gpucloud validate): "
+            f"{next(iter(registry.problems.values()))}"
+        )
+    stack = region_stack_name(aws.code)
+    if aws.code in registry.regions:
+        raise ConfigError(f"region {aws.code} already has its stack {stack}; edit it and review the change")
+    like = _like(registry, request.like)
+    table = load_regions()
+    if not capacity:
+        if like is None:
+            offered = ", ".join(load_catalog().offered_in(aws.code)) or "none"
+            raise ConfigError(f"give --capacity SKU=N (offered in {aws.code}: {offered}) or --like REGION-STACK")
+        totals: dict[str, int] = {}
+        for entry in like.capacity:
+            totals[entry.gpu_type] = totals.get(entry.gpu_type, 0) + entry.count
+        capacity = [
+            CapacityLine(_offered_sku(sku, aws.code, f"--like={like.stack}"), aws.az_ids[0], n)
+            for sku, n in totals.items()
+        ]
+    missing = sorted({line.gpu_type for line in capacity} - set(amis))
+    if missing:
+        raise ConfigError(
+            f"--ami: no AMI pinned for {', '.join(missing)}; give --ami {missing[0]}=ami-... "
+            f"(the GPU image built for {aws.code})"
+        )
+    unused = sorted(set(amis) - {line.gpu_type for line in capacity})
+    if unused:
+        raise ConfigError(f"--ami={unused[0]}=...: the region holds no capacity of {unused[0]}")
+    tenant_prefix = request.tenant_prefix or (like.tenant_cidr_prefix if like else table.tenant_cidr_prefix)
+    supernet = _supernet(registry, request, like, tenant_prefix)
+    context = {
+        "region": aws.code,
+        "region_name": aws.name,
+        "stack": stack,
+        "supernet": supernet,
+        "tenant_prefix": tenant_prefix,
+        "tenant_blocks": 2 ** (tenant_prefix - supernet.prefixlen),
+        "capacity": capacity,
+        "amis": amis,
+        "inventory_path": str(REGION_INVENTORIES / f"{aws.code}.aws_ec2.yml"),
+    }
+    stack_path = PurePosixPath(STACKS_DIR) / f"Pulumi.{stack}.yaml"
+    inventory_path = REGION_INVENTORIES / f"{aws.code}.aws_ec2.yml"
+    stack_text = render(repo.root, "region/stack.yaml.j2", context)
+    config = config_from_namespaced(stack, load_yaml(stack_text)["config"])
+    if not isinstance(config, RegionConfig) or config.tenant_supernet != supernet:
+        raise ConfigError("templates/region/stack.yaml.j2 does not round-trip the region's config")
+    files = ((stack_path, stack_text), (inventory_path, render(repo.root, "region/inventory.aws_ec2.yml.j2", context)))
+    return RegionAddition(config=config, files=files)
+
+
+def _supernet(
+    registry: Registry, request: RegionRequest, like: RegionConfig | None, tenant_prefix: int
+) -> ipaddress.IPv4Network:
+    table = load_regions()
+    taken = [(r.stack, r.tenant_supernet) for r in registry.regions.values()]
+    taken += [(t.stack, t.cidr) for t in registry.tenants]
+    if request.supernet is not None:
+        try:
+            net = ipaddress.IPv4Network(request.supernet, strict=True)
+        except ValueError:
+            raise ConfigError(f"--supernet={request.supernet!r}: want an IPv4 network such as 10.48.0.0/12") from None
+        if not net.subnet_of(table.address_plan):
+            raise ConfigError(f"--supernet={net}: outside the address plan {table.address_plan} (regions.yaml)")
+        if net.prefixlen >= tenant_prefix:
+            raise ConfigError(f"--supernet={net}: must be larger than one tenant block (/{tenant_prefix})")
+        for name, other in taken:
+            if net.overlaps(other):
+                raise ConfigError(f"--supernet={net}: overlaps {name}'s {other}")
+        return net
+    prefix = like.tenant_supernet.prefixlen if like else table.region_supernet_prefix
+    block = first_free_block(table.address_plan, prefix, (net for _, net in taken))
+    if block is None:
+        raise ConfigError(f"the address plan {table.address_plan} has no free /{prefix} left; pass --supernet CIDR")
+    return block

@@ -1,0 +1,116 @@
+"""`gpucloud region add` as a user runs it, on a copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import snapshot
+
+pytestmark = pytest.mark.integration
+AMI = "ami-0123456789abcdef0"
+P4D = ["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", f"p4d.24xlarge={AMI}"]
+
+
+def gpucloud(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gpucloud", "--root", str(root), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_add_a_region_then_plan_and_validate_it(repo_copy: Path) -> None:
+    result = gpucloud(
+        repo_copy, "region", "add", "eu-west-1", "--capacity", "p4d.24xlarge@euw1-az2=4", "--capacity",
+        "g5.48xlarge=2", "--ami", f"p4d.24xlarge={AMI}", "--ami", f"g5.48xlarge={AMI}", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["region"] == "eu-west-1" and doc["stack"] == "region-eu-west-1"
+    assert doc["supernet"] == "10.0.0.0/12"  # the first /12 of 10.0.0.0/8 no region holds
+    assert doc["azs"] == ["euw1-az1", "euw1-az2"]
+    assert doc["files"] == ["stacks/Pulumi.region-eu-west-1.yaml", "inventories/regions/eu-west-1.aws_ec2.yml"]
+    config = yaml.safe_load((repo_copy / doc["files"][0]).read_text())["config"]
+    assert config["gpucloud:capacity"] == [
+        {"gpuType": "p4d.24xlarge", "az": "euw1-az2", "count": 4},
+        {"gpuType": "g5.48xlarge", "az": "euw1-az1", "count": 2},
+    ]
+    inventory = yaml.safe_load((repo_copy / doc["files"][1]).read_text())
+    assert inventory["plugin"] == "amazon.aws.aws_ec2" and inventory["filters"]["tag:gpucloud:region"] == "eu-west-1"
+    plan = gpucloud(repo_copy, "plan", "region-eu-west-1", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["summary"]["gpus"] == 4 * 8 + 2 * 8
+    assert json.loads(plan.stdout)["violations"] == []
+    assert gpucloud(repo_copy, "validate").returncode == 0
+    # and a tenant can be onboarded there at once
+    onboard = gpucloud(repo_copy, "tenant", "onboard", "zeta", "--region", "eu-west-1", "--gpu-type", "p4d.24xlarge",
+                       "--nodes", "2", "--json")  # fmt: skip
+    assert onboard.returncode == 0, onboard.stderr
+    assert json.loads(onboard.stdout)["cidr"] == "10.0.0.0/20"
+
+
+def test_like_copies_the_capacity_of_another_region(repo_copy: Path) -> None:
+    amis = [
+        a
+        for sku in ("p5.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g6e.48xlarge")
+        for a in ("--ami", f"{sku}={AMI}")
+    ]
+    result = gpucloud(repo_copy, "region", "add", "us-west-2", "--like", "region-us-east-1", *amis, "--json")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((repo_copy / "stacks" / "Pulumi.region-us-west-2.yaml").read_text())["config"]
+    assert {(c["gpuType"], c["count"]) for c in config["gpucloud:capacity"]} == {
+        ("p5.48xlarge", 16), ("p5en.48xlarge", 4), ("p6-b200.48xlarge", 2), ("g6e.48xlarge", 4),
+    }  # fmt: skip
+    assert config["gpucloud:tenantCidrPrefix"] == 20
+    assert json.loads(result.stdout)["supernet"] == "10.0.0.0/12"
+
+
+def test_dry_run_writes_nothing(repo_copy: Path) -> None:
+    before = snapshot(repo_copy)
+    result = gpucloud(
+        repo_copy,
+        "region",
+        "add",
+        "eu-west-1",
+        "--capacity",
+        "p4d.24xlarge=1",
+        "--ami",
+        f"p4d.24xlarge={AMI}",
+        "--dry-run",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "would write stacks/Pulumi.region-eu-west-1.yaml" in result.stdout
+    assert snapshot(repo_copy) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["mars-1", "--capacity", "p5.48xlarge=1", "--dry-run"], ["'mars-1'", "us-east-1"]),
+        (["eu-west-1", "--capacity", "p5.48xlarge=4"], ["not offered in eu-west-1", "g5.48xlarge, p4d.24xlarge"]),
+        (["eu-west-1", "--capacity", "p4d.24xlarge@use1-az4=4"], ["'use1-az4' is not an AZ ID of eu-west-1"]),
+        (["eu-west-1", "--capacity", "p4d.24xlarge=lots"], ["want SKU=N"]),
+        (["eu-west-1", "--capacity", "p4d.24xlarge=0", "--ami", f"p4d.24xlarge={AMI}"], [">= 1"]),
+        (["eu-west-1", "--capacity", "p4d.24xlarge=4"], ["no AMI pinned for p4d.24xlarge"]),
+        (["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", "p4d.24xlarge=ami-xyz"], ["--ami="]),
+        (["eu-west-1"], ["--capacity SKU=N", "--like"]),
+        (["eu-west-1", "--like", "region-mars-1"], ["no such region stack"]),
+        (["eu-north-1", "--capacity", "p5.48xlarge=1", "--ami", f"p5.48xlarge={AMI}"], ["already has its stack"]),
+        ([*P4D, "--supernet", "10.16.0.0/12"], ["overlaps region-us-east-1's 10.16.0.0/12"]),
+        ([*P4D, "--supernet", "10.20.0.0/16"], ["overlaps"]),
+        ([*P4D, "--supernet", "172.16.0.0/12"], ["outside the address plan"]),
+        ([*P4D, "--supernet", "10.64.0.0/21"], ["larger than one tenant block"]),
+        ([*P4D, "--tenant-prefix", "30"], ["--tenant-prefix=30"]),
+    ],
+)  # fmt: skip
+def test_refusals_are_one_line_and_write_nothing(repo_copy: Path, args: list[str], needles: list[str]) -> None:
+    before = snapshot(repo_copy)
+    result = gpucloud(repo_copy, "region", "add", *args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    assert snapshot(repo_copy) == before
