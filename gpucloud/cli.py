@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from gpucloud import __version__
 from gpucloud.cli_health import health
+from gpucloud.cli_nodes import nodes
 from gpucloud.cli_region import region
 from gpucloud.cli_rollout import rollout
 from gpucloud.cli_support import CONTEXT, emit_json, out, repository
@@ -47,12 +48,14 @@ def app(root: Path | None) -> None:
       gpucloud tenant onboard NAME --region R --gpu-type SKU --nodes N [--dry-run]
       gpucloud region add R --capacity SKU=N --ami SKU=AMI   a new region stack
       gpucloud rollout --plan-only          every stack in waves: plan and policy, halting on failure
+      gpucloud nodes configure --inventory PATH   converge GPU nodes with the Ansible playbooks
       gpucloud health check --expect p5.48xlarge   on a GPU node: the hand-over gate
     """
 
 
 app.add_command(tenant)
 app.add_command(health)
+app.add_command(nodes)
 app.add_command(region)
 app.add_command(rollout)
 
