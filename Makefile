@@ -6,7 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-.PHONY: plan test lint venv clean
+DEB_PACKAGES := debootstrap apt-utils gnupg
+
+.PHONY: plan test lint venv clean deps
 
 venv: $(STAMP)
 
@@ -20,8 +22,16 @@ $(STAMP): pyproject.toml
 plan: $(STAMP)
 	@for stack in $(STACKS); do $(BIN)/gpucloud plan $$stack || exit $$?; echo; done
 
+# Debian packages the node-software tests use (a Debian 12 root filesystem, a signed local apt repository).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "make deps: missing Debian packages:$$missing (install them as root; those tests skip meanwhile)"; fi; \
+	fi
+
 # The whole test suite, lint and type checks included.
-test: $(STAMP)
+test: $(STAMP) deps
 	$(BIN)/ruff check gpucloud stacks tests bench policy
 	$(BIN)/mypy
 	$(BIN)/gpucloud validate

@@ -8,6 +8,8 @@ TENANT = "gpucloud:tenant"
 REGION = "gpucloud:region"
 ROLE = "gpucloud:role"
 GPU_TYPE = "gpucloud:gpu-type"
+# On GPU nodes: the tenant bucket that Ansible's SSM connection stages files through.
+SSM_BUCKET = "gpucloud:ssm-bucket"
 
 
 def region_tags(region: str) -> dict[str, str]:

@@ -53,6 +53,8 @@ class GpuNodePoolArgs:
     market_type: pulumi.Input[str]  # "reserved" (capacity reservation) or "capacity-block"
     root_volume_gib: int
     tags: Mapping[str, str]
+    # The bucket Ansible's SSM connection stages files through; tagged on each node for the inventory.
+    ssm_bucket: pulumi.Input[str] | None = None
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -128,9 +130,18 @@ class GpuNodePool(pulumi.ComponentResource):
             node = aws.ec2.Instance(
                 f"{name}-{index}",
                 launch_template=aws.ec2.InstanceLaunchTemplateArgs(id=template.id, version="$Default"),
-                tags={**tags, "Name": f"{name}-{index}"},
+                tags=self._node_tags(tags, f"{name}-{index}", args.ssm_bucket),
                 opts=child,
             )
             self.instance_ids.append(node.id)
             self.private_ips.append(node.private_ip)
         self.register_outputs({"instance_ids": self.instance_ids, "private_ips": self.private_ips})
+
+    @staticmethod
+    def _node_tags(
+        tags: Mapping[str, str], name: str, ssm_bucket: pulumi.Input[str] | None
+    ) -> dict[str, pulumi.Input[str]]:
+        node: dict[str, pulumi.Input[str]] = {**tags, "Name": name}
+        if ssm_bucket is not None:
+            node[t.SSM_BUCKET] = ssm_bucket
+        return node

@@ -113,6 +113,7 @@ class TenantEnvironment(pulumi.ComponentResource):
                 market_type=capacity.apply(lambda c: str(c["marketType"])),
                 root_volume_gib=cfg.node_pool.root_volume_gib,
                 tags=args.tags,
+                ssm_bucket=storage.bucket,
             ),
             opts=child,
         )

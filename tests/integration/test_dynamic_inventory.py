@@ -1,0 +1,97 @@
+"""The tenant's dynamic inventory (amazon.aws.aws_ec2) against moto's EC2 on 127.0.0.1: it lists only
+the tenant's running nodes, grouped by tenant, region and GPU type, reached through SSM."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    if not (BIN / "moto_server").exists():
+        pytest.skip("moto[server] is not installed (pip install -e '.[dev]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def unwrap(value: object) -> object:
+    """ansible-inventory marks values from the cloud as unsafe (never templated): {"__ansible_unsafe": v}."""
+    return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
+
+
+def launch(ec2: object, count: int, instance_type: str, tags: dict[str, str]) -> list[str]:
+    reply = ec2.run_instances(  # type: ignore[attr-defined]
+        ImageId="ami-12c6146b",
+        MinCount=count,
+        MaxCount=count,
+        InstanceType=instance_type,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    )
+    return [i["InstanceId"] for i in reply["Instances"]]
+
+
+def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path: Path) -> None:
+    import boto3
+
+    os.environ.update(CREDENTIALS)
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto)
+    node = {"gpucloud:region": "us-east-1", "gpucloud:role": "gpu-node", "gpucloud:ssm-bucket": "acme-data"}
+    acme = launch(ec2, 2, "p5.48xlarge", {**node, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"})
+    stopped = launch(ec2, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"})
+    ec2.stop_instances(InstanceIds=stopped)
+    beta = launch(ec2, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "beta", "gpucloud:gpu-type": "p5.48xlarge"})
+
+    source = ROOT / "inventories" / "tenants" / "acme" / "us-east-1.aws_ec2.yml"
+    inventory = tmp_path / "acme.aws_ec2.yml"
+    inventory.write_text(source.read_text() + f"endpoint_url: {moto}\n")
+    result = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **CREDENTIALS, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert sorted(doc["tenant_acme"]["hosts"]) == sorted(acme)
+    assert sorted(doc["gpu_type_p5_48xlarge"]["hosts"]) == sorted(acme)
+    assert sorted(doc["region_us_east_1"]["hosts"]) == sorted(acme)
+    assert "tenant_beta" not in doc and not set(beta) & set(doc["_meta"]["hostvars"])
+    assert not set(stopped) & set(doc["_meta"]["hostvars"])
+    facts = {k: unwrap(v) for k, v in doc["_meta"]["hostvars"][acme[0]].items()}
+    assert facts["ansible_connection"] == "community.aws.aws_ssm"
+    assert facts["ansible_host"] == acme[0]
+    assert facts["ansible_aws_ssm_bucket_name"] == "acme-data"
+    assert facts["gpucloud_sku"] == "p5.48xlarge" and facts["gpucloud_site"] == "aws"
