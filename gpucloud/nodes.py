@@ -118,6 +118,8 @@ def configure(
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(root / "playbooks" / "roles"),
         "ANSIBLE_FORCE_COLOR": "0",
+        # The fact cache must outlive ansible-runner's temporary directory: keep it in the repository.
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(root / ".gpucloud" / "ansible-facts"),
         **(extra_env or {}),
     }
     with tempfile.TemporaryDirectory(prefix="gpucloud-ansible-") as private:

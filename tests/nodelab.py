@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -184,6 +185,26 @@ def build_wheelhouse(dest: Path) -> Path:
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     return dest
+
+
+def write_inventory(path: Path, url: str, wheelhouse: Path, hosts: dict[str, dict[str, Any]]) -> Path:
+    """An inventory of chroot hosts that take their packages from the lab's repository at ``url``."""
+    doc = {
+        "all": {
+            "vars": {
+                "ansible_connection": "community.general.chroot",
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "gpucloud_site": "onprem",
+                "gpucloud_repo_url": url,
+                "gpucloud_repo_key_url": url + "key.asc",
+                "gpu_health_wheelhouse": str(wheelhouse),
+                "gpu_health_gate": False,  # these hosts have no GPU: the gate is tested on its own below
+            },
+            "hosts": hosts,
+        }
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
 
 
 def chroot(host: Path, *argv: str) -> str:

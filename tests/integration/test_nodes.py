@@ -11,11 +11,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nodelab
 import pytest
-import yaml
 
 from gpucloud.nodes import RunResult, configure
 
@@ -44,25 +42,6 @@ class Lab:
     second_s: float
 
 
-def write_inventory(path: Path, url: str, wheelhouse: Path, hosts: dict[str, dict[str, Any]]) -> Path:
-    doc = {
-        "all": {
-            "vars": {
-                "ansible_connection": "community.general.chroot",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "gpucloud_site": "onprem",
-                "gpucloud_repo_url": url,
-                "gpucloud_repo_key_url": url + "key.asc",
-                "gpu_health_wheelhouse": str(wheelhouse),
-                "gpu_health_gate": False,  # these hosts have no GPU: the gate is tested on its own below
-            },
-            "hosts": hosts,
-        }
-    }
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     _lab_or_skip()
@@ -72,7 +51,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     hosts = {"node-p5": nodelab.make_host(work / "p5"), "node-g6e": nodelab.make_host(work / "g6e")}
     skus = {"node-p5": "p5.48xlarge", "node-g6e": "g6e.48xlarge"}
     with nodelab.serve(repo) as url:
-        inventory = write_inventory(
+        inventory = nodelab.write_inventory(
             work / "hosts.yml",
             url,
             wheelhouse,
@@ -158,7 +137,7 @@ def test_the_health_playbook_fails_hosts_without_gpus_exit_1(lab: Lab) -> None:
 
 
 def test_an_unreachable_host_fails_alone(lab: Lab, tmp_path: Path) -> None:
-    inventory = write_inventory(
+    inventory = nodelab.write_inventory(
         tmp_path / "hosts.yml",
         lab.url,
         lab.wheelhouse,
@@ -197,7 +176,7 @@ def test_preflight_refuses_before_anything_changes(
     lab: Lab, bare_host: Path, tmp_path: Path, bad: dict[str, str], needle: str
 ) -> None:
     host = {"ansible_host": str(bare_host), "gpucloud_sku": "p5.48xlarge", **bad}
-    inventory = write_inventory(tmp_path / "hosts.yml", lab.url, lab.wheelhouse, {"node-bad": host})
+    inventory = nodelab.write_inventory(tmp_path / "hosts.yml", lab.url, lab.wheelhouse, {"node-bad": host})
     result = configure(ROOT, inventory)
     (node,) = result.hosts
     assert node.status == "failed" and needle in node.message, node.message
