@@ -114,17 +114,11 @@ def up_in_own_workspace(root: Path, stack: str) -> None:
 
 
 def health_gate(root: Path, stack: str) -> None:
-    """Run the GPU health check on the stack's nodes (playbooks/gpu_health.yml through ansible-runner).
+    """Run the GPU health gate (playbooks/health.yml) on the stack's nodes through its tenant inventory.
 
-    Fails closed: without that playbook the nodes cannot be checked, and the stack fails here."""
-    playbook = root / "playbooks" / "gpu_health.yml"
-    if not playbook.is_file():
-        raise StepError(
-            "health", f"health gate: {playbook.relative_to(root)} is missing, so the nodes cannot be checked"
-        )
-    import ansible_runner
-
+    Fails closed: a node that fails the check, or cannot be reached, fails the stack."""
     from gpucloud.config import TenantConfig
+    from gpucloud.nodes import configure
     from gpucloud.repo import Repository
     from gpucloud.tenants.files import TenantFiles
 
@@ -133,14 +127,12 @@ def health_gate(root: Path, stack: str) -> None:
     inventory = root / TenantFiles(config.tenant, config.region).inventory
     if not inventory.is_file():
         raise StepError("health", f"health gate: {inventory.relative_to(root)} is missing")
-    result = ansible_runner.run(
-        private_data_dir=tempfile.mkdtemp(prefix="gpucloud-health-"),
-        playbook=str(playbook),
-        inventory=str(inventory),
-        quiet=True,
-    )
-    if result.rc != 0:
-        raise StepError("health", f"health gate failed on {stack}'s nodes (ansible rc {result.rc}, {result.status})")
+    result = configure(root, inventory, "health")
+    if not result.ok:
+        bad = [f"{h.host}: {h.message or h.status}" for h in result.hosts if h.status in ("failed", "unreachable")]
+        raise StepError("health", f"health gate failed: {'; '.join(bad) or result.status}"[:300])
+    if not result.hosts:
+        raise StepError("health", f"health gate: the inventory lists none of {stack}'s nodes")
 
 
 def _last_line(err: Exception) -> str:

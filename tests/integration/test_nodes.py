@@ -194,3 +194,25 @@ def test_preflight_refuses_before_anything_changes(
 def test_bad_input_is_exit_2(args: list[str], needle: str) -> None:
     result = gpucloud_cli("nodes", "configure", *args)
     assert result.returncode == 2 and needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_rollout_health_gate_fails_closed_on_nodes_without_gpus(lab: Lab, tmp_path: Path) -> None:
+    import shutil
+
+    from gpucloud.rollout.steps import StepError, health_gate
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Pulumi.yaml", "ansible.cfg"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stacks", "playbooks", "gpucloud/data"):
+        shutil.copytree(ROOT / folder, repo / folder)
+    # The tenant's inventory, pointing at a chroot host instead of EC2 instances.
+    inventory = repo / "inventories/tenants/acme/us-east-1.aws_ec2.yml"
+    inventory.parent.mkdir(parents=True)
+    node = {"ansible_host": str(lab.hosts["node-p5"]), "gpucloud_sku": "p5.48xlarge"}
+    nodelab.write_inventory(inventory, lab.url, lab.wheelhouse, {"acme-node-0": node})
+    with pytest.raises(StepError) as failure:
+        health_gate(repo, "tenant-acme-us-east-1")
+    assert failure.value.step == "health"
+    assert "acme-node-0" in str(failure.value)
