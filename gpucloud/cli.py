@@ -35,7 +35,7 @@ INFRA_MODULES = frozenset({"pulumi", "pulumi_aws", "pulumi_policy", "jinja2", "a
 )
 @click.version_option(__version__, prog_name="gpucloud")
 def app(root: Path | None) -> None:
-    """Infrastructure as code for renting out GPU capacity: region and tenant stacks, offline plans, policy.
+    """Infrastructure as code for renting out GPU capacity: regions, tenants, rollouts, node software, GPU health.
 
     \b
     Start here:
