@@ -126,6 +126,13 @@ def _deb(work: Path, pkg: StandIn) -> Path:
     return out
 
 
+def install_kernel_stand_in(work: Path, host: Path) -> None:
+    """A stand-in kernel metapackage, installed into ``host`` as a real node would have it."""
+    deb = _deb(work, StandIn("linux-image-amd64", "6.1.140-1"))
+    shutil.copy(deb, host / "tmp" / deb.name)
+    chroot(host, "dpkg", "-i", f"/tmp/{deb.name}")
+
+
 def build_apt_repo(work: Path) -> Path:
     """A flat, signed apt repository of stand-ins at ``work/repo`` (``key.asc`` beside the index)."""
     for pkg in stand_ins():

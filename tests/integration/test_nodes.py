@@ -50,6 +50,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
     hosts = {"node-p5": nodelab.make_host(work / "p5"), "node-g6e": nodelab.make_host(work / "g6e")}
     skus = {"node-p5": "p5.48xlarge", "node-g6e": "g6e.48xlarge"}
+    nodelab.install_kernel_stand_in(work, hosts["node-p5"])  # a node with a kernel metapackage to hold
     with nodelab.serve(repo) as url:
         inventory = nodelab.write_inventory(
             work / "hosts.yml",
@@ -90,6 +91,11 @@ def test_the_pinned_versions_are_installed_and_held(lab: Lab) -> None:
                 "datacenter-gpu-manager-4-cuda12"} <= nodelab.held(host)  # fmt: skip
         sources = (host / "etc/apt/sources.list.d/gpucloud-nvidia.sources").read_text()
         assert "Signed-By: /etc/apt/keyrings/gpucloud-nvidia.asc" in sources and "trusted" not in sources
+
+
+def test_the_kernel_is_held_where_there_is_one(lab: Lab) -> None:
+    assert "linux-image-amd64" in nodelab.held(lab.hosts["node-p5"])
+    assert "linux-image-amd64" not in nodelab.installed(lab.hosts["node-g6e"])  # nothing to hold: skipped
 
 
 def test_fabric_manager_exactly_where_the_sku_needs_nvswitch(lab: Lab) -> None:
