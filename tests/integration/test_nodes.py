@@ -222,3 +222,16 @@ def test_the_rollout_health_gate_fails_closed_on_nodes_without_gpus(lab: Lab, tm
         health_gate(repo, "tenant-acme-us-east-1")
     assert failure.value.step == "health"
     assert "acme-node-0" in str(failure.value)
+
+
+def test_a_node_resold_without_nvswitch_loses_its_fabric_manager(lab: Lab, tmp_path: Path) -> None:
+    host = nodelab.make_host(tmp_path / "resold")
+    node = {"ansible_host": str(host), "gpucloud_sku": "p5.48xlarge"}
+    inventory = nodelab.write_inventory(tmp_path / "hosts.yml", lab.url, lab.wheelhouse, {"node-resold": node})
+    assert configure(ROOT, inventory).ok
+    assert "nvidia-fabricmanager-570" in nodelab.held(host)
+    node["gpucloud_sku"] = "g6e.48xlarge"
+    inventory = nodelab.write_inventory(tmp_path / "hosts.yml", lab.url, lab.wheelhouse, {"node-resold": node})
+    result = configure(ROOT, inventory)
+    assert result.ok, [h.as_json() for h in result.hosts]
+    assert "nvidia-fabricmanager-570" not in nodelab.installed(host)
