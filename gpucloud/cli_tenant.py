@@ -153,6 +153,7 @@ def _next_steps(result: Onboarding) -> None:
 
 
 def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
+    from gpucloud.datafiles import load_yaml
     from gpucloud.plan.offline import Planner
     from gpucloud.plan.render import render_summary
 
@@ -160,9 +161,7 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
         out.rule(f"{'would update' if file.existed else 'would write'} {file.path}")
         out.print(Text(file.text))
     stack_file = next(f for f in result.files if f.path.name.startswith("Pulumi."))
-    import yaml
-
-    plan = Planner(repository(ctx)).plan(result.stack, yaml.safe_load(stack_file.text)["config"])
+    plan = Planner(repository(ctx)).plan(result.stack, load_yaml(stack_file.text)["config"])
     out.rule(f"offline plan of {result.stack}")
     render_summary(out, plan)
     out.print("dry run: nothing written")
