@@ -90,7 +90,9 @@ def test_the_pinned_versions_are_installed_and_held(lab: Lab) -> None:
         assert {"nvidia-driver", "nvidia-kernel-open-dkms", "cuda-toolkit-12-8", "nvidia-container-toolkit",
                 "datacenter-gpu-manager-4-cuda12"} <= nodelab.held(host)  # fmt: skip
         sources = (host / "etc/apt/sources.list.d/gpucloud-nvidia.sources").read_text()
-        assert "Signed-By: /etc/apt/keyrings/gpucloud-nvidia.asc" in sources and "trusted" not in sources
+        keyring = next(line.split(": ", 1)[1] for line in sources.splitlines() if line.startswith("Signed-By: "))
+        assert keyring.startswith("/etc/apt/keyrings/gpucloud-nvidia-") and (host / keyring.lstrip("/")).is_file()
+        assert "trusted" not in sources.lower()
 
 
 def test_the_kernel_is_held_where_there_is_one(lab: Lab) -> None:
@@ -235,3 +237,14 @@ def test_a_node_resold_without_nvswitch_loses_its_fabric_manager(lab: Lab, tmp_p
     result = configure(ROOT, inventory)
     assert result.ok, [h.as_json() for h in result.hosts]
     assert "nvidia-fabricmanager-570" not in nodelab.installed(host)
+
+
+def test_check_mode_on_a_converged_host_limited_to_it_exits_0(lab: Lab) -> None:
+    result = gpucloud_cli(
+        "nodes", "configure", "--inventory", str(lab.inventory), "--limit", "node-g6e", "--check", "--json"
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    hosts = json.loads(result.stdout)["hosts"]
+    assert [h["host"] for h in hosts] == ["node-g6e"]
+    changed = [line for line in result.stderr.splitlines() if ": changed" in line]
+    assert hosts[0]["failed"] == 0 and hosts[0]["changed"] == 0, changed
