@@ -64,6 +64,10 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
     ]
     assert all((repo_copy / f).is_file() for f in doc["files"])
 
+    only_eu = gpucloud(repo_copy, "tenant", "list", "--region", "eu-north-1", "--json")
+    assert only_eu.returncode == 0 and json.loads(only_eu.stdout) == []
+    human = gpucloud(repo_copy, "tenant", "list", env={**os.environ, "COLUMNS": "200"})
+    assert "beta" in human.stdout and "10.16.16.0/20" in human.stdout and "2 tenant(s)" in human.stdout
     rows = {row["name"]: row for row in tenants(repo_copy)}
     assert rows["beta"] == {
         "stack": "tenant-beta-us-east-1",
