@@ -3,9 +3,9 @@
 A change (onboarding writes a stack config, an inventory and a handover note; offboarding removes
 them) either lands whole or not at all:
 
-1. every new file is written and fsync'ed beside its target under a temporary name;
-2. what each target held before is kept in ``.gpucloud/txn/`` and a journal listing the targets is
-   written (and fsync'ed);
+1. what each target holds now is kept in ``.gpucloud/txn/``, and a journal listing the targets, their
+   temporary names and the directories to create is written (and fsync'ed);
+2. every new file is written and fsync'ed beside its target under its temporary name;
 3. the temporary files are renamed over their targets and removed targets are unlinked;
 4. the journal is deleted: that is the commit point.
 
@@ -140,18 +140,19 @@ class FileTransaction:
         txn = state_dir(root) / TXN_DIR
         shutil.rmtree(txn, ignore_errors=True)
         txn.mkdir()
-        created_dirs: list[str] = []
+        # The journal comes first, before anything is created in the repository: whatever moment the process
+        # dies at, the journal names every file and directory that may have appeared, and what was there.
+        created: list[Path] = []
         targets: list[dict[str, str | None]] = []
-        staged: list[tuple[Path, Path]] = []
+        staged: list[tuple[Path, Path, str]] = []
         for i, (path, text) in enumerate(sorted(self.writes.items())):
-            missing = [p for p in (path.parent, *path.parent.parents) if not p.exists() and p.is_relative_to(root)]
-            for directory in reversed(missing):
-                directory.mkdir()
-                created_dirs.append(str(directory.relative_to(root)))
+            for directory in reversed([path.parent, *path.parent.parents]):
+                if directory.is_relative_to(root) and not directory.exists() and directory not in created:
+                    created.append(directory)
             tmp = path.parent / f".{path.name}.gpucloud-{os.getpid()}-{i}"
-            _write_durably(tmp, text.encode("utf-8"))
-            staged.append((tmp, path))
+            staged.append((tmp, path, text))
             targets.append({"path": str(path.relative_to(root)), "staged": str(tmp.relative_to(root)), "backup": None})
+        created_dirs = [str(d.relative_to(root)) for d in created]
         for path in self.removals:
             targets.append({"path": str(path.relative_to(root)), "staged": None, "backup": None})
         for i, entry in enumerate(targets):
@@ -163,7 +164,11 @@ class FileTransaction:
         _write_durably(txn / f"{JOURNAL}.tmp", json.dumps({"targets": targets, "created_dirs": created_dirs}).encode())
         os.replace(txn / f"{JOURNAL}.tmp", txn / JOURNAL)
         _fsync_dir(txn)
-        for tmp, path in staged:
+        for directory in created:
+            directory.mkdir()
+        for tmp, _, text in staged:
+            _write_durably(tmp, text.encode("utf-8"))
+        for tmp, path, _ in staged:
             os.replace(tmp, path)
             _fsync_dir(path.parent)
         for path in self.removals:

@@ -129,3 +129,30 @@ def test_the_lock_excludes_a_second_holder(root: Path) -> None:
         result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True)
         assert result.returncode != 0 and "LockTimeoutError" in result.stderr
     assert LockTimeoutError.exit_code == 2
+
+
+def test_a_change_that_dies_while_staging_leaves_no_temporary_file(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = files(root)
+    real_write = transaction._write_durably
+    written: list[Path] = []
+
+    def dying_write(path: Path, data: bytes) -> None:
+        if path.name.startswith(".") and ".gpucloud-" in path.name:
+            written.append(path)
+            if len(written) == 2:
+                raise KeyboardInterrupt("killed")
+        real_write(path, data)
+
+    txn = FileTransaction(root)
+    txn.write("inventories/tenants/x/a.yml", "a\n")
+    txn.write("stacks/new.yaml", "new\n")
+    monkeypatch.setattr(transaction, "_write_durably", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        txn.commit()
+    monkeypatch.setattr(transaction, "_write_durably", real_write)
+    assert written[0].exists()  # a staged file was left by the dead process...
+    with repository_lock(root):
+        pass
+    assert files(root) == before  # ...and the next command removed it, and the directories it made
+    assert not (root / "inventories").exists()
+    assert not [p for p in root.rglob(".*gpucloud-*")]
