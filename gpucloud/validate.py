@@ -13,7 +13,7 @@ from typing import Any
 
 from gpucloud.names import region_stack_name
 from gpucloud.regions import load_regions
-from gpucloud.registry import Registry, load_registry
+from gpucloud.registry import Registry, TenantEntry, load_registry
 from gpucloud.repo import Repository
 from gpucloud.transaction import repository_lock
 
@@ -65,7 +65,7 @@ def check_registry(registry: Registry, stack_count: int) -> Validation:
         problems.append(Problem("cidr-disjoint", b, f"tenant supernet {b_net} overlaps {a}'s {a_net}"))
     for a, a_net, b, b_net in _overlaps([(t.stack, t.cidr) for t in registry.tenants]):
         problems.append(Problem("cidr-disjoint", b, f"cidr {b_net} overlaps {a}'s {a_net}"))
-    held: dict[tuple[str, str, str], list[str]] = {}
+    held: dict[tuple[str, str, str], list[TenantEntry]] = {}
     for tenant in registry.tenants:
         region = registry.regions.get(tenant.region)
         if region is None:
@@ -92,20 +92,19 @@ def check_registry(registry: Registry, stack_count: int) -> Validation:
                 )
             )
             continue
-        held.setdefault((tenant.region, tenant.gpu_type, tenant.az), []).append(tenant.stack)
-    for (region_code, gpu_type, az), stacks in sorted(held.items()):
+        held.setdefault((tenant.region, tenant.gpu_type, tenant.az), []).append(tenant)
+    for (region_code, gpu_type, az), holders in sorted(held.items()):
         holder = registry.regions[region_code]
         entry = holder.capacity_for(gpu_type, az)
         assert entry is not None
-        members = set(stacks)
-        total = sum(t.nodes for t in registry.tenants if t.stack in members)
+        total = sum(t.nodes for t in holders)
         if total > entry.count:
             problems.append(
                 Problem(
                     "capacity",
                     holder.stack,
                     f"{gpu_type} in {az}: tenants hold {total} nodes, the region has {entry.count} "
-                    f"({', '.join(stacks)})",
+                    f"({', '.join(t.stack for t in holders)})",
                 )
             )
     return Validation(stacks=stack_count, problems=problems)

@@ -64,20 +64,12 @@ def region_of(tenant_stack: str, regions: set[str]) -> str | None:
 
 def plan_waves(selected: list[str], spec: str | None) -> list[Wave]:
     spec = spec or default_spec(selected)
-    buckets: dict[str, list[str]] = {}
-    order: list[str] = []
-    for name, _ in parse_spec(spec):
-        buckets[name] = []
-        order.append(name)
     parsed = parse_spec(spec)
-    rest: list[str] = []
+    buckets: dict[str, list[str]] = {name: [] for name, _ in parsed}  # in the SPEC's order
     for stack in selected:
-        wave = next((name for name, globs in parsed if any(fnmatch.fnmatchcase(stack, g) for g in globs)), None)
-        (buckets[wave] if wave else rest).append(stack)
-    if rest:
-        buckets["rest"] = rest
-        order.append("rest")
-    waves = [Wave(name, tuple(buckets[name])) for name in order if buckets[name]]
+        wave = next((name for name, globs in parsed if any(fnmatch.fnmatchcase(stack, g) for g in globs)), "rest")
+        buckets.setdefault(wave, []).append(stack)
+    waves = [Wave(name, tuple(stacks)) for name, stacks in buckets.items() if stacks]
     index = {stack: i for i, wave in enumerate(waves) for stack in wave.stacks}
     regions = {s for s in selected if s.startswith("region-")}
     for stack in selected:
