@@ -153,15 +153,15 @@ def _next_steps(result: Onboarding) -> None:
 
 
 def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
-    from gpucloud.datafiles import load_yaml
     from gpucloud.plan.offline import Planner
     from gpucloud.plan.render import render_summary
+    from gpucloud.repo import config_mapping
 
     for file in result.files:
         out.rule(f"{'would update' if file.existed else 'would write'} {file.path}")
         out.print(Text(file.text))
     stack_file = next(f for f in result.files if f.path.name.startswith("Pulumi."))
-    plan = Planner(repository(ctx)).plan(result.stack, load_yaml(stack_file.text)["config"])
+    plan = Planner(repository(ctx)).plan(result.stack, config_mapping(stack_file.text, str(stack_file.path)))
     out.rule(f"offline plan of {result.stack}")
     render_summary(out, plan)
     out.print("dry run: nothing written")

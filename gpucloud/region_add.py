@@ -17,12 +17,11 @@ from typing import Any
 from gpucloud.allocation import first_free_block
 from gpucloud.catalog import load_catalog
 from gpucloud.config import TENANT_PREFIX_RANGE, RegionConfig, config_from_namespaced
-from gpucloud.datafiles import load_yaml
 from gpucloud.errors import ConfigError
 from gpucloud.names import region_stack_name
 from gpucloud.regions import AwsRegion, load_regions
 from gpucloud.registry import Registry, load_registry
-from gpucloud.repo import STACKS_DIR, Repository
+from gpucloud.repo import STACKS_DIR, Repository, config_mapping
 from gpucloud.templating import render
 from gpucloud.transaction import FileTransaction, repository_lock
 
@@ -202,7 +201,7 @@ def prepare(
     stack_path = PurePosixPath(STACKS_DIR) / f"Pulumi.{stack}.yaml"
     inventory_path = REGION_INVENTORIES / f"{aws.code}.aws_ec2.yml"
     stack_text = render(repo.root, "region/stack.yaml.j2", context)
-    config = config_from_namespaced(stack, load_yaml(stack_text)["config"])
+    config = config_from_namespaced(stack, config_mapping(stack_text, "templates/region/stack.yaml.j2"))
     if not isinstance(config, RegionConfig) or config.tenant_supernet != supernet:
         raise ConfigError("templates/region/stack.yaml.j2 does not round-trip the region's config")
     files = ((stack_path, stack_text), (inventory_path, render(repo.root, "region/inventory.aws_ec2.yml.j2", context)))

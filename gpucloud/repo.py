@@ -27,6 +27,20 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
+def config_mapping(text: str, where: str) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack config file's text; ``where`` names the file in errors."""
+    try:
+        doc = load_yaml(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{where}{line}: not valid YAML") from None
+    config = doc.get("config") if isinstance(doc, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{where}: want a top-level 'config:' mapping")
+    return config
+
+
 @dataclass(frozen=True)
 class Repository:
     root: Path
@@ -57,16 +71,7 @@ class Repository:
         if "/" in stack or stack.startswith(".") or not path.is_file():
             known = ", ".join(self.stacks()) or "none"
             raise StackNotFoundError(f"no stack {stack!r} in {self.stacks_dir}; stacks: {known}")
-        try:
-            doc = load_yaml(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{path.name}{where}: not valid YAML") from None
-        config = doc.get("config") if isinstance(doc, dict) else None
-        if not isinstance(config, dict):
-            raise ConfigError(f"{path.name}: want a top-level 'config:' mapping")
-        return config
+        return config_mapping(path.read_text(encoding="utf-8"), path.name)
 
     def load(self, stack: str) -> StackConfig:
         """The stack's typed config, checked as ``pulumi up`` would run it."""

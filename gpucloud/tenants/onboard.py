@@ -29,12 +29,11 @@ from gpucloud.config import (
     fsx_size_ok,
     fsx_sizes_rule,
 )
-from gpucloud.datafiles import load_yaml
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name, region_stack_name
 from gpucloud.regions import load_regions
 from gpucloud.registry import Registry, load_registry
-from gpucloud.repo import Repository
+from gpucloud.repo import Repository, config_mapping
 from gpucloud.templating import render
 from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ORG, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
 from gpucloud.tenants.files import TenantFiles
@@ -250,8 +249,7 @@ def _region_org(registry: Registry, region: str) -> str:
 
 def _parse_back(stack: str, text: str, context: dict[str, Any]) -> TenantConfig:
     """The rendered stack config, checked exactly as ``pulumi up`` would read it, and equal to what was asked."""
-    doc = load_yaml(text)
-    config = config_from_namespaced(stack, doc["config"])
+    config = config_from_namespaced(stack, config_mapping(text, "templates/tenant/stack.yaml.j2"))
     if not isinstance(config, TenantConfig):
         raise ConfigError(f"templates/tenant/stack.yaml.j2 rendered a {type(config).__name__}, not a tenant stack")
     wanted = {
