@@ -349,6 +349,17 @@ def _own(stack: Stack, res: RecordedResource, prop: str, types: tuple[str, ...])
     return any(links(res, prop, other) for other in stack.of_type(*types))
 
 
+def _outside_tenant(cidr: Any, *, egress: bool, tenant: TenantConfig) -> bool:
+    """Whether a security-group rule naming ``cidr`` reaches outside the tenant's VPC.
+
+    Egress to the whole internet is the exception where the tenant has NAT egress (DESIGN.md, Egress);
+    a value that is not a CIDR (unknown during a preview) cannot be judged and passes."""
+    net = _network(cidr)
+    if net is None or (egress and tenant.egress == "nat" and str(net) in WORLD):
+        return False
+    return not (isinstance(net, ipaddress.IPv4Network) and net.subnet_of(tenant.cidr))
+
+
 def _security_group_scope(stack: Stack) -> Iterator[Finding]:
     tenant = stack.tenant
     assert tenant is not None
@@ -357,12 +368,7 @@ def _security_group_scope(stack: Stack) -> Iterator[Finding]:
         direction = "egress to" if egress else "ingress from"
         for prop in ("cidrIpv4", "cidrIpv6"):
             value = res.inputs.get(prop)
-            net = _network(value)
-            if net is None:
-                continue
-            if egress and tenant.egress == "nat" and str(net) in WORLD:
-                continue  # DESIGN.md, Egress: nodes may leave through the tenant's own NAT gateway
-            if not (isinstance(net, ipaddress.IPv4Network) and net.subnet_of(tenant.cidr)):
+            if _outside_tenant(value, egress=egress, tenant=tenant):
                 yield res.urn, f"{direction} {value}, outside the tenant's {tenant.cidr}"
         group = res.inputs.get("referencedSecurityGroupId")
         if group and not _own(stack, res, "referencedSecurityGroupId", SECURITY_GROUP_TYPES):
@@ -374,13 +380,7 @@ def _security_group_scope(stack: Stack) -> Iterator[Finding]:
         for key in ("ingress", "egress"):
             for rule in res.inputs.get(key) or []:
                 for cidr in [*rule.get("cidrBlocks", []), *rule.get("ipv6CidrBlocks", [])]:
-                    net = _network(cidr)
-                    allowed = key == "egress" and tenant.egress == "nat" and cidr in WORLD
-                    if (
-                        net is not None
-                        and not allowed
-                        and not (isinstance(net, ipaddress.IPv4Network) and net.subnet_of(tenant.cidr))
-                    ):
+                    if _outside_tenant(cidr, egress=key == "egress", tenant=tenant):
                         yield res.urn, f"inline {key} names {cidr}, outside the tenant's {tenant.cidr}"
 
 

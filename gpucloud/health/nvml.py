@@ -32,13 +32,17 @@ def load_nvml() -> Any:
     return pynvml
 
 
+def _is(nvml: Any, err: Exception, *codes: int) -> bool:
+    """Whether an NVMLError carries one of these NVML return codes."""
+    return getattr(err, "value", None) in codes
+
+
 def _reader(nvml: Any) -> Callable[..., Fact[Any]]:
     def read(fn: Callable[..., T], *args: Any, convert: Callable[[T], Any] = lambda v: v) -> Fact[Any]:
         try:
             return Fact(value=convert(fn(*args)))
         except nvml.NVMLError as err:
-            code = getattr(err, "value", None)
-            not_supported = code == nvml.NVML_ERROR_NOT_SUPPORTED
+            not_supported = _is(nvml, err, nvml.NVML_ERROR_NOT_SUPPORTED)
             return Fact(missing=Missing(f"{fn.__name__}: {err}", not_supported=not_supported))
 
     return read
@@ -51,7 +55,7 @@ def _nvlinks(nvml: Any, handle: Any) -> Fact[tuple[NvLink, ...]]:
         try:
             active = nvml.nvmlDeviceGetNvLinkState(handle, link) == nvml.NVML_FEATURE_ENABLED
         except nvml.NVMLError as err:
-            if getattr(err, "value", None) in (nvml.NVML_ERROR_NOT_SUPPORTED, nvml.NVML_ERROR_INVALID_ARGUMENT):
+            if _is(nvml, err, nvml.NVML_ERROR_NOT_SUPPORTED, nvml.NVML_ERROR_INVALID_ARGUMENT):
                 break  # past the last link this GPU has
             return Fact(missing=Missing(f"nvmlDeviceGetNvLinkState(link {link}): {err}"))
         counters: dict[str, int | None] = {}
@@ -64,7 +68,7 @@ def _nvlinks(nvml: Any, handle: Any) -> Fact[tuple[NvLink, ...]]:
             try:
                 counters[key] = int(nvml.nvmlDeviceGetNvLinkErrorCounter(handle, link, counter)) if active else 0
             except nvml.NVMLError as err:
-                if getattr(err, "value", None) != nvml.NVML_ERROR_NOT_SUPPORTED:
+                if not _is(nvml, err, nvml.NVML_ERROR_NOT_SUPPORTED):
                     return Fact(missing=Missing(f"nvmlDeviceGetNvLinkErrorCounter(link {link}, {key}): {err}"))
                 counters[key] = None  # Blackwell reports some counters through other APIs
         links.append(NvLink(link=link, active=active, **counters))
@@ -78,9 +82,7 @@ def _fabric(nvml: Any, handle: Any) -> tuple[Fact[int], Fact[int]]:
     try:
         nvml.nvmlDeviceGetGpuFabricInfo(handle, ctypes.byref(info))
     except nvml.NVMLError as err:
-        missing = Missing(
-            f"nvmlDeviceGetGpuFabricInfo: {err}", getattr(err, "value", None) == nvml.NVML_ERROR_NOT_SUPPORTED
-        )
+        missing = Missing(f"nvmlDeviceGetGpuFabricInfo: {err}", _is(nvml, err, nvml.NVML_ERROR_NOT_SUPPORTED))
         return Fact(missing=missing), Fact(missing=missing)
     return Fact(value=int(info.state)), Fact(value=int(info.status))
 

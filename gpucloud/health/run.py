@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gpucloud.health import kernel_log as klog
@@ -41,7 +41,6 @@ class Sources:
     kernel_log: Callable[[float, float], list[str]] = klog.read_kernel_log
     dcgm_diag: Callable[[int, float], tuple[bool, str]] = tools.dcgm_diag
     service_state: Callable[[str, float], str] = tools.service_state
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def read_with_timeout(nvml: Any, timeout_s: float) -> NodeFacts:
