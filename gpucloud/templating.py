@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,9 @@ def md_text(value: object) -> str:
     return "\\\n".join(_MD_SPECIAL.sub(r"\\\1", line) for line in str(value).split("\n"))
 
 
+@cache
 def environment(root: Path) -> jinja2.Environment:
+    """One environment per templates folder: templates compile once, and Jinja reloads one that changed."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(root / TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,

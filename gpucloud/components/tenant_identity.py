@@ -17,6 +17,9 @@ from gpucloud import tags as t
 from gpucloud.components.policy_documents import Statement, assume_role, document
 
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# What a tenant admin may do to the tenant's own (tagged) nodes: granted by the admin policy and allowed
+# by its permissions boundary, from this one list so the two cannot drift apart.
+NODE_OPERATIONS = ("ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +126,7 @@ class TenantIdentity(pulumi.ComponentResource):
                 {
                     "Sid": "TenantTaggedInstances",
                     "Effect": "Allow",
-                    "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession"],
+                    "Action": list(NODE_OPERATIONS),
                     "Resource": "*",
                     "Condition": tenant_only,
                 },
@@ -166,7 +169,7 @@ class TenantIdentity(pulumi.ComponentResource):
                 {
                     "Sid": "OperateTenantNodes",
                     "Effect": "Allow",
-                    "Action": ["ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession"],
+                    "Action": list(NODE_OPERATIONS),
                     "Resource": "*",
                     "Condition": tenant_only,
                 },
