@@ -19,18 +19,26 @@ pytestmark = [
 ]
 
 
-def test_apply_runs_pulumi_up_on_the_new_stack(repo_copy: Path, tmp_path: Path) -> None:
+def gpucloud_on_a_local_backend(
+    repo: Path, tmp_path: Path, *args: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """The CLI with Pulumi state in a folder of this test (the file backend needs no account)."""
     backend = tmp_path / "state"
     backend.mkdir()
     env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": "test"}
-    args = ["tenant", "onboard", "beta", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1"]
     result = subprocess.run(
-        [sys.executable, "-m", "gpucloud", "--root", str(repo_copy), *args, "--apply"],
+        [sys.executable, "-m", "gpucloud", "--root", str(repo), *args],
         capture_output=True,
         text=True,
         timeout=600,
         env=env,
     )
+    return result, env
+
+
+def test_apply_runs_pulumi_up_on_the_new_stack(repo_copy: Path, tmp_path: Path) -> None:
+    args = ["tenant", "onboard", "beta", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1"]
+    result, env = gpucloud_on_a_local_backend(repo_copy, tmp_path, *args, "--apply")
     # With AWS credentials the update succeeds; without them `pulumi up` fails, and that is exit 1 with one
     # line naming the stack, never a traceback. Either way the stack exists in the backend now.
     assert result.returncode in (0, 1), result.stderr
@@ -42,16 +50,7 @@ def test_apply_runs_pulumi_up_on_the_new_stack(repo_copy: Path, tmp_path: Path) 
 
 
 def test_a_real_rollout_runs_preview_and_up_per_stack(repo_copy: Path, tmp_path: Path) -> None:
-    backend = tmp_path / "rollout-state"
-    backend.mkdir()
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": "test"}
-    result = subprocess.run(
-        [sys.executable, "-m", "gpucloud", "--root", str(repo_copy), "rollout", "--stacks", "region-eu-north-1"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    result, _ = gpucloud_on_a_local_backend(repo_copy, tmp_path, "rollout", "--stacks", "region-eu-north-1")
     # Without AWS credentials preview fails: exit 1 naming the step; with them the region stack is up.
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr
