@@ -16,18 +16,22 @@ from typing import Any
 
 from gpucloud.catalog import Catalog, load_catalog
 from gpucloud.errors import ConfigError
-from gpucloud.names import check_tenant_name, region_stack_name, tenant_stack_name
+from gpucloud.names import account_stack_name, check_tenant_name, region_stack_name, tenant_stack_name
 from gpucloud.regions import RegionTable, load_regions
 
 NAMESPACE = "gpucloud"
-KINDS = ("region", "tenant")
+KINDS = ("org", "account", "region", "tenant")
 EGRESS_MODES = ("nat", "none")
+CAPACITY_TYPES = ("reservation", "capacity-block")
 # Keys whose values are YAML objects or lists (Pulumi passes them to the program as JSON text).
-STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "adminPrincipals"})
-REGION_KEYS = frozenset({"kind", "region", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
-TENANT_KEYS = frozenset(
-    {"kind", "tenant", "displayName", "region", "org", "cidr", "nodePool", "storage", "egress", "adminPrincipals"}
+STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "adminPrincipals", "servedRegions"})
+REGION_KEYS = frozenset({"kind", "region", "org", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
+TENANT_KEYS = frozenset({"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "egress"})
+ORG_KEYS = frozenset(
+    {"kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn"}
 )
+ACCOUNT_KEYS = frozenset({"kind", "tenant", "region", "displayName", "org", "email", "accountId", "adminPrincipals"})
+ORG_STACK = "org"
 TENANT_PREFIX_RANGE = (16, 24)
 FSX_STEP_TIB = 2.4  # FSx for Lustre PERSISTENT_2 / SSD: 1.2 TiB, 2.4 TiB, then steps of 2.4 TiB
 ROOT_VOLUME_GIB_MIN = 100
@@ -35,6 +39,17 @@ _AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 _CAPACITY_BLOCK = re.compile(r"cr-[0-9a-f]{17}")
 PRINCIPAL_PATTERN = re.compile(r"arn:aws:iam::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)", re.ASCII)
 ORG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# AWS Organizations' own patterns (Organizations API reference: Organization.Id, Root.Id, Account.Id,
+# CreateAccount Email), https://docs.aws.amazon.com/organizations/latest/APIReference/, recorded 2026-11-27.
+ORGANIZATION_ID_PATTERN = re.compile(r"o-[a-z0-9]{10,32}", re.ASCII)
+ROOT_ID_PATTERN = re.compile(r"r-[0-9a-z]{4,32}", re.ASCII)
+ACCOUNT_ID_PATTERN = re.compile(r"\d{12}", re.ASCII)
+# CreateAccount: 6 to 64 characters, one @; we also want a dot in the domain and no spaces.
+EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", re.ASCII)
+EMAIL_LENGTH = (6, 64)
+# An IAM role name (IAM API reference, CreateRole RoleName).
+ROLE_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+ROLE_ARN_PATTERN = re.compile(r"arn:aws:iam::\d{12}:role/[\w+=,.@/-]+", re.ASCII)
 _PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
@@ -52,15 +67,24 @@ class CapacityEntry:
         """How tenant stacks find this entry in the region's exports."""
         return f"{self.gpu_type}@{self.az_id}"
 
+    @property
+    def capacity_type(self) -> str:
+        return "capacity-block" if self.capacity_block_id else "reservation"
+
 
 @dataclass(frozen=True, kw_only=True)
 class RegionConfig:
     stack: str
     region: str
+    org: str  # the Pulumi organization of the stacks; the region reads the org stack there
     tenant_supernet: ipaddress.IPv4Network
     tenant_cidr_prefix: int
     capacity: tuple[CapacityEntry, ...]
     amis: Mapping[str, str]
+
+    @property
+    def org_stack_ref(self) -> str:
+        return f"{self.org}/gpucloud/{ORG_STACK}"
 
     def capacity_for(self, gpu_type: str, az_id: str) -> CapacityEntry | None:
         return next((c for c in self.capacity if c.gpu_type == gpu_type and c.az_id == az_id), None)
@@ -72,6 +96,9 @@ class NodePoolConfig:
     nodes: int
     az_id: str
     root_volume_gib: int
+    # What the region holds there: a capacity reservation (the tenant gets a carve of it) or a Capacity Block
+    # (the tenant gets the whole block). Known to the program before `up`, so no resource waits on it.
+    capacity_type: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,16 +109,16 @@ class StorageConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TenantConfig:
+    """One tenant in one region: built in the tenant's own AWS account (its account stack)."""
+
     stack: str
     tenant: str
-    display_name: str
     region: str
     org: str
     cidr: ipaddress.IPv4Network
     node_pool: NodePoolConfig
     storage: StorageConfig
     egress: str
-    admin_principals: tuple[str, ...]
 
     @property
     def region_stack(self) -> str:
@@ -102,8 +129,47 @@ class TenantConfig:
         """The fully qualified name the tenant's StackReference reads: ``<org>/gpucloud/region-<r>``."""
         return f"{self.org}/gpucloud/{self.region_stack}"
 
+    @property
+    def account_stack(self) -> str:
+        return account_stack_name(self.tenant)
 
-StackConfig = RegionConfig | TenantConfig
+    @property
+    def account_stack_ref(self) -> str:
+        return f"{self.org}/gpucloud/{self.account_stack}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgConfig:
+    """Our AWS Organization: the tenant OU and the guardrails (SCPs) on it, the organization trail."""
+
+    stack: str
+    region: str  # the home region of the organization trail and of the org stack's API calls
+    organization_id: str
+    root_id: str
+    served_regions: tuple[str, ...]
+    access_role_name: str  # the role Organizations creates in each new account, which our stacks assume
+    operations_role_arn: str  # our operators' role, trusted by the operator role in each tenant account
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountConfig:
+    """A tenant's AWS account: created in the tenant OU (``email``) or adopted (``account_id``)."""
+
+    stack: str
+    tenant: str
+    region: str
+    display_name: str
+    org: str
+    email: str | None
+    account_id: str | None
+    admin_principals: tuple[str, ...]
+
+    @property
+    def org_stack_ref(self) -> str:
+        return f"{self.org}/gpucloud/{ORG_STACK}"
+
+
+StackConfig = OrgConfig | AccountConfig | RegionConfig | TenantConfig
 
 
 class _Reader:
@@ -197,6 +263,12 @@ def parse_stack_config(
         aws_region = regions.get(region)
     except ConfigError:
         raise read.fail("region", region, f"allowed: {', '.join(sorted(regions.regions))}") from None
+    if kind == "org":
+        read.unknown_keys(ORG_KEYS)
+        return _parse_org(read, region, regions)
+    if kind == "account":
+        read.unknown_keys(ACCOUNT_KEYS)
+        return _parse_account(read, region)
     if kind == "region":
         read.unknown_keys(REGION_KEYS)
         return _parse_region(read, region, aws_region.az_ids, catalog)
@@ -269,6 +341,7 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
     return RegionConfig(
         stack=read.stack,
         region=region,
+        org=_pulumi_org(read),
         tenant_supernet=supernet,
         tenant_cidr_prefix=prefix,
         capacity=tuple(entries),
@@ -284,21 +357,23 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
     expected = tenant_stack_name(tenant, region)
     if read.stack != expected:
         raise ConfigError(f"stack {read.stack}: tenant {tenant} in {region} must be named {expected}")
-    display_name = check_display_name(read.string("displayName"), key=f"{NAMESPACE}:displayName", stack=read.stack)
-    org = read.string("org")
-    if not ORG_PATTERN.fullmatch(org):
-        raise read.fail("org", org, "want a Pulumi organization name ([A-Za-z0-9_.-])")
+    org = _pulumi_org(read)
     cidr = read.private_network("cidr", read.require("cidr"))
     if not TENANT_PREFIX_RANGE[0] <= cidr.prefixlen <= TENANT_PREFIX_RANGE[1]:
         raise read.fail(
             "cidr", str(cidr), f"want a prefix between /{TENANT_PREFIX_RANGE[0]} and /{TENANT_PREFIX_RANGE[1]}"
         )
     pool_raw = read.mapping("nodePool")
-    extra = sorted(set(pool_raw) - {"gpuType", "nodes", "az", "rootVolumeGib"})
+    extra = sorted(set(pool_raw) - {"gpuType", "nodes", "az", "rootVolumeGib", "capacityType"})
     if extra:
         raise read.fail(
-            f"nodePool.{extra[0]}", pool_raw[extra[0]], "unknown key; allowed: gpuType, nodes, az, rootVolumeGib"
+            f"nodePool.{extra[0]}",
+            pool_raw[extra[0]],
+            "unknown key; allowed: gpuType, nodes, az, rootVolumeGib, capacityType",
         )
+    capacity_type = pool_raw.get("capacityType")
+    if capacity_type not in CAPACITY_TYPES:
+        raise read.fail("nodePool.capacityType", capacity_type, f"allowed: {', '.join(CAPACITY_TYPES)}")
     node_pool = NodePoolConfig(
         gpu_type=_check_gpu_type(read, "nodePool.gpuType", pool_raw.get("gpuType"), region, catalog),
         nodes=read.integer("nodePool.nodes", pool_raw.get("nodes"), 1),
@@ -306,6 +381,7 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         root_volume_gib=read.integer(
             "nodePool.rootVolumeGib", pool_raw.get("rootVolumeGib"), ROOT_VOLUME_GIB_MIN, 16384
         ),
+        capacity_type=str(capacity_type),
     )
     storage_raw = read.mapping("storage")
     extra = sorted(set(storage_raw) - {"bucketTib", "fsxTib"})
@@ -316,25 +392,110 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         bucket_tib=read.number("storage.bucketTib", storage_raw.get("bucketTib")),
         fsx_tib=None if fsx is None else check_fsx_tib(read, fsx),
     )
-    principals = read.require("adminPrincipals")
-    if not isinstance(principals, list):
-        raise read.fail("adminPrincipals", principals, "want a list of IAM ARNs ([] for no tenant admin role yet)")
-    for i, arn in enumerate(principals):
-        if not isinstance(arn, str) or not PRINCIPAL_PATTERN.fullmatch(arn):
-            raise read.fail(
-                f"adminPrincipals[{i}]", arn, "want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME"
-            )
     return TenantConfig(
         stack=read.stack,
         tenant=tenant,
-        display_name=display_name,
         region=region,
         org=org,
         cidr=cidr,
         node_pool=node_pool,
         storage=storage,
         egress=read.choice("egress", EGRESS_MODES),
-        admin_principals=tuple(principals),
+    )
+
+
+def _pulumi_org(read: _Reader) -> str:
+    org = read.string("org")
+    if not ORG_PATTERN.fullmatch(org):
+        raise read.fail("org", org, "want a Pulumi organization name ([A-Za-z0-9_.-])")
+    return org
+
+
+def _patterned(read: _Reader, key: str, pattern: re.Pattern[str], allowed: str) -> str:
+    value = read.require(key)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise read.fail(key, value, allowed)
+    return value
+
+
+def _parse_org(read: _Reader, region: str, regions: RegionTable) -> OrgConfig:
+    if read.stack != ORG_STACK:
+        raise ConfigError(f"stack {read.stack}: the organization stack must be named {ORG_STACK}")
+    served = read.require("servedRegions")
+    if not isinstance(served, list) or not served:
+        raise read.fail("servedRegions", served, "want a non-empty list of AWS region codes")
+    for i, code in enumerate(served):
+        if code not in regions.regions:
+            raise read.fail(f"servedRegions[{i}]", code, f"allowed: {', '.join(sorted(regions.regions))}")
+    if len(set(served)) != len(served):
+        raise read.fail("servedRegions", served, "a region is listed twice")
+    if region not in served:
+        raise read.fail("region", region, f"the organization's home region must be one of servedRegions {served}")
+    return OrgConfig(
+        stack=read.stack,
+        region=region,
+        organization_id=_patterned(read, "organizationId", ORGANIZATION_ID_PATTERN, ORGANIZATION_ID_RULE),
+        root_id=_patterned(read, "rootId", ROOT_ID_PATTERN, "want an organization root id r-<4 to 32 of [0-9a-z]>"),
+        served_regions=tuple(served),
+        access_role_name=_patterned(read, "accessRoleName", ROLE_NAME_PATTERN, "want an IAM role name"),
+        operations_role_arn=_patterned(
+            read, "operationsRoleArn", ROLE_ARN_PATTERN, "want an IAM role ARN arn:aws:iam::<12 digits>:role/NAME"
+        ),
+    )
+
+
+ORGANIZATION_ID_RULE = "want an organization id o-<10 to 32 of [a-z0-9]>"
+ACCOUNT_ID_RULE = "want a 12-digit AWS account id"
+EMAIL_RULE = f"want an e-mail address of {EMAIL_LENGTH[0]} to {EMAIL_LENGTH[1]} characters, e.g. aws@example.com"
+
+
+def email_ok(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and EMAIL_LENGTH[0] <= len(value) <= EMAIL_LENGTH[1]
+        and EMAIL_PATTERN.fullmatch(value) is not None
+    )
+
+
+def check_principals(value: Any, *, label: str, fail: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise fail(label, value, "want a list of IAM ARNs ([] for no tenant admin role yet)")
+    for i, arn in enumerate(value):
+        if not isinstance(arn, str) or not PRINCIPAL_PATTERN.fullmatch(arn):
+            raise fail(f"{label}[{i}]", arn, "want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME")
+    return tuple(value)
+
+
+def _parse_account(read: _Reader, region: str) -> AccountConfig:
+    try:
+        tenant = check_tenant_name(read.require("tenant"), key=f"{NAMESPACE}:tenant")
+    except ConfigError as err:
+        raise ConfigError(f"stack {read.stack}: {err}") from None
+    expected = account_stack_name(tenant)
+    if read.stack != expected:
+        raise ConfigError(f"stack {read.stack}: the account stack of tenant {tenant} must be named {expected}")
+    email = read.raw.get("email")
+    account_id = read.raw.get("accountId")
+    if (email is None) == (account_id is None):
+        raise ConfigError(
+            f"stack {read.stack}: want exactly one of {NAMESPACE}:email (a new account) "
+            f"or {NAMESPACE}:accountId (adopt an existing one)"
+        )
+    if email is not None and not email_ok(email):
+        raise read.fail("email", email, EMAIL_RULE)
+    if account_id is not None:
+        account_id = str(account_id)  # YAML may read an unquoted id as a number
+        if not ACCOUNT_ID_PATTERN.fullmatch(account_id):
+            raise read.fail("accountId", read.raw.get("accountId"), ACCOUNT_ID_RULE)
+    return AccountConfig(
+        stack=read.stack,
+        tenant=tenant,
+        region=region,
+        display_name=check_display_name(read.string("displayName"), key=f"{NAMESPACE}:displayName", stack=read.stack),
+        org=_pulumi_org(read),
+        email=email,
+        account_id=account_id,
+        admin_principals=check_principals(read.require("adminPrincipals"), label="adminPrincipals", fail=read.fail),
     )
 
 

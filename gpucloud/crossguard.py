@@ -59,7 +59,7 @@ def stack_from_engine(resources: Sequence[Any], config: StackConfig) -> Stack:
             outputs = props.get("outputs")
             region_exports.update(outputs if isinstance(outputs, dict) else {})
             continue
-        if res.resource_type == "pulumi:pulumi:Stack" or res.resource_type.startswith("pulumi:providers:"):
+        if res.resource_type == "pulumi:pulumi:Stack" or _is_default_provider(res):
             continue
         recorded.append(
             RecordedResource(
@@ -72,9 +72,24 @@ def stack_from_engine(resources: Sequence[Any], config: StackConfig) -> Stack:
                 inputs=props,  # the engine's state: inputs as given, plus what the provider computed
                 outputs=props,
                 deps={k: tuple(d.urn for d in v) for k, v in res.property_dependencies.items()},
+                provider=_explicit_provider(res),
+                dependencies=tuple(sorted(d.urn for d in res.dependencies)),
             )
         )
     return Stack(resources=recorded, config=config, region_exports=region_exports)
+
+
+def _is_default_provider(res: Any) -> bool:
+    """The engine's default providers (our account's credentials) carry names starting with ``default``."""
+    return bool(res.resource_type.startswith("pulumi:providers:") and str(res.name).startswith("default"))
+
+
+def _explicit_provider(res: Any) -> str | None:
+    """The URN of the explicit provider a resource goes through; None for a default provider."""
+    provider = getattr(res, "provider", None)
+    if provider is None or str(provider.name).startswith("default"):
+        return None
+    return str(provider.urn)
 
 
 def stack_config() -> StackConfig:
@@ -92,8 +107,8 @@ def _validator(
             report(f"cannot read the stack's gpucloud config, so cannot check it: {err}", None)
             return
         stack = stack_from_engine(args.resources, config)
-        if rule.tenant_only and stack.tenant is None:
-            args.not_applicable("a region stack")
+        if not rule.applies_to(config):
+            args.not_applicable(f"not a rule for a {type(config).__name__}")
         for urn, message in rule.check(stack):
             report(message, urn)
 

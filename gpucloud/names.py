@@ -34,3 +34,7 @@ def region_stack_name(region: str) -> str:
 
 def tenant_stack_name(tenant: str, region: str) -> str:
     return f"tenant-{tenant}-{region}"
+
+
+def account_stack_name(tenant: str) -> str:
+    return f"account-{tenant}"

@@ -26,7 +26,7 @@ from functools import cache
 from typing import Any
 
 from gpucloud import tags as t
-from gpucloud.config import StackConfig, TenantConfig
+from gpucloud.config import AccountConfig, StackConfig, TenantConfig
 from gpucloud.plan.mocks import RecordedResource
 
 WORLD = ("0.0.0.0/0", "::/0")
@@ -80,7 +80,31 @@ CROSS_NETWORK_TYPES = (
 )
 CROSS_NETWORK_ROUTE_TARGETS = ("vpcPeeringConnectionId", "transitGatewayId", "vpnGatewayId", "coreNetworkArn")
 # Properties that hold an IAM policy document, per resource type prefix.
-POLICY_PROPERTIES = ("policy", "inlinePolicies")
+POLICY_PROPERTIES = ("policy", "inlinePolicies", "assumeRolePolicy", "content")
+PROVIDER_PREFIX = "pulumi:providers:"
+# What a tenant stack (and an account stack) creates in our account, through the default provider: the capacity
+# share (with the carve behind it) and the account itself with its guardrail attachments. Everything else
+# lands in the tenant's account.
+IN_OUR_ACCOUNT = frozenset(
+    {
+        "aws:ram/resourceShare:ResourceShare",
+        "aws:ram/resourceAssociation:ResourceAssociation",
+        "aws:ram/principalAssociation:PrincipalAssociation",
+        "pulumi-python:dynamic:Resource",
+        "aws:organizations/account:Account",
+        "aws:organizations/policyAttachment:PolicyAttachment",
+    }
+)
+SESSION_ACTIONS = ("ssm:ResumeSession", "ssm:TerminateSession")
+AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
+# parliament findings that are advice, not faults: our own rules judge wildcard resources (no-admin-wildcard,
+# tenant-foreign-data, session-scope) with the tenant in mind.
+IAM_LINT_ADVICE = frozenset({"RESOURCE_STAR", "RESOURCE_EFFECTIVELY_STAR"})
+# Global condition keys AWS documents that parliament 1.6.4's key list predates (IAM User Guide, "AWS global
+# condition context keys", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html,
+# recorded 2026-11-27). Any other unknown condition fails the plan.
+IAM_LINT_KNOWN_GLOBAL_KEYS = frozenset({"aws:sourceorgid"})
+TRUST_POLICY_HAS_NO_RESOURCE = "Statement contains neither Resource nor NotResource"
 
 
 @dataclass(frozen=True)
@@ -117,7 +141,15 @@ class Rule:
     name: str
     description: str
     check: Callable[[Stack], Iterable[Finding]]
-    tenant_only: bool = False
+    tenant_only: bool = False  # tenant (region) stacks only
+    tenant_or_account: bool = False  # tenant stacks and account stacks: what is built in a tenant's account
+
+    def applies_to(self, config: StackConfig) -> bool:
+        if self.tenant_only:
+            return isinstance(config, TenantConfig)
+        if self.tenant_or_account:
+            return isinstance(config, TenantConfig | AccountConfig)
+        return True
 
 
 def links(source: RecordedResource, prop: str, target: RecordedResource) -> bool:
@@ -432,6 +464,140 @@ def _no_foreign_data(stack: Stack) -> Iterator[Finding]:
                     yield res.urn, f"{data_actions[0]} on every key or bucket, another tenant's included"
 
 
+# --- accounts, shares, sessions, IAM -----------------------------------------------------------------
+
+
+def _provider_account(provider: RecordedResource) -> str | None:
+    """The one account an explicit AWS provider may act in (its allowedAccountIds), if it names one."""
+    allowed = provider.inputs.get("allowedAccountIds")
+    if isinstance(allowed, str):
+        try:
+            allowed = json.loads(allowed)  # provider config reaches the engine as JSON text
+        except ValueError:
+            return None
+    if isinstance(allowed, list) and len(allowed) == 1:
+        return str(allowed[0])
+    return None
+
+
+def _through_tenant_provider(stack: Stack) -> Iterator[Finding]:
+    providers = {r.urn: r for r in stack.resources if r.type.startswith(PROVIDER_PREFIX)}
+    for res in stack.resources:
+        if not res.custom or res.type.startswith(PROVIDER_PREFIX) or res.type.startswith("pulumi:pulumi:"):
+            continue
+        provider = providers.get(res.provider) if res.provider else None
+        if res.type in IN_OUR_ACCOUNT:
+            if provider is not None:
+                yield res.urn, f"{res.type} belongs in our account, but goes through provider {res.provider}"
+            continue
+        if provider is None:
+            yield res.urn, "created in our account (default provider), not in the tenant's account"
+        elif _provider_account(provider) is None:
+            yield res.urn, f"provider {provider.urn} does not pin the one account it may act in (allowedAccountIds)"
+
+
+def _shares_stay_with_one_account(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type("aws:ram/resourceShare:ResourceShare"):
+        if res.inputs.get("allowExternalPrincipals") is not False:
+            yield res.urn, "allowExternalPrincipals is not false: accounts outside the organization could join"
+        principals = _linked(stack, "aws:ram/principalAssociation:PrincipalAssociation", "resourceShareArn", res)
+        if len(principals) > 1:
+            yield res.urn, f"shared with {len(principals)} principals: a shared reservation is usable in full by each"
+    for res in stack.of_type("aws:ram/principalAssociation:PrincipalAssociation"):
+        principal = str(res.inputs.get("principal", ""))
+        if principal != UNKNOWN and not (principal.isdigit() and len(principal) == 12):
+            yield res.urn, f"principal {principal}: share with the tenant's account id, never an OU or organization"
+
+
+def _region_capacity_never_shared(stack: Stack) -> Iterator[Finding]:
+    """A tenant shares its own carve (or its Capacity Block), never the region's reservation itself."""
+    held = stack.region_exports.get("capacity") or {}
+    whole = {
+        str(entry.get("reservationArn"))
+        for entry in (held.values() if isinstance(held, Mapping) else [])
+        if isinstance(entry, Mapping) and entry.get("marketType") == "reserved"
+    }
+    seen: dict[str, str] = {}
+    for res in stack.of_type("aws:ram/resourceAssociation:ResourceAssociation"):
+        arn = str(res.inputs.get("resourceArn", ""))
+        if arn in whole:
+            yield res.urn, f"shares the region's whole reservation {arn}; share the tenant's carve of it"
+        if ":capacity-reservation/" in arn:
+            if arn in seen:
+                yield res.urn, f"{arn} is shared twice in this stack (also by {seen[arn]})"
+            seen[arn] = res.urn
+
+
+def _allows(statement: Mapping[str, Any], action: str) -> bool:
+    service = action.split(":", 1)[0]
+    actions = [str(a) for a in _as_list(statement.get("Action"))]
+    return statement.get("Effect") == "Allow" and any(a in (action, f"{service}:*", "*") for a in actions)
+
+
+def _sessions_scoped(stack: Stack) -> Iterator[Finding]:
+    for res in stack.resources:
+        for document in _policy_documents(res):
+            for statement in _statements(document):
+                for action in SESSION_ACTIONS:
+                    if _allows(statement, action) and "*" in _as_list(statement.get("Resource")):
+                        yield res.urn, f"{action} on *: resumes or ends anyone's session; scope it to the caller's own"
+
+
+def _trusts_ec2(role: RecordedResource) -> bool:
+    for statement in _statements(role.inputs.get("assumeRolePolicy")):
+        principal = statement.get("Principal") or {}
+        services = _as_list(principal.get("Service")) if isinstance(principal, Mapping) else []
+        if "ec2.amazonaws.com" in services:
+            return True
+    return False
+
+
+def _no_managed_policy_on_nodes(stack: Stack) -> Iterator[Finding]:
+    for role in stack.of_type("aws:iam/role:Role"):
+        if not _trusts_ec2(role):
+            continue
+        for arn in _as_list(role.inputs.get("managedPolicyArns")):
+            if str(arn).startswith(AWS_MANAGED_POLICY):
+                yield role.urn, f"node role carries the AWS managed policy {arn}"
+        for attachment in _linked(stack, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "role", role):
+            arn = str(attachment.inputs.get("policyArn", ""))
+            if arn.startswith(AWS_MANAGED_POLICY):
+                yield attachment.urn, f"node role carries the AWS managed policy {arn}"
+
+
+def _iam_lint(stack: Stack) -> Iterator[Finding]:
+    """Every IAM document, as parliament reads it: unknown actions, conditions and malformed ARNs fail."""
+    for res in stack.resources:
+        trust = res.inputs.get("assumeRolePolicy")
+        for document in _policy_documents(res):
+            text = document if isinstance(document, str) else json.dumps(document)
+            if UNKNOWN in text:
+                continue  # judged once `pulumi up` knows every value
+            for issue, detail in lint_policy(text):
+                if document is trust and detail == TRUST_POLICY_HAS_NO_RESOURCE:
+                    continue  # a role's trust policy names who may assume it, never a Resource (IAM User Guide)
+                yield res.urn, f"{issue}: {detail}"
+
+
+@cache
+def lint_policy(text: str) -> tuple[tuple[str, str], ...]:
+    """parliament's findings on one policy document, less advice (wildcards, which our rules judge) and the
+    documented global condition keys parliament does not know yet."""
+    from parliament import analyze_policy_string  # slow to import: only when a plan holds IAM documents
+
+    findings = []
+    for finding in analyze_policy_string(text).findings:
+        if finding.issue in IAM_LINT_ADVICE:
+            continue
+        detail = str(finding.detail)
+        if finding.issue == "UNKNOWN_CONDITION_FOR_ACTION" and any(
+            key in detail.lower() for key in IAM_LINT_KNOWN_GLOBAL_KEYS
+        ):
+            continue
+        findings.append((finding.issue, detail))
+    return tuple(findings)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("no-world-ingress", "No security-group ingress from 0.0.0.0/0 or ::/0.", _no_world_ingress),
     Rule("imdsv2-required", f"IMDSv2 required, hop limit at most {MAX_IMDS_HOPS}.", _imdsv2_required),
@@ -497,12 +663,44 @@ RULES: tuple[Rule, ...] = (
         _no_foreign_data,
         tenant_only=True,
     ),
+    Rule(
+        "tenant-account-provider",
+        "Everything of a tenant is created in its own account (a provider pinned to it), but the capacity share.",
+        _through_tenant_provider,
+        tenant_or_account=True,
+    ),
+    Rule(
+        "share-one-account",
+        "RAM shares admit no external principal and name one account id, never an OU or the organization.",
+        _shares_stay_with_one_account,
+    ),
+    Rule(
+        "share-carve-only",
+        "A tenant shares its own carve or block, never the region's reservation; no reservation is shared twice.",
+        _region_capacity_never_shared,
+        tenant_only=True,
+    ),
+    Rule(
+        "session-scope",
+        "No IAM statement allows ssm:ResumeSession or ssm:TerminateSession on *.",
+        _sessions_scoped,
+    ),
+    Rule(
+        "node-role-no-managed-policy",
+        "No AWS managed policy on a role EC2 instances assume.",
+        _no_managed_policy_on_nodes,
+    ),
+    Rule(
+        "iam-lint",
+        "Every IAM document passes parliament: known actions, conditions and resource formats.",
+        _iam_lint,
+    ),
 )
 
 
 def rules_for(config: StackConfig) -> list[Rule]:
     """The rules that apply to a stack of this kind (tenant rules only to tenant stacks)."""
-    return [rule for rule in RULES if isinstance(config, TenantConfig) or not rule.tenant_only]
+    return [rule for rule in RULES if rule.applies_to(config)]
 
 
 def evaluate(

@@ -1,6 +1,9 @@
-"""The stack program: read the stack's config, build the region or the tenant. ``stacks/__main__.py`` calls it.
+"""The stack program: read the stack's config, build the org, an account, a region or a tenant.
+``stacks/__main__.py`` calls it.
 
-The same function runs under ``pulumi up`` and under the offline plan's mock runtime.
+The same function runs under ``pulumi up`` and under the offline plan's mock runtime. Stacks read what
+they build on through StackReferences: an account and a region read the org stack, a tenant reads its
+region and its account.
 """
 
 from __future__ import annotations
@@ -12,11 +15,16 @@ import pulumi
 
 from gpucloud import tags as t
 from gpucloud.catalog import load_catalog
+from gpucloud.components.account_identity import AccountIdentity, AccountIdentityArgs
+from gpucloud.components.organization_foundation import OrganizationFoundation, OrganizationFoundationArgs
 from gpucloud.components.region_foundation import RegionFoundation, RegionFoundationArgs
+from gpucloud.components.tenant_account import OrgExports, TenantAccount, TenantAccountArgs, tenant_provider
 from gpucloud.components.tenant_environment import RegionExports, TenantEnvironment, TenantEnvironmentArgs
 from gpucloud.config import (
     NAMESPACE,
     STRUCTURED_KEYS,
+    AccountConfig,
+    OrgConfig,
     RegionConfig,
     StackConfig,
     TenantConfig,
@@ -37,20 +45,85 @@ def runtime_config() -> dict[str, Any]:
 
 
 def build(config: StackConfig) -> None:
-    if isinstance(config, RegionConfig):
-        _build_region(config)
+    if isinstance(config, OrgConfig):
+        exports = _build_org(config)
+    elif isinstance(config, AccountConfig):
+        exports = _build_account(config)
+    elif isinstance(config, RegionConfig):
+        exports = _build_region(config)
     else:
-        _build_tenant(config)
-
-
-def _build_region(config: RegionConfig) -> None:
-    foundation = RegionFoundation(config.stack, RegionFoundationArgs(config=config, tags=t.region_tags(config.region)))
-    for name, value in foundation.exports.items():
+        exports = _build_tenant(config)
+    for name, value in exports.items():
         pulumi.export(name, value)
 
 
-def _build_tenant(config: TenantConfig) -> None:
+def _build_org(config: OrgConfig) -> dict[str, pulumi.Input[object]]:
+    org = OrganizationFoundation(
+        config.stack, OrganizationFoundationArgs(config=config, tags=t.org_tags())
+    )
+    return org.exports
+
+
+def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
+    org = pulumi.StackReference(config.org_stack_ref)
+    tags = t.account_tags(config.tenant)
+    account = TenantAccount(
+        config.stack,
+        TenantAccountArgs(
+            config=config,
+            org=OrgExports(
+                tenant_ou_id=org.require_output("tenantOuId"),
+                access_role_name=org.require_output("accessRoleName"),
+                operations_role_arn=org.require_output("operationsRoleArn"),
+                guardrail_policy_ids=org.require_output("guardrailPolicyIds"),
+            ),
+            tags=tags,
+        ),
+    )
+    identity = AccountIdentity(
+        f"{config.stack}-identity",
+        AccountIdentityArgs(
+            tenant=config.tenant,
+            admin_principals=config.admin_principals,
+            operations_role_arn=org.require_output("operationsRoleArn"),
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(providers=[account.provider]),
+    )
+    exports: dict[str, pulumi.Input[object]] = {
+        "tenant": config.tenant,
+        "displayName": config.display_name,
+        "accountId": account.account_id,
+        "accessRoleArn": account.access_role_arn,
+        "operatorRoleArn": identity.operator_role_arn,
+    }
+    if identity.admin_role_arn is not None:
+        exports["adminRoleArn"] = identity.admin_role_arn
+    return exports
+
+
+def _build_region(config: RegionConfig) -> dict[str, pulumi.Input[object]]:
+    org = pulumi.StackReference(config.org_stack_ref)
+    foundation = RegionFoundation(
+        config.stack,
+        RegionFoundationArgs(
+            config=config, organization_id=org.require_output("organizationId"), tags=t.region_tags(config.region)
+        ),
+    )
+    return foundation.exports
+
+
+def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
     region = pulumi.StackReference(config.region_stack_ref)
+    account = pulumi.StackReference(config.account_stack_ref)
+    account_id = account.require_output("accountId")
+    provider = tenant_provider(
+        f"{config.stack}-account",
+        account_id=account_id,
+        access_role_arn=account.require_output("accessRoleArn"),
+        region=config.region,
+        session_name=f"gpucloud-{config.tenant}-{config.region}",
+    )
     env = TenantEnvironment(
         config.stack,
         TenantEnvironmentArgs(
@@ -61,11 +134,12 @@ def _build_tenant(config: TenantConfig) -> None:
                 capacity=region.require_output("capacity"),
                 amis=region.require_output("amis"),
             ),
+            account_id=account_id,
+            tenant_provider=provider,
             tags=t.tenant_tags(config.tenant, config.region),
         ),
     )
-    for name, value in env.exports.items():
-        pulumi.export(name, value)
+    return env.exports
 
 
 def main() -> None:

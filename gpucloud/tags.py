@@ -24,3 +24,13 @@ def tenant_tags(tenant: str, region: str) -> dict[str, str]:
 def with_role(tags: Mapping[str, str], role: str, **extra: str) -> dict[str, str]:
     """``tags`` plus the component's role (and any extra tags), as a new dict."""
     return {**tags, ROLE: role, **extra}
+
+
+def org_tags() -> dict[str, str]:
+    """The org stack's resources: ours, in the management account, region-less."""
+    return {ROLE: "organization"}
+
+
+def account_tags(tenant: str) -> dict[str, str]:
+    """An account stack's resources belong to the tenant, in no particular region."""
+    return {TENANT: tenant}

@@ -3,7 +3,8 @@
 The launch template requires IMDSv2, encrypts the root volume with the tenant's key, attaches
 the SKU's EFA interfaces (AWS's layout: network card 0 carries the ENA primary at device index 0
 and an EFA-only interface at device index 1; every other card an EFA-only interface at device
-index 0), and targets the region's placement group and capacity reservation or Capacity Block.
+index 0), and targets the tenant's own capacity: its carve of a region reservation (in the region's cluster
+placement group, shared with it) or its Capacity Block.
 No interface gets a public IP.
 """
 
@@ -48,9 +49,11 @@ class GpuNodePoolArgs:
     security_group_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
-    placement_group: pulumi.Input[str]
-    reservation_id: pulumi.Input[str]
-    market_type: pulumi.Input[str]  # "reserved" (capacity reservation) or "capacity-block"
+    # The region's cluster placement group, shared with the tenant's account (a shared group is named by its
+    # id); None on a Capacity Block, which needs no placement group.
+    placement_group_id: pulumi.Input[str] | None
+    reservation_id: pulumi.Input[str]  # the tenant's own reservation (its carve) or Capacity Block
+    capacity_type: str  # "reservation" or "capacity-block"
     root_volume_gib: int
     tags: Mapping[str, str]
     # The bucket Ansible's SSM connection stages files through; tagged on each node for the inventory.
@@ -65,7 +68,6 @@ class GpuNodePool(pulumi.ComponentResource):
         super().__init__("gpucloud:tenant:GpuNodePool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = t.with_role(args.tags, "gpu-node", **{t.GPU_TYPE: args.sku.instance_type})
-        market = pulumi.Output.from_input(args.market_type)
         template = aws.ec2.LaunchTemplate(
             f"{name}-template",
             description=f"{args.sku.instance_type} nodes ({args.sku.gpu_count} x {args.sku.gpu_model})",
@@ -102,18 +104,20 @@ class GpuNodePool(pulumi.ComponentResource):
                 )
                 for slot in efa_layout(args.sku.efa_interfaces)
             ],
-            placement=aws.ec2.LaunchTemplatePlacementArgs(group_name=args.placement_group),
+            placement=(
+                aws.ec2.LaunchTemplatePlacementArgs(group_id=args.placement_group_id)
+                if args.placement_group_id is not None
+                else None
+            ),
             capacity_reservation_specification=aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
                 capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
                     capacity_reservation_id=args.reservation_id,
                 ),
             ),
-            instance_market_options=market.apply(
-                lambda m: (
-                    aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
-                    if m == "capacity-block"
-                    else None
-                )
+            instance_market_options=(
+                aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+                if args.capacity_type == "capacity-block"
+                else None
             ),
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
             tag_specifications=[

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from gpucloud import tags as t
 from gpucloud.components.encryption_key import EncryptionKey, EncryptionKeyArgs
@@ -21,29 +22,44 @@ AUDIT_RETENTION_DAYS = 400  # a little over a year of flow logs, for incident lo
 @dataclass(frozen=True, kw_only=True)
 class RegionFoundationArgs:
     config: RegionConfig
+    organization_id: pulumi.Input[str]  # tenant accounts' flow logs are admitted from this organization only
     tags: Mapping[str, str]
 
 
-def _flow_log_delivery(bucket_arn: pulumi.Output[str]) -> list[pulumi.Input[Statement]]:
-    """Let VPC Flow Logs write into the audit bucket (AWS's documented delivery policy)."""
+def log_delivery_condition(organization_id: str) -> dict[str, dict[str, str]]:
+    """Flow logs come from every tenant account of our organization, each its own account: the delivery
+    service is admitted only for requests made on behalf of an account of this organization
+    (``aws:SourceOrgID``, the cross-account form of AWS's ``aws:SourceAccount`` confused-deputy guard;
+    IAM User Guide, "AWS global condition context keys", recorded 2026-11-27)."""
+    return {"StringEquals": {"aws:SourceOrgID": organization_id}}
+
+
+def _flow_log_delivery(bucket_arn: pulumi.Output[str], org_id: pulumi.Input[str]) -> list[pulumi.Input[Statement]]:
+    """Let VPC Flow Logs write into the audit bucket (AWS's documented delivery policy, with a source guard)."""
     return [
-        bucket_arn.apply(
-            lambda arn: {
+        pulumi.Output.all(bucket_arn, org_id).apply(
+            lambda v: {
                 "Sid": "FlowLogDeliveryWrite",
                 "Effect": "Allow",
                 "Principal": {"Service": LOG_DELIVERY},
                 "Action": "s3:PutObject",
-                "Resource": f"{arn}/AWSLogs/*",
-                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+                "Resource": f"{v[0]}/AWSLogs/*",
+                "Condition": {
+                    "StringEquals": {
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                        **log_delivery_condition(v[1])["StringEquals"],
+                    }
+                },
             }
         ),
-        bucket_arn.apply(
-            lambda arn: {
+        pulumi.Output.all(bucket_arn, org_id).apply(
+            lambda v: {
                 "Sid": "FlowLogDeliveryAclCheck",
                 "Effect": "Allow",
                 "Principal": {"Service": LOG_DELIVERY},
                 "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-                "Resource": arn,
+                "Resource": v[0],
+                "Condition": log_delivery_condition(v[1]),
             }
         ),
     ]
@@ -54,13 +70,16 @@ class RegionFoundation(pulumi.ComponentResource):
         super().__init__("gpucloud:region:RegionFoundation", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        log_delivery_uses_key: Statement = {
-            "Sid": "FlowLogDeliveryEncrypts",
-            "Effect": "Allow",
-            "Principal": {"Service": LOG_DELIVERY},
-            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-            "Resource": "*",
-        }
+        log_delivery_uses_key = pulumi.Output.from_input(args.organization_id).apply(
+            lambda org_id: {
+                "Sid": "FlowLogDeliveryEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": LOG_DELIVERY},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": log_delivery_condition(org_id),
+            }
+        )
         key = EncryptionKey(
             f"{name}-provider",
             EncryptionKeyArgs(
@@ -76,7 +95,7 @@ class RegionFoundation(pulumi.ComponentResource):
             SecureBucketArgs(
                 kms_key_arn=key.arn,
                 tags=t.with_role(args.tags, "audit"),
-                extra_statements=_flow_log_delivery,
+                extra_statements=lambda arn: _flow_log_delivery(arn, args.organization_id),
                 object_expiry_days=AUDIT_RETENTION_DAYS,
             ),
             opts=child,
@@ -89,6 +108,7 @@ class RegionFoundation(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         capacity: dict[str, pulumi.Output[dict[str, object]]] = {}
         for entry in cfg.capacity:
             suffix = f"{entry.gpu_type.replace('.', '-')}-{entry.az_id}"
@@ -96,6 +116,8 @@ class RegionFoundation(pulumi.ComponentResource):
                 f"{name}-{suffix}",
                 GpuCapacityArgs(
                     entry=entry,
+                    account_id=account,
+                    region=cfg.region,
                     tags=t.with_role(args.tags, "gpu-capacity", **{t.GPU_TYPE: entry.gpu_type}),
                 ),
                 opts=child,

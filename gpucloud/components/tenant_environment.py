@@ -1,4 +1,8 @@
-"""TenantEnvironment: one tenant's isolated silo in one region (key, network, storage, identity, nodes)."""
+"""TenantEnvironment: one tenant's isolated silo in one region (key, network, storage, identity, nodes).
+
+Everything is built inside the tenant's own AWS account, through ``tenant_provider``, except its capacity
+share, which must live in our account (the stack's default provider), where the capacity is.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from gpucloud import tags as t
 from gpucloud.catalog import GpuSku
+from gpucloud.components.capacity_share import CapacityShare, CapacityShareArgs
 from gpucloud.components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from gpucloud.components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from gpucloud.components.tenant_identity import TenantIdentity, TenantIdentityArgs
 from gpucloud.components.tenant_network import TenantNetwork, TenantNetworkArgs
 from gpucloud.components.tenant_storage import TenantStorage, TenantStorageArgs
 from gpucloud.config import CapacityEntry, TenantConfig
+from gpucloud.organization.guardrails import load_guardrails
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +39,8 @@ class TenantEnvironmentArgs:
     config: TenantConfig
     sku: GpuSku
     region: RegionExports
+    account_id: pulumi.Input[str]
+    tenant_provider: aws.Provider  # acts in the tenant's account (assumes the organization's access role there)
     tags: Mapping[str, str]
 
 
@@ -48,7 +57,7 @@ class TenantEnvironment(pulumi.ComponentResource):
     def __init__(self, name: str, args: TenantEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:tenant:TenantEnvironment", name, None, opts)
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, providers=[args.tenant_provider])
         key = EncryptionKey(
             f"{name}-key",
             EncryptionKeyArgs(
@@ -88,7 +97,6 @@ class TenantEnvironment(pulumi.ComponentResource):
                 tenant=cfg.tenant,
                 bucket_arn=storage.bucket_arn,
                 kms_key_arn=key.arn,
-                admin_principals=cfg.admin_principals,
                 tags=args.tags,
             ),
             opts=child,
@@ -97,6 +105,20 @@ class TenantEnvironment(pulumi.ComponentResource):
         capacity = pulumi.Output.from_input(args.region.capacity).apply(
             lambda held: _capacity_entry(held, capacity_key, cfg.region)
         )
+        share = CapacityShare(
+            f"{name}-capacity",
+            CapacityShareArgs(
+                tenant=cfg.tenant,
+                region=cfg.region,
+                account_id=args.account_id,
+                pool=cfg.node_pool,
+                capacity=capacity,
+                tags=t.with_role(args.tags, "gpu-capacity", **{t.GPU_TYPE: cfg.node_pool.gpu_type}),
+            ),
+            # In our account, where the capacity is: the stack's default provider, not the tenant's.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._vcpu_quota(name, args, child)
         amis = pulumi.Output.from_input(args.region.amis)
         pool = GpuNodePool(
             f"{name}-nodes",
@@ -108,9 +130,9 @@ class TenantEnvironment(pulumi.ComponentResource):
                 security_group_id=network.node_security_group_id,
                 kms_key_arn=key.arn,
                 instance_profile=identity.node_instance_profile,
-                placement_group=capacity.apply(lambda c: str(c["placementGroup"])),
-                reservation_id=capacity.apply(lambda c: str(c["reservationId"])),
-                market_type=capacity.apply(lambda c: str(c["marketType"])),
+                placement_group_id=share.placement_group_id,
+                reservation_id=share.reservation_id,
+                capacity_type=cfg.node_pool.capacity_type,
                 root_volume_gib=cfg.node_pool.root_volume_gib,
                 tags=args.tags,
                 ssm_bucket=storage.bucket,
@@ -119,8 +141,8 @@ class TenantEnvironment(pulumi.ComponentResource):
         )
         self.exports: dict[str, pulumi.Input[object]] = {
             "tenant": cfg.tenant,
-            "displayName": cfg.display_name,
             "region": cfg.region,
+            "accountId": args.account_id,
             "vpcId": network.vpc_id,
             "cidr": str(cfg.cidr),
             "bucket": storage.bucket,
@@ -128,9 +150,22 @@ class TenantEnvironment(pulumi.ComponentResource):
             "nodeInstanceIds": pool.instance_ids,
             "gpuType": cfg.node_pool.gpu_type,
             "nodes": cfg.node_pool.nodes,
+            "capacityReservationId": share.reservation_id,
         }
-        if identity.admin_role_arn is not None:
-            self.exports["adminRoleArn"] = identity.admin_role_arn
         if storage.fsx_dns_name is not None:
             self.exports["fsxDnsName"] = storage.fsx_dns_name
         self.register_outputs(self.exports)
+
+    def _vcpu_quota(self, name: str, args: TenantEnvironmentArgs, opts: pulumi.ResourceOptions) -> None:
+        """Ask, in the tenant's account, for the On-Demand vCPU quota its nodes need: a new account's default
+        is far below one GPU node, and instances in a Capacity Reservation count against it."""
+        quota = load_guardrails().quota_for(args.sku.instance_type)
+        if quota is None:
+            return
+        aws.servicequotas.ServiceQuota(
+            f"{name}-vcpu-quota",
+            service_code=quota["service"],
+            quota_code=quota["code"],
+            value=float(args.config.node_pool.nodes * args.sku.vcpu),
+            opts=opts,
+        )

@@ -20,6 +20,9 @@ RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
 
+DYNAMIC = "pulumi-python:dynamic:Resource"
+# Inputs the SDK adds to a dynamic resource: the pickled provider, not something the program declared.
+_DYNAMIC_INTERNALS = ("__provider",)
 # EC2 ID prefixes per resource type, as AWS shapes them.
 _ID_PREFIX = {
     "aws:ec2/vpc:Vpc": "vpc-",
@@ -58,6 +61,10 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     # Property name -> URNs of the resources its value was computed from (Pulumi's property dependencies).
     deps: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The URN of the provider resource it is created through; None for the default provider (our account).
+    provider: str | None = None
+    # Every URN it waits for: explicit depends_on and through its inputs, sorted.
+    dependencies: tuple[str, ...] = ()
 
 
 def wire_to_plain(value: Any) -> Any:
@@ -104,11 +111,19 @@ class RecordingMonitor(MockMonitor):
             if parent is not None and "::pulumi:pulumi:Stack::" in parent:
                 parent = None  # top level: the root stack is not shown
             inputs = wire_to_plain(json_format.MessageToDict(request.object))
+            if request.type == DYNAMIC:
+                inputs = {k: v for k, v in inputs.items() if k not in _DYNAMIC_INTERNALS}
             deps = {
                 prop: tuple(sorted(self._engine_urns.get(u, u) for u in dep.urns))
                 for prop, dep in request.propertyDependencies.items()
                 if dep.urns
             }
+            waits = {self._engine_urns.get(u, u) for u in request.dependencies}
+            waits.update(u for urns in deps.values() for u in urns)
+            provider = None
+            if request.provider:  # "<urn>::<id>" of the provider resource it goes through
+                provider_urn = request.provider.rsplit("::", 1)[0]
+                provider = self._engine_urns.get(provider_urn, provider_urn)
             self.recorded.append(
                 RecordedResource(
                     type=request.type,
@@ -120,6 +135,8 @@ class RecordingMonitor(MockMonitor):
                     inputs=inputs,
                     outputs=wire_to_plain(json_format.MessageToDict(response.object)),
                     deps=deps,
+                    provider=provider,
+                    dependencies=tuple(sorted(waits)),
                 )
             )
         return response
@@ -144,6 +161,13 @@ class PlanMocks(pulumi.runtime.Mocks):
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider", outputs
         digest = _digest(self.stack, args.typ, args.name)
+        if args.typ == DYNAMIC:  # the carve of a reservation: a new reservation of ours
+            rid = f"cr-{digest}"
+            arn = f"arn:aws:ec2:{self.region}:{MOCK_ACCOUNT}:capacity-reservation/{rid}"
+            return rid, {**outputs, "reservation_id": rid, "reservation_arn": arn}
+        if args.typ == "aws:organizations/account:Account":
+            rid = str(int(digest[:12], 16) % 10**12).zfill(12)  # a 12-digit account id
+            return rid, {**outputs, "id": rid, "arn": f"arn:aws:organizations::{MOCK_ACCOUNT}:account/{rid}"}
         service = args.typ.split(":")[1].split("/")[0]
         kind = args.typ.rsplit(":", 1)[-1]
         rid = _ID_PREFIX.get(args.typ, "") + digest
@@ -165,7 +189,18 @@ class PlanMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:ec2/placementGroup:PlacementGroup":
             rid = outputs.get("name") or f"{args.name}-{digest[:7]}"
             outputs["name"] = rid
+            outputs["placementGroupId"] = f"pg-{digest}"
             outputs["arn"] = f"arn:aws:ec2:{self.region}:{MOCK_ACCOUNT}:placement-group/{rid}"
+        elif args.typ == "aws:ec2/capacityReservation:CapacityReservation":
+            outputs["arn"] = f"arn:aws:ec2:{self.region}:{MOCK_ACCOUNT}:capacity-reservation/{rid}"
+        elif args.typ == "aws:organizations/organizationalUnit:OrganizationalUnit":
+            rid = f"ou-{digest[:4]}-{digest[4:12]}"
+            outputs["arn"] = f"arn:aws:organizations::{MOCK_ACCOUNT}:ou/o-mock/{rid}"
+        elif args.typ == "aws:organizations/policy:Policy":
+            rid = f"p-{digest[:8]}"
+            outputs["arn"] = f"arn:aws:organizations::{MOCK_ACCOUNT}:policy/o-mock/service_control_policy/{rid}"
+        elif args.typ == "aws:ram/resourceShare:ResourceShare":
+            outputs["arn"] = f"arn:aws:ram:{self.region}:{MOCK_ACCOUNT}:resource-share/{digest}"
         else:
             outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{MOCK_ACCOUNT}:{kind.lower()}/{rid}")
         if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":

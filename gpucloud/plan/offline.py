@@ -1,16 +1,26 @@
 """``gpucloud plan``: what ``pulumi preview`` would show for a fresh stack, computed offline.
 
-A tenant stack's StackReference resolves from its region stack's own offline plan (run first,
-and cached for the life of the process).
+A stack's StackReferences resolve from the offline plans of the stacks they name (run first, and cached
+for the life of the process): a tenant reads its region and its account, an account and a region read
+the org stack.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gpucloud.catalog import load_catalog
-from gpucloud.config import RegionConfig, StackConfig, config_from_namespaced
+from gpucloud.config import (
+    ORG_STACK,
+    AccountConfig,
+    OrgConfig,
+    RegionConfig,
+    StackConfig,
+    TenantConfig,
+    config_from_namespaced,
+)
 from gpucloud.errors import ConfigError
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.plan.runner import ProgramRun, run_program
@@ -30,17 +40,63 @@ class Plan:
     violations: list[Violation]
     region_exports: dict[str, Any] = field(default_factory=dict)  # what a tenant's StackReference read
 
+    def accounts(self) -> dict[str | None, str]:
+        """The account each provider lands in: its ``allowedAccountIds`` (the tenant's account), and for the
+        default provider (None) the account whose credentials run the stack, ours."""
+        landing: dict[str | None, str] = {None: OUR_ACCOUNT}
+        for res in self.resources:
+            if res.type.startswith("pulumi:providers:"):
+                allowed = res.inputs.get("allowedAccountIds") or []
+                if isinstance(allowed, str):  # provider config reaches the engine as JSON text
+                    allowed = json.loads(allowed)
+                landing[res.urn] = str(allowed[0]) if len(allowed) == 1 else "unknown"
+        return landing
+
     def as_json(self) -> dict[str, Any]:
+        accounts = self.accounts()
         return {
             "stack": self.stack,
-            "kind": "region" if isinstance(self.config, RegionConfig) else "tenant",
+            "kind": stack_kind(self.config),
             "resources": [
-                {"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "inputs": r.inputs}
+                {
+                    "type": r.type,
+                    "name": r.name,
+                    "urn": r.urn,
+                    "parent": r.parent,
+                    "inputs": r.inputs,
+                    "provider": r.provider,
+                    "account": accounts.get(r.provider, "unknown") if r.custom else None,
+                    "dependencies": list(r.dependencies),
+                }
                 for r in self.resources
             ],
             "summary": self.summary.as_json(),
             "violations": [v.as_json() for v in self.violations],
         }
+
+
+OUR_ACCOUNT = "ours"  # the default provider: the credentials `pulumi up` runs with, our own account
+
+
+def stack_kind(config: StackConfig) -> str:
+    if isinstance(config, OrgConfig):
+        return "org"
+    if isinstance(config, AccountConfig):
+        return "account"
+    return "region" if isinstance(config, RegionConfig) else "tenant"
+
+
+def stack_references(config: StackConfig) -> list[tuple[str, str, str]]:
+    """The stacks ``config``'s program reads: (fully qualified name, stack, how to create it if missing)."""
+    if isinstance(config, OrgConfig):
+        return []
+    if isinstance(config, AccountConfig | RegionConfig):
+        return [(config.org_stack_ref, ORG_STACK, "write stacks/Pulumi.org.yaml (README: Organization stack)")]
+    assert isinstance(config, TenantConfig)
+    return [
+        (config.region_stack_ref, config.region_stack, f"gpucloud region add {config.region}"),
+        (config.account_stack_ref, config.account_stack, f"onboard {config.tenant} with --account-email or -id"),
+    ]
 
 
 class Planner:
@@ -57,17 +113,16 @@ class Planner:
         if cacheable and stack in self._runs:
             return config, self._runs[stack]
         stack_outputs: dict[str, dict[str, Any]] = {}
-        if not isinstance(config, RegionConfig):
-            region_stack = config.region_stack
-            if region_stack not in self.repo.stacks():
+        for qualified, referenced, how in stack_references(config):
+            if referenced not in self.repo.stacks():
                 raise ConfigError(
-                    f"stack {stack}: its region stack {region_stack} does not exist; add it first "
-                    f"(gpucloud region add {config.region})"
+                    f"stack {stack}: it reads stack {referenced}, which does not exist; add it first ({how})"
                 )
-            _, region_run = self._run(region_stack)
-            stack_outputs[config.region_stack_ref] = region_run.exports
+            _, referenced_run = self._run(referenced)
+            stack_outputs[qualified] = referenced_run.exports
         run = run_program(config, raw, stack_outputs=stack_outputs)
-        run = replace(run, region_exports=next(iter(stack_outputs.values()), {}))
+        region_ref = config.region_stack_ref if isinstance(config, TenantConfig) else None
+        run = replace(run, region_exports=stack_outputs.get(region_ref, {}) if region_ref else {})
         if cacheable:
             self._runs[stack] = run
         return config, run

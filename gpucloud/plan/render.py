@@ -18,6 +18,7 @@ def _money(value: float | None) -> str:
 def render_plan(console: Console, plan: Plan) -> None:
     tree = Tree(f"[bold]{plan.stack}[/bold] (offline plan: what `pulumi preview` would create)")
     nodes: dict[str | None, Tree] = {None: tree}
+    accounts = plan.accounts()
     for res in plan.resources:
         parent = nodes.get(res.parent, tree)
         label = (
@@ -25,6 +26,8 @@ def render_plan(console: Console, plan: Plan) -> None:
             if res.custom
             else f"+ [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
         )
+        if res.custom and res.provider is not None:
+            label += f" [magenta](in account {accounts.get(res.provider, 'unknown')})[/magenta]"
         nodes[res.urn] = parent.add(label)
     console.print(tree)
     render_summary(console, plan)

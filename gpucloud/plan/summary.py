@@ -14,7 +14,7 @@ from typing import Any
 
 from gpucloud import tags as t
 from gpucloud.catalog import Catalog
-from gpucloud.config import RegionConfig, StackConfig, fsx_capacity_gib
+from gpucloud.config import RegionConfig, StackConfig, TenantConfig, fsx_capacity_gib
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.prices import Prices
 
@@ -123,7 +123,7 @@ def summarize(resources: list[RecordedResource], config: StackConfig, catalog: C
     keys = by_type.get("aws:kms/key:Key", 0)
     if keys:
         cost.append(CostLine("KMS key", keys, "key", prices.per_hour(keys * prices.kms_key_month)))
-    if not isinstance(config, RegionConfig):
+    if isinstance(config, TenantConfig):
         if config.storage.fsx_tib is not None:
             gb = fsx_capacity_gib(config.storage.fsx_tib)
             cost.append(CostLine("FSx for Lustre", gb, "GB", prices.per_hour(gb * prices.fsx_lustre_gb_month)))

@@ -1,0 +1,217 @@
+"""AccountIdentity: who may do what inside a tenant's account (created there, through its provider).
+
+- the tenant admin role, assumed by the tenant's own principals: operate its tagged nodes, open and end
+  its own Session Manager sessions (AWS's example 4: ``session/${aws:userid}-*``), use its own account's
+  buckets and keys, and let EC2 use its keys for encrypted volumes (``kms:CreateGrant`` only with
+  ``kms:GrantIsForAWSResource``). A permissions boundary caps it whatever is attached later: no IAM, no
+  Organizations, no deleting the flow logs we keep;
+- our operator role, assumed by our operations role: what ``gpucloud nodes configure`` uses to reach the
+  tenant's nodes (the aws_ec2 inventory and Session Manager), and nothing else.
+
+Both roles and the boundary live under the IAM path the organization's SCP protects (data/guardrails.yaml).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from gpucloud import tags as t
+from gpucloud.components.policy_documents import Statement, document
+from gpucloud.organization.guardrails import load_guardrails
+
+# What a tenant admin may do to the tenant's own (tagged) nodes: granted by the admin policy and allowed
+# by its permissions boundary, from this one list so the two cannot drift apart.
+NODE_OPERATIONS = ("ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession")
+# The Session Manager documents a session may run: the default shell, and the one Ansible's aws_ssm uses.
+SESSION_DOCUMENTS = ("SSM-SessionManagerRunShell", "AWS-StartInteractiveCommand")
+OPERATOR_ROLE_NAME = "gpucloud-operator"
+_OWN_ACCOUNT = {"StringEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountIdentityArgs:
+    tenant: str
+    admin_principals: Sequence[str]
+    operations_role_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+def _trust(principals: Any) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": principals}, "Action": "sts:AssumeRole"}],
+        },
+        sort_keys=True,
+    )
+
+
+def _session_statements(tenant: str, sid: str) -> list[Statement]:
+    facts = load_guardrails()
+    return [
+        {
+            "Sid": f"{sid}Sessions",
+            "Effect": "Allow",
+            "Action": "ssm:StartSession",
+            "Resource": "arn:aws:ec2:*:*:instance/*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{t.TENANT}": tenant}},
+        },
+        {
+            "Sid": f"{sid}SessionDocuments",
+            "Effect": "Allow",
+            "Action": "ssm:StartSession",
+            "Resource": [f"arn:aws:ssm:*:*:document/{d}" for d in SESSION_DOCUMENTS],
+        },
+        {
+            "Sid": f"{sid}OwnSessionsOnly",
+            "Effect": "Allow",
+            "Action": ["ssm:ResumeSession", "ssm:TerminateSession"],
+            "Resource": facts.session_resource,
+        },
+    ]
+
+
+def admin_statements(tenant: str) -> list[Statement]:
+    """What the tenant admin role may do: granted by its policy and allowed by its boundary alike."""
+    return [
+        {
+            "Sid": "OperateTenantNodes",
+            "Effect": "Allow",
+            "Action": [a for a in NODE_OPERATIONS if a.startswith("ec2:")],
+            "Resource": "arn:aws:ec2:*:*:instance/*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{t.TENANT}": tenant}},
+        },
+        *_session_statements(tenant, "Tenant"),
+        {
+            "Sid": "SeeOwnAccount",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceStatus",
+                "ssm:DescribeInstanceInformation",
+                "ssm:DescribeSessions",
+                "ssm:GetConnectionStatus",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "OwnAccountData",
+            "Effect": "Allow",
+            "Action": [
+                "s3:ListBucket",
+                "s3:GetBucketLocation",
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:DescribeKey",
+            ],
+            "Resource": "*",
+            "Condition": _OWN_ACCOUNT,
+        },
+        {
+            "Sid": "EncryptedVolumesOnStart",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {**_OWN_ACCOUNT, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]
+
+
+def boundary_statements(tenant: str) -> list[Statement]:
+    """The most the tenant's admins can ever do, and what they can never touch."""
+    return [
+        *admin_statements(tenant),
+        # Our roles, the node role and this boundary are IAM: none of it is the tenant's to change.
+        {"Sid": "NeverIam", "Effect": "Deny", "Action": ["iam:*", "organizations:*", "account:*"], "Resource": "*"},
+        # The flow logs that go to our audit bucket stay.
+        {"Sid": "KeepFlowLogs", "Effect": "Deny", "Action": "ec2:DeleteFlowLogs", "Resource": "*"},
+    ]
+
+
+def operator_statements(tenant: str) -> list[Statement]:
+    """What our operators do in a tenant account: find the nodes, reach them through Session Manager."""
+    return [
+        {
+            "Sid": "FindTenantNodes",
+            "Effect": "Allow",
+            "Action": ["ec2:DescribeInstances", "ec2:DescribeTags", "ssm:DescribeInstanceInformation"],
+            "Resource": "*",
+        },
+        *_session_statements(tenant, "Operator"),
+        {
+            # The aws_ssm connection stages files through the tenant's bucket, encrypted with its key.
+            "Sid": "StageFilesInTenantBucket",
+            "Effect": "Allow",
+            "Action": [
+                "s3:ListBucket",
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+            ],
+            "Resource": "*",
+            "Condition": _OWN_ACCOUNT,
+        },
+    ]
+
+
+class AccountIdentity(pulumi.ComponentResource):
+    operator_role_arn: pulumi.Output[str]
+    admin_role_arn: pulumi.Output[str] | None  # None while the tenant names no admin principal
+
+    def __init__(self, name: str, args: AccountIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gpucloud:account:AccountIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        path = load_guardrails().iam_path
+        tags = t.with_role(args.tags, "identity")
+        operator = aws.iam.Role(
+            f"{name}-operator",
+            name=OPERATOR_ROLE_NAME,
+            path=path,
+            assume_role_policy=pulumi.Output.from_input(args.operations_role_arn).apply(_trust),
+            description=f"gpucloud operators configuring tenant {args.tenant}'s nodes",
+            max_session_duration=3600 * 4,
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-operator-access", role=operator.id, policy=document(*operator_statements(args.tenant)), opts=child
+        )
+        self.operator_role_arn = operator.arn
+        self.admin_role_arn = None
+        if args.admin_principals:
+            boundary = aws.iam.Policy(
+                f"{name}-admin-boundary",
+                path=path,
+                description=f"The most tenant {args.tenant}'s admins can ever do",
+                policy=document(*boundary_statements(args.tenant)),
+                tags=tags,
+                opts=child,
+            )
+            admin = aws.iam.Role(
+                f"{name}-admin",
+                path=path,
+                assume_role_policy=_trust(list(args.admin_principals)),
+                description=f"Administrators of tenant {args.tenant}",
+                permissions_boundary=boundary.arn,
+                max_session_duration=3600 * 4,
+                tags=tags,
+                opts=child,
+            )
+            aws.iam.RolePolicy(
+                f"{name}-admin-access", role=admin.id, policy=document(*admin_statements(args.tenant)), opts=child
+            )
+            self.admin_role_arn = admin.arn
+        self.register_outputs({"operator_role_arn": self.operator_role_arn, "admin_role_arn": self.admin_role_arn})

@@ -1,0 +1,114 @@
+"""TenantAccount: a tenant's own AWS account in our organization, and the provider that builds inside it.
+
+A new account is created in the tenant OU (``aws.organizations.Account``), with the organization's access
+role that our stacks assume. An adopted account (one that exists and has joined the organization) is
+not re-created: the guardrails are attached to it directly, so they hold even before it is moved into
+the tenant OU. Either way the account is protected from an accidental ``pulumi destroy``: closing an
+account is a deliberate step (``gpucloud tenant offboard`` prints it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from gpucloud.config import AccountConfig
+from gpucloud.organization.guardrails import GUARDRAIL_NAMES
+
+ACCOUNT_NAME_MAX = 50  # Organizations CreateAccount AccountName: 1 to 50 characters
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgExports:
+    """What an account stack reads from the org stack (through a StackReference)."""
+
+    tenant_ou_id: pulumi.Input[str]
+    access_role_name: pulumi.Input[str]
+    operations_role_arn: pulumi.Input[str]
+    guardrail_policy_ids: pulumi.Input[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantAccountArgs:
+    config: AccountConfig
+    org: OrgExports
+    tags: Mapping[str, str]
+
+
+def account_name(display_name: str) -> str:
+    """The account's name in Organizations: the display name on one line, cut to what AWS accepts."""
+    return " ".join(display_name.split())[:ACCOUNT_NAME_MAX]
+
+
+def tenant_provider(
+    name: str,
+    *,
+    account_id: pulumi.Input[str],
+    access_role_arn: pulumi.Input[str],
+    region: str,
+    session_name: str,
+    opts: pulumi.ResourceOptions | None = None,
+) -> aws.Provider:
+    """An AWS provider that acts inside the tenant's account, and refuses to act in any other."""
+    return aws.Provider(
+        name,
+        region=region,
+        assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=access_role_arn, session_name=session_name)],
+        allowed_account_ids=[account_id],
+        opts=opts,
+    )
+
+
+def _policy_id(policy_name: str) -> Callable[[Mapping[str, Any]], str]:
+    return lambda ids: str(ids[policy_name])
+
+
+class TenantAccount(pulumi.ComponentResource):
+    account_id: pulumi.Output[str]
+    access_role_arn: pulumi.Output[str]
+    provider: aws.Provider
+
+    def __init__(self, name: str, args: TenantAccountArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gpucloud:account:TenantAccount", name, None, opts)
+        cfg = args.config
+        if cfg.email is not None:
+            account = aws.organizations.Account(
+                f"{name}-account",
+                name=account_name(cfg.display_name),
+                email=cfg.email,
+                parent_id=args.org.tenant_ou_id,
+                role_name=args.org.access_role_name,
+                iam_user_access_to_billing="DENY",
+                # `pulumi destroy` closes the account (AWS can reopen it within 90 days); `protect` makes that a
+                # deliberate step: `pulumi state unprotect` first.
+                close_on_deletion=True,
+                tags=dict(args.tags),
+                opts=pulumi.ResourceOptions(parent=self, protect=True),
+            )
+            self.account_id = account.id
+        else:
+            self.account_id = pulumi.Output.from_input(str(cfg.account_id))
+            policies = pulumi.Output.from_input(args.org.guardrail_policy_ids)
+            for policy_name in GUARDRAIL_NAMES:
+                aws.organizations.PolicyAttachment(
+                    f"{name}-{policy_name}",
+                    policy_id=policies.apply(_policy_id(policy_name)),
+                    target_id=self.account_id,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.access_role_arn = pulumi.Output.all(self.account_id, args.org.access_role_name).apply(
+            lambda v: f"arn:aws:iam::{v[0]}:role/{v[1]}"
+        )
+        self.provider = tenant_provider(
+            f"{name}-provider",
+            account_id=self.account_id,
+            access_role_arn=self.access_role_arn,
+            region=cfg.region,
+            session_name=f"gpucloud-account-{cfg.tenant}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"account_id": self.account_id, "access_role_arn": self.access_role_arn})
