@@ -13,8 +13,17 @@ from rich.console import Console
 from gpucloud.repo import Repository
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Output that is not a terminal (a pipe, a file) is never cut to 80 columns: full values, plain tables.
+_WIDE = 1_000
+
+
+def _console(stream: Any) -> Console:
+    wide = None if stream.isatty() else _WIDE
+    return Console(file=stream, highlight=False, soft_wrap=True, width=wide)
+
+
+out = _console(sys.stdout)
+err = _console(sys.stderr)
 
 
 def repository(ctx: click.Context) -> Repository:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -17,6 +17,7 @@ from gpucloud.errors import ConfigError
 from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_STORAGE_TIB
 
 if TYPE_CHECKING:
+    from gpucloud.registry import AccountEntry, TenantEntry
     from gpucloud.tenants.onboard import Onboarding
 
 
@@ -26,10 +27,13 @@ def tenant() -> None:
 
     \b
     Onboarding is a change to this repository, reviewed like any other:
-      gpucloud tenant onboard acme --region us-east-1 --gpu-type p5.48xlarge --nodes 2 --dry-run
-      gpucloud tenant onboard acme --region us-east-1 --gpu-type p5.48xlarge --nodes 2
+      gpucloud tenant onboard beta --region us-east-1 --gpu-type p5.48xlarge --nodes 2 \\
+          --account-email aws-beta@example.com --dry-run
+      gpucloud tenant onboard beta --region us-east-1 --gpu-type p5.48xlarge --nodes 2 \\
+          --account-email aws-beta@example.com
       git add -A && git commit          # review; CI runs `gpucloud validate`
-      pulumi up -s organization/tenant-acme-us-east-1
+      pulumi up -s organization/account-beta              # the account first, once per tenant
+      pulumi up -s organization/tenant-beta-us-east-1
     """
 
 
@@ -68,10 +72,25 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
     metavar="ARN",
     help="IAM principal of the tenant that may assume its admin role (repeat for more) [none: no admin role].",
 )
+@click.option(
+    "--account-email",
+    metavar="EMAIL",
+    help="First onboarding of a tenant: create its AWS account in the tenant OU with this root e-mail.",
+)
+@click.option(
+    "--account-id",
+    metavar="ID",
+    help="First onboarding of a tenant: adopt this existing account of the organization (12 digits).",
+)
 @click.option("--update", is_flag=True, help="Change a tenant already onboarded; options not given keep their value.")
 @click.option("--dry-run", is_flag=True, help="Print the files and the offline plan summary; write nothing.")
 @click.option("--apply", is_flag=True, help="Then run `pulumi up` on the new stack (needs the Pulumi CLI).")
-@click.option("--json", "as_json", is_flag=True, help="Print {tenant, region, stack, cidr, az, files} as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {tenant, region, stack, cidr, az, account, files, dry_run, updated} as JSON.",
+)
 @click.pass_context
 def onboard(
     ctx: click.Context,
@@ -85,6 +104,8 @@ def onboard(
     display_name: str | None,
     org: str | None,
     admin_principals: tuple[str, ...],
+    account_email: str | None,
+    account_id: str | None,
     update: bool,
     dry_run: bool,
     apply: bool,
@@ -96,6 +117,10 @@ def onboard(
     NAME is a DNS label: a lower-case letter first, then [a-z0-9-], at most 32 characters. The CIDR is
     the first free block of the region's tenant supernet; the AZ is the first that has room for all
     NODES. Everything is checked before anything is written, and the files are written all or none.
+
+    Each tenant has an AWS account of its own: its first onboarding writes the account stack
+    (stacks/Pulumi.account-NAME.yaml) from --account-email (a new account) or --account-id (adopt one);
+    onboardings in other regions reuse it. --display-name and --admin-principal belong to the account.
     """
     from gpucloud.automation import pulumi_up, require_pulumi_cli
     from gpucloud.tenants.onboard import OnboardRequest
@@ -117,6 +142,8 @@ def onboard(
         display_name=display_name,
         org=org,
         admin_principals=admin_principals or None,
+        account_email=account_email,
+        account_id=account_id,
         update=update,
     )
     result = do_onboard(repo, request, dry_run=dry_run)
@@ -147,6 +174,8 @@ def _next_steps(result: Onboarding) -> None:
     inventory = next(f.path for f in result.files if f.path.name.endswith("aws_ec2.yml"))
     out.print("next:")
     out.print("  git add -A && git commit             # review; CI runs `gpucloud validate`")
+    if any(f.path.name == f"Pulumi.{result.account.stack}.yaml" and not f.existed for f in result.files):
+        out.print(f"  pulumi up -s {cfg.org}/{result.account.stack}   # the account, before its region stacks")
     out.print(f"  pulumi up -s {cfg.org}/{cfg.stack}")
     out.print(f"  gpucloud nodes configure --inventory {inventory}")
     out.print(f"  gpucloud health check --expect {cfg.node_pool.gpu_type}   # on each node, before handover")
@@ -173,7 +202,7 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of tenants.")
 @click.pass_context
 def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
-    """List onboarded tenants: name, region, stack, CIDR, GPU type and nodes, AZ."""
+    """List onboarded tenants: name, region, stack, account, CIDR, GPU type and nodes, AZ."""
     from gpucloud.registry import load_registry
     from gpucloud.transaction import repository_lock
 
@@ -183,15 +212,42 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
     rows = [t for t in registry.tenants if region is None or t.region == region]
     for problem in registry.problems.values():
         err.print(f"warning: {escape(problem)} (not listed)")
+    accounts = {row.name: registry.account(row.name) for row in rows}
     if as_json:
-        emit_json([row.as_json() for row in rows])
+        emit_json([_row_json(row, accounts[row.name]) for row in rows])
         return
-    table = Table("name", "region", "cidr", "gpu type", "nodes", "az", "egress", "display name", show_edge=False)
+    table = Table(
+        "name", "region", "stack", "account", "cidr", "gpu type", "nodes", "az", "egress", "display name",
+        show_edge=False,
+    )
     for row in rows:
-        display = Text(row.display_name.replace("\n", " "), overflow="ellipsis", no_wrap=True)
-        table.add_row(row.name, row.region, str(row.cidr), row.gpu_type, str(row.nodes), row.az, row.egress, display)
+        account = accounts[row.name]
+        display = Text(
+            (account.display_name if account else "").replace("\n", " "), overflow="ellipsis", no_wrap=True
+        )
+        table.add_row(
+            row.name,
+            row.region,
+            row.stack,
+            account.label if account else "missing",
+            str(row.cidr),
+            row.gpu_type,
+            str(row.nodes),
+            row.az,
+            row.egress,
+            display,
+        )
     out.print(table)
     out.print(f"{len(rows)} tenant(s)")
+
+
+def _row_json(row: TenantEntry, account: AccountEntry | None) -> dict[str, Any]:
+    """A tenant row: its region stack, and its account (null while its account stack is missing)."""
+    return {
+        **row.as_json(),
+        "display_name": account.display_name if account else row.name,
+        "account": account.as_json() if account else None,
+    }
 
 
 @tenant.command(context_settings=CONTEXT)
@@ -200,7 +256,8 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> None:
-    """Offboard tenant NAME from a region: remove its stack config, inventory and handover note.
+    """Offboard tenant NAME from a region: remove its stack config, inventory and handover note; with
+    its last region, its account stack too.
 
     That frees its CIDR and capacity in the registry. Its cloud resources stay until `pulumi destroy`:
     the steps are printed.
@@ -214,6 +271,8 @@ def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> None:
         click.confirm(f"Remove tenant {name}'s files for {region} from this repository?", abort=True)
     result = do_offboard(repo, name, region)
     out.print(f"offboarded tenant {result.tenant} from {result.region}: freed cidr {result.cidr}")
+    if result.account is not None:
+        out.print(f"that was its last region: its account stack {result.account.stack} goes too")
     for path in result.removed:
         out.print(f"  removed {path}")
     out.print("next:")

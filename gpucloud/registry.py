@@ -16,16 +16,16 @@ import ipaddress
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpucloud.config import RegionConfig, TenantConfig
+from gpucloud.config import AccountConfig, OrgConfig, RegionConfig, StackConfig, TenantConfig
 from gpucloud.errors import GpucloudError
 from gpucloud.repo import Repository
 
 CACHE_FILE = "registry-cache.json"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +39,7 @@ class TenantEntry:
     gpu_type: str
     az: str
     nodes: int
-    display_name: str
+    capacity_type: str
     egress: str
     org: str
 
@@ -53,7 +53,7 @@ class TenantEntry:
             gpu_type=config.node_pool.gpu_type,
             az=config.node_pool.az_id,
             nodes=config.node_pool.nodes,
-            display_name=config.display_name,
+            capacity_type=config.node_pool.capacity_type,
             egress=config.egress,
             org=config.org,
         )
@@ -68,11 +68,56 @@ class TenantEntry:
         return cls(**{**doc, "cidr": ipaddress.IPv4Network(doc["cidr"])})
 
 
+@dataclass(frozen=True, kw_only=True)
+class AccountEntry:
+    """What one tenant's account stack declares."""
+
+    stack: str
+    name: str
+    display_name: str
+    org: str
+    email: str | None
+    account_id: str | None
+    admin_principals: tuple[str, ...]
+
+    @classmethod
+    def of(cls, config: AccountConfig) -> AccountEntry:
+        return cls(
+            stack=config.stack,
+            name=config.tenant,
+            display_name=config.display_name,
+            org=config.org,
+            email=config.email,
+            account_id=config.account_id,
+            admin_principals=config.admin_principals,
+        )
+
+    @property
+    def label(self) -> str:
+        """How a person reads the account: its id once known, else the e-mail it is being created with."""
+        return self.account_id or f"new: {self.email}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "admin_principals": list(self.admin_principals)}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> AccountEntry:
+        return cls(**{**doc, "admin_principals": tuple(doc["admin_principals"])})
+
+
 @dataclass(frozen=True)
 class Registry:
     regions: dict[str, RegionConfig]  # by AWS region code
     tenants: list[TenantEntry]  # sorted by stack name
     problems: dict[str, str]  # stacks whose config does not load: stack -> what is wrong
+    accounts: dict[str, AccountEntry] = field(default_factory=dict)  # by tenant name
+    org: OrgConfig | None = None
+
+    def account(self, tenant: str) -> AccountEntry | None:
+        return self.accounts.get(tenant)
+
+    def regions_of(self, tenant: str) -> list[TenantEntry]:
+        return [t for t in self.tenants if t.name == tenant]
 
     def tenants_in(self, region: str) -> list[TenantEntry]:
         return [t for t in self.tenants if t.region == region]
@@ -134,26 +179,39 @@ class _Cache:
             os.replace(tmp, self.path)
 
 
+# Stacks there can be many of are cached per file: tenants (one per tenant and region) and accounts.
+_CACHED_KINDS: dict[str, type[TenantConfig] | type[AccountConfig]] = {
+    "tenant-": TenantConfig,
+    "account-": AccountConfig,
+}
+
+
 def load_registry(repo: Repository, *, use_cache: bool = True) -> Registry:
-    """Every stack of ``repo``: regions parsed in full, tenants from the cache when their file is unchanged."""
+    """Every stack of ``repo``: org and regions parsed in full, tenants and accounts from the cache when their
+    file is unchanged."""
     cache = _Cache(repo) if use_cache else None
     regions: dict[str, RegionConfig] = {}
     tenants: list[TenantEntry] = []
+    accounts: dict[str, AccountEntry] = {}
+    org: OrgConfig | None = None
     problems: dict[str, str] = {}
     stacks = repo.stacks()
     for stack in stacks:
-        path = repo.stack_file(stack)
-        if stack.startswith("tenant-"):
-            key = _stat_key(path)
+        prefix = next((p for p in _CACHED_KINDS if stack.startswith(p)), None)
+        if prefix is not None:
+            key = _stat_key(repo.stack_file(stack))
             hit = cache.get(stack, key) if cache else None
             if hit is None:
-                hit = _parse_tenant(repo, stack)
+                hit = _parse_cached(repo, stack, _CACHED_KINDS[prefix])
                 if cache:
                     cache.put(stack, key, hit)
             if "error" in hit:
                 problems[stack] = hit["error"]
-            else:
+            elif "tenant" in hit:
                 tenants.append(TenantEntry.from_json(hit["tenant"]))
+            else:
+                entry = AccountEntry.from_json(hit["account"])
+                accounts[entry.name] = entry
             continue
         try:
             config = repo.load(stack)
@@ -162,18 +220,26 @@ def load_registry(repo: Repository, *, use_cache: bool = True) -> Registry:
             continue
         if isinstance(config, RegionConfig):
             regions[config.region] = config
+        elif isinstance(config, OrgConfig):
+            org = config
         else:
-            problems[stack] = f"stack {stack}: a tenant stack's name must start with tenant-"
+            problems[stack] = f"stack {stack}: a {_kind(config)} stack's name must start with {_kind(config)}-"
     if cache:
         cache.save(stacks)
-    return Registry(regions=regions, tenants=tenants, problems=problems)
+    return Registry(regions=regions, tenants=tenants, problems=problems, accounts=accounts, org=org)
 
 
-def _parse_tenant(repo: Repository, stack: str) -> dict[str, Any]:
+def _kind(config: StackConfig) -> str:
+    return "tenant" if isinstance(config, TenantConfig) else "account"
+
+
+def _parse_cached(repo: Repository, stack: str, kind: type[TenantConfig] | type[AccountConfig]) -> dict[str, Any]:
     try:
         config = repo.load(stack)
     except GpucloudError as err:
         return {"error": str(err)}
-    if not isinstance(config, TenantConfig):
-        return {"error": f"stack {stack}: a region stack's name must start with region-"}
-    return {"tenant": TenantEntry.of(config).as_json()}
+    if isinstance(config, TenantConfig) and kind is TenantConfig:
+        return {"tenant": TenantEntry.of(config).as_json()}
+    if isinstance(config, AccountConfig) and kind is AccountConfig:
+        return {"account": AccountEntry.of(config).as_json()}
+    return {"error": f"stack {stack}: its name says {kind.__name__}, its config says {type(config).__name__}"}

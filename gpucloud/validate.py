@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpucloud.names import region_stack_name
+from gpucloud.config import ORG_STACK
+from gpucloud.names import account_stack_name, region_stack_name
 from gpucloud.regions import load_regions
 from gpucloud.registry import Registry, TenantEntry, load_registry
 from gpucloud.repo import Repository
@@ -83,7 +84,8 @@ def check_registry(registry: Registry, stack_count: int) -> Validation:
                     f"cidr {tenant.cidr} is outside {region.stack}'s tenant supernet {region.tenant_supernet}",
                 )
             )
-        if region.capacity_for(tenant.gpu_type, tenant.az) is None:
+        entry = region.capacity_for(tenant.gpu_type, tenant.az)
+        if entry is None:
             problems.append(
                 Problem(
                     "capacity",
@@ -92,12 +94,30 @@ def check_registry(registry: Registry, stack_count: int) -> Validation:
                 )
             )
             continue
+        if entry.capacity_type != tenant.capacity_type:
+            problems.append(
+                Problem(
+                    "capacity-type",
+                    tenant.stack,
+                    f"nodePool.capacityType={tenant.capacity_type}, but {region.stack} holds a "
+                    f"{entry.capacity_type} for {tenant.gpu_type} in {tenant.az}",
+                )
+            )
         held.setdefault((tenant.region, tenant.gpu_type, tenant.az), []).append(tenant)
     for (region_code, gpu_type, az), holders in sorted(held.items()):
         holder = registry.regions[region_code]
         entry = holder.capacity_for(gpu_type, az)
         assert entry is not None
         total = sum(t.nodes for t in holders)
+        if entry.capacity_block_id is not None and len(holders) > 1:
+            problems.append(
+                Problem(
+                    "carved-once",
+                    holder.stack,
+                    f"Capacity Block {entry.capacity_block_id} ({gpu_type} in {az}) is carved for "
+                    f"{len(holders)} tenants ({', '.join(t.stack for t in holders)}); a block serves one tenant",
+                )
+            )
         if total > entry.count:
             problems.append(
                 Problem(
@@ -107,7 +127,44 @@ def check_registry(registry: Registry, stack_count: int) -> Validation:
                     f"({', '.join(t.stack for t in holders)})",
                 )
             )
+    problems += list(_account_problems(registry))
     return Validation(stacks=stack_count, problems=problems)
+
+
+def _account_problems(registry: Registry) -> Iterator[Problem]:
+    """Every tenant has its account; no account serves two tenants; the org stack serves every region."""
+    for tenant in registry.tenants:
+        if registry.account(tenant.name) is None:
+            yield Problem(
+                "account-exists",
+                tenant.stack,
+                f"tenant {tenant.name} has no account stack {account_stack_name(tenant.name)}",
+            )
+    for kind, key in (("account id", "account_id"), ("e-mail", "email")):
+        owners: dict[str, str] = {}
+        for account in registry.accounts.values():
+            value = getattr(account, key)
+            if value is None:
+                continue
+            if value in owners:
+                yield Problem(
+                    "account-unique", account.stack, f"{kind} {value} is also {owners[value]}'s: one account per tenant"
+                )
+            owners.setdefault(value, account.stack)
+    if registry.org is None:
+        if registry.accounts or registry.regions:
+            yield Problem(
+                "org-exists", None, f"no org stack (stacks/Pulumi.{ORG_STACK}.yaml): accounts and regions read it"
+            )
+        return
+    for region in registry.regions.values():
+        if region.region not in registry.org.served_regions:
+            yield Problem(
+                "served-region",
+                region.stack,
+                f"{region.region} is not in {ORG_STACK}'s servedRegions ({', '.join(registry.org.served_regions)}): "
+                "the SCP would deny its tenants",
+            )
 
 
 def validate(repo: Repository) -> Validation:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from gpucloud.names import tenant_stack_name
+from gpucloud.names import account_stack_name, tenant_stack_name
 from gpucloud.repo import STACKS_DIR
 
 TENANT_INVENTORIES = PurePosixPath("inventories/tenants")
@@ -22,6 +22,15 @@ class TenantFiles:
     @property
     def stack(self) -> str:
         return tenant_stack_name(self.tenant, self.region)
+
+    @property
+    def account_stack(self) -> str:
+        return account_stack_name(self.tenant)
+
+    @property
+    def account_config(self) -> PurePosixPath:
+        """Shared by every region of the tenant: written by its first onboarding, removed with its last region."""
+        return PurePosixPath(STACKS_DIR) / f"Pulumi.{self.account_stack}.yaml"
 
     @property
     def stack_config(self) -> PurePosixPath:

@@ -1,6 +1,9 @@
-"""``gpucloud tenant offboard``: remove a tenant's files (all or none), which frees its CIDR and capacity.
+"""``gpucloud tenant offboard``: remove a tenant's files for one region (all or none), which frees its CIDR
+and capacity; with its last region, its account stack goes too.
 
-The cloud resources stay until someone runs ``pulumi destroy``; ``destroy_steps`` says how, in order.
+The cloud resources stay until someone runs ``pulumi destroy``; ``destroy_steps`` says how, in order: the
+region stack first (its nodes, then its capacity share and carve), and only with the last region the
+account stack, whose ``pulumi destroy`` closes the AWS account.
 """
 
 from __future__ import annotations
@@ -11,10 +14,16 @@ from pathlib import PurePosixPath
 from gpucloud.config import TenantConfig
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name
-from gpucloud.registry import load_registry
+from gpucloud.organization.guardrails import load_guardrails
+from gpucloud.registry import AccountEntry, load_registry
 from gpucloud.repo import Repository
 from gpucloud.tenants.files import TENANT_INVENTORIES, TenantFiles
 from gpucloud.transaction import FileTransaction, repository_lock
+
+# The URN the account stack gives the protected account (TenantAccount's child "<stack>-account").
+ACCOUNT_URN = (
+    "urn:pulumi:{stack}::gpucloud::gpucloud:account:TenantAccount$aws:organizations/account:Account::{stack}-account"
+)
 
 
 @dataclass(frozen=True)
@@ -25,14 +34,38 @@ class Offboarding:
     org: str
     cidr: str
     removed: tuple[PurePosixPath, ...]
+    account: AccountEntry | None  # set when this was the tenant's last region: its account stack goes too
 
     def destroy_steps(self) -> list[str]:
         qualified = f"{self.org}/{self.stack}"
-        return [
+        steps = [
             f"pulumi destroy -s {qualified}   # from a checkout that still has {self.removed[0]}, "
             "i.e. before this change merges",
             f"pulumi stack rm {qualified}",
-            "commit and merge this change (its review frees the CIDR and the capacity for others)",
+        ]
+        if self.account is not None:
+            steps += self._account_steps()
+        steps.append("commit and merge this change (its review frees the CIDR and the capacity for others)")
+        return steps
+
+    def _account_steps(self) -> list[str]:
+        assert self.account is not None
+        account = f"{self.account.org}/{self.account.stack}"
+        days = load_guardrails().account_reopen_days
+        if self.account.account_id is None:  # created by the stack: its destroy closes it
+            return [
+                f"pulumi state unprotect -s {account} '{ACCOUNT_URN.format(stack=self.account.stack)}'"
+                "   # the account is protected from an accidental destroy",
+                f"pulumi destroy -s {account}   # closes the AWS account: AWS can reopen it within {days} days "
+                "(post-closure period), then it is closed for good",
+                f"pulumi stack rm {account}",
+            ]
+        return [
+            f"pulumi destroy -s {account}   # removes our roles and guardrail attachments from the adopted "
+            f"account {self.account.account_id}; the account itself stays",
+            f"aws organizations close-account --account-id {self.account.account_id}   # only if it is to be "
+            f"closed: AWS can reopen it within {days} days",
+            f"pulumi stack rm {account}",
         ]
 
 
@@ -47,11 +80,22 @@ def offboard(repo: Repository, name: str, region: str) -> Offboarding:
         config = repo.load(entry.stack)
         assert isinstance(config, TenantConfig)
         files = TenantFiles(name, region)
-        present = tuple(p for p in files.all() if (repo.root / p).exists())
+        paths = list(files.all())
+        last_region = [t.stack for t in registry.regions_of(name)] == [entry.stack]
+        account = registry.account(name) if last_region else None
+        if account is not None:
+            paths.append(files.account_config)
+        present = tuple(p for p in paths if (repo.root / p).exists())
         txn = FileTransaction(repo.root, prune_up_to=repo.root / TENANT_INVENTORIES)
         for path in present:
             txn.remove(path)
         txn.commit()
     return Offboarding(
-        tenant=name, region=region, stack=entry.stack, org=config.org, cidr=str(config.cidr), removed=present
+        tenant=name,
+        region=region,
+        stack=entry.stack,
+        org=config.org,
+        cidr=str(config.cidr),
+        removed=present,
+        account=account,
     )

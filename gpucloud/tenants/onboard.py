@@ -20,19 +20,24 @@ from typing import Any
 from gpucloud.allocation import choose_az, first_free_block
 from gpucloud.catalog import load_catalog
 from gpucloud.config import (
+    ACCOUNT_ID_PATTERN,
+    ACCOUNT_ID_RULE,
     EGRESS_MODES,
+    EMAIL_RULE,
     ORG_PATTERN,
     PRINCIPAL_PATTERN,
+    AccountConfig,
     TenantConfig,
     check_display_name,
     config_from_namespaced,
+    email_ok,
     fsx_size_ok,
     fsx_sizes_rule,
 )
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name, region_stack_name
 from gpucloud.regions import load_regions
-from gpucloud.registry import Registry, load_registry
+from gpucloud.registry import AccountEntry, Registry, load_registry
 from gpucloud.repo import Repository, config_mapping
 from gpucloud.templating import render
 from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ORG, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
@@ -55,6 +60,8 @@ class OnboardRequest:
     display_name: str | None = None
     org: str | None = None
     admin_principals: tuple[str, ...] | None = None
+    account_email: str | None = None  # the tenant's first onboarding: a new account with this root e-mail
+    account_id: str | None = None  # ... or adopt this existing account of the organization
     update: bool = False
 
 
@@ -70,6 +77,7 @@ class Onboarding:
     """The outcome: the tenant's typed config and the files that carry it."""
 
     config: TenantConfig
+    account: AccountConfig
     files: tuple[RenderedFile, ...]
     updated: bool
 
@@ -84,6 +92,11 @@ class Onboarding:
             "stack": self.config.stack,
             "cidr": str(self.config.cidr),
             "az": self.config.node_pool.az_id,
+            "account": {
+                "stack": self.account.stack,
+                "id": self.account.account_id,
+                "email": self.account.email,
+            },
             "files": [str(f.path) for f in self.files],
         }
 
@@ -124,6 +137,14 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
         check_display_name(request.display_name)
     if request.org is not None and not ORG_PATTERN.fullmatch(request.org):
         raise ConfigError(f"--org={request.org!r}: want a Pulumi organization name ([A-Za-z0-9_.-])")
+    if request.account_email is not None and request.account_id is not None:
+        raise ConfigError(
+            "--account-email and --account-id exclude each other: a new account (e-mail) or an existing one (id)"
+        )
+    if request.account_email is not None and not email_ok(request.account_email):
+        raise ConfigError(f"--account-email={request.account_email!r}: {EMAIL_RULE}")
+    if request.account_id is not None and not ACCOUNT_ID_PATTERN.fullmatch(request.account_id):
+        raise ConfigError(f"--account-id={request.account_id!r}: {ACCOUNT_ID_RULE}")
     for arn in request.admin_principals or ():
         if not PRINCIPAL_PATTERN.fullmatch(arn):
             raise ConfigError(
@@ -176,6 +197,9 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         held = ", ".join(sorted({c.gpu_type for c in region.capacity}))
         raise ConfigError(f"--gpu-type={gpu_type}: {region.stack} holds no capacity for it; it holds: {held}")
     remaining = registry.remaining(region, gpu_type, excluding=current.stack if current else None)
+    for entry in region.capacity:  # a Capacity Block is shared whole: it serves one tenant
+        if entry.gpu_type == gpu_type and entry.capacity_block_id and remaining.get(entry.az_id) != entry.count:
+            remaining[entry.az_id] = 0
     az = None
     if existing is not None and existing.node_pool.gpu_type == gpu_type:
         az = existing.node_pool.az_id if remaining.get(existing.node_pool.az_id, 0) >= nodes else None
@@ -195,13 +219,29 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
                 f"/{region.tenant_cidr_prefix} left ({len(registry.tenants_in(request.region))} tenants)"
             )
         cidr = block
-    org = request.org or (existing.org if existing else _region_org(registry, request.region))
+    account = registry.account(request.name)
+    _check_account(registry, request, account)
+    org = request.org or (
+        existing.org if existing else account.org if account else _region_org(registry, request.region)
+    )
     fsx = _fsx(request, existing)
+    capacity_entry = region.capacity_for(gpu_type, az)
+    assert capacity_entry is not None
+    principals = (
+        request.admin_principals
+        if request.admin_principals is not None
+        else (account.admin_principals if account else ())
+    )
     context = {
         "tenant": request.name,
         "region": request.region,
         "stack": files.stack,
-        "display_name": request.display_name or (existing.display_name if existing else request.name),
+        "account_stack": files.account_stack,
+        "display_name": request.display_name or (account.display_name if account else request.name),
+        "account_email": account.email if account else request.account_email,
+        "account_id": account.account_id if account else request.account_id,
+        "home_region": registry.org.region if registry.org else request.region,
+        "capacity_type": capacity_entry.capacity_type,
         "org": org,
         "cidr": cidr,
         "supernet": region.tenant_supernet,
@@ -213,26 +253,63 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "storage_tib": request.storage_tib or (existing.storage.bucket_tib if existing else DEFAULT_STORAGE_TIB),
         "fsx_tib": fsx,
         "egress": request.egress or (existing.egress if existing else DEFAULT_EGRESS),
-        "admin_principals": list(
-            request.admin_principals
-            if request.admin_principals is not None
-            else (existing.admin_principals if existing else ())
-        ),
+        "admin_principals": list(principals),
         "inventory_path": str(files.inventory),
     }
     rendered = {
+        files.account_config: render(repo.root, "account/stack.yaml.j2", context),
         files.stack_config: render(repo.root, "tenant/stack.yaml.j2", context),
         files.inventory: render(repo.root, "tenant/inventory.aws_ec2.yml.j2", context),
         files.handover: render(repo.root, "tenant/handover.md.j2", context),
     }
     config = _parse_back(files.stack, rendered[files.stack_config], context)
+    account_config = _parse_back_account(files.account_stack, rendered[files.account_config], context)
+    changed = {path: text for path, text in rendered.items() if _differs(repo, path, text)}
     return Onboarding(
         config=config,
+        account=account_config,
         files=tuple(
-            RenderedFile(path=path, text=text, existed=(repo.root / path).exists()) for path, text in rendered.items()
+            RenderedFile(path=path, text=text, existed=(repo.root / path).exists()) for path, text in changed.items()
         ),
         updated=existing is not None,
     )
+
+
+def _differs(repo: Repository, path: PurePosixPath, text: str) -> bool:
+    target = repo.root / path
+    return not target.is_file() or target.read_text(encoding="utf-8") != text
+
+
+def _check_account(registry: Registry, request: OnboardRequest, account: AccountEntry | None) -> None:
+    """A tenant's first onboarding names its account; later ones reuse it and may not name another."""
+    if account is None:
+        if request.account_email is None and request.account_id is None:
+            raise ConfigError(
+                f"tenant {request.name} has no account yet: pass --account-email EMAIL (a new account in the "
+                "tenant OU) or --account-id ID (adopt an account of the organization)"
+            )
+    else:
+        asked = request.account_email or request.account_id
+        if asked is not None and asked not in (account.email, account.account_id):
+            raise ConfigError(
+                f"tenant {request.name} already has its account ({account.label}, stack {account.stack}); "
+                "drop --account-email/--account-id: a tenant's account does not change"
+            )
+        return
+    for other in registry.accounts.values():
+        if request.account_id is not None and other.account_id == request.account_id:
+            raise ConfigError(f"--account-id={request.account_id}: already tenant {other.name}'s account")
+        if request.account_email is not None and other.email == request.account_email:
+            raise ConfigError(f"--account-email={request.account_email}: already tenant {other.name}'s account")
+
+
+def _parse_back_account(stack: str, text: str, context: dict[str, Any]) -> AccountConfig:
+    config = config_from_namespaced(stack, config_mapping(text, "templates/account/stack.yaml.j2"))
+    if not isinstance(config, AccountConfig):
+        raise ConfigError(f"templates/account/stack.yaml.j2 rendered a {type(config).__name__}, not an account stack")
+    if config.display_name != context["display_name"] or config.admin_principals != tuple(context["admin_principals"]):
+        raise ConfigError("templates/account/stack.yaml.j2 does not round-trip the display name or principals")
+    return config
 
 
 def _fsx(request: OnboardRequest, existing: TenantConfig | None) -> float | None:
@@ -252,12 +329,8 @@ def _parse_back(stack: str, text: str, context: dict[str, Any]) -> TenantConfig:
     config = config_from_namespaced(stack, config_mapping(text, "templates/tenant/stack.yaml.j2"))
     if not isinstance(config, TenantConfig):
         raise ConfigError(f"templates/tenant/stack.yaml.j2 rendered a {type(config).__name__}, not a tenant stack")
-    wanted = {
-        "display_name": context["display_name"],
-        "cidr": ipaddress.IPv4Network(context["cidr"]),
-        "org": context["org"],
-    }
-    got = {"display_name": config.display_name, "cidr": config.cidr, "org": config.org}
+    wanted = {"cidr": ipaddress.IPv4Network(context["cidr"]), "org": context["org"]}
+    got = {"cidr": config.cidr, "org": config.org}
     if got != wanted:  # a template that mangles what the user typed is a bug, never a silent change
         raise ConfigError(f"templates/tenant/stack.yaml.j2 does not round-trip: wrote {got}, wanted {wanted}")
     return config
