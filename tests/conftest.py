@@ -15,7 +15,7 @@ from gpucloud.plan.offline import Plan, Planner
 from gpucloud.repo import Repository
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_STACKS = ("region-eu-north-1", "region-us-east-1", "tenant-acme-us-east-1")
+SAMPLE_STACKS = ("org", "account-acme", "region-eu-north-1", "region-us-east-1", "tenant-acme-us-east-1")
 
 
 @pytest.fixture(scope="session")

@@ -93,13 +93,70 @@ def test_efa_layout_of_every_sku(sku: str) -> None:
     assert {s.network_card_index for s in layout} == set(range(max(count, 1)))
 
 
-def test_nodes_are_in_the_regions_placement_group_and_reservation(sample_plans: dict[str, Plan]) -> None:
+def test_nodes_use_the_tenants_own_carve_in_the_regions_placement_group(sample_plans: dict[str, Plan]) -> None:
     region = sample_plans["region-us-east-1"].exports["capacity"]["p5.48xlarge@use1-az4"]
-    (lt,) = of_type(sample_plans[TENANT], "launchTemplate:LaunchTemplate")
-    assert lt.inputs["placement"]["groupName"] == region["placementGroup"]
+    tenant = sample_plans[TENANT]
+    (carve,) = of_type(tenant, "dynamic:Resource")
+    assert carve.inputs["source_reservation_id"] == region["reservationId"]
+    assert carve.inputs["instance_count"] == 2
+    (lt,) = of_type(tenant, "launchTemplate:LaunchTemplate")
+    assert lt.inputs["placement"] == {"groupId": region["placementGroupId"]}  # a shared group goes by its id
     target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
-    assert target["capacityReservationId"] == region["reservationId"]
-    assert len(of_type(sample_plans[TENANT], "instance:Instance")) == 2
+    assert target["capacityReservationId"] == carve.outputs["reservation_id"] != region["reservationId"]
+    assert len(of_type(tenant, "instance:Instance")) == 2
+
+
+def test_the_carve_and_placement_group_are_shared_with_the_tenants_account_alone(sample_plans: dict[str, Plan]) -> None:
+    tenant = sample_plans[TENANT]
+    account = sample_plans["account-acme"].exports["accountId"]
+    (share,) = of_type(tenant, "ResourceShare")
+    assert share.inputs["allowExternalPrincipals"] is False
+    (principal,) = of_type(tenant, "PrincipalAssociation")
+    assert principal.inputs["principal"] == account
+    (carve,) = of_type(tenant, "dynamic:Resource")
+    region = sample_plans["region-us-east-1"].exports["capacity"]["p5.48xlarge@use1-az4"]
+    shared = {r.inputs["resourceArn"] for r in of_type(tenant, "ResourceAssociation")}
+    assert shared == {carve.outputs["reservation_arn"], region["placementGroupArn"]}
+
+
+def test_everything_but_the_share_lands_in_the_tenants_account(sample_plans: dict[str, Plan]) -> None:
+    plan = sample_plans[TENANT]
+    account = sample_plans["account-acme"].exports["accountId"]
+    landing = {r["type"]: r["account"] for r in plan.as_json()["resources"] if r["account"] is not None}
+    ours = {type_ for type_, acct in landing.items() if acct == "ours"}
+    assert ours == {
+        "pulumi:providers:aws",
+        "pulumi-python:dynamic:Resource",
+        "aws:ram/resourceShare:ResourceShare",
+        "aws:ram/resourceAssociation:ResourceAssociation",
+        "aws:ram/principalAssociation:PrincipalAssociation",
+    }
+    assert {acct for type_, acct in landing.items() if type_ not in ours} == {account}
+
+
+def test_a_capacity_block_tenant_gets_the_whole_block_and_no_placement_group(repo_copy: Path) -> None:
+    block = "cr-0123456789abcdef0"
+    edit_stack(
+        repo_copy, "region-us-east-1", lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", block)
+    )
+    edit_stack(repo_copy, TENANT, lambda cfg: cfg["gpucloud:nodePool"].__setitem__("capacityType", "capacity-block"))
+    plan = Planner(Repository(repo_copy)).plan(TENANT)
+    assert not of_type(plan, "dynamic:Resource")
+    (lt,) = of_type(plan, "launchTemplate:LaunchTemplate")
+    assert "placement" not in lt.inputs
+    assert lt.inputs["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target["capacityReservationId"] == block
+    (shared,) = of_type(plan, "ResourceAssociation")
+    assert shared.inputs["resourceArn"].endswith(f":capacity-reservation/{block}")
+    assert not plan.violations
+
+
+def test_the_tenant_account_asks_for_the_vcpu_quota_its_nodes_need(tenant: Plan) -> None:
+    (quota,) = of_type(tenant, "ServiceQuota")
+    sku = load_catalog().get("p5.48xlarge")
+    assert (quota.inputs["serviceCode"], quota.inputs["quotaCode"]) == ("ec2", "L-417A185B")
+    assert quota.inputs["value"] == 2 * sku.vcpu
 
 
 def test_every_taggable_resource_carries_the_tenant_tags(tenant: Plan) -> None:
@@ -136,16 +193,99 @@ def test_buckets_are_private_tls_only_and_versioned(sample_plans: dict[str, Plan
             ), bucket.urn
 
 
-def test_node_role_reaches_only_the_tenants_bucket_and_key(tenant: Plan) -> None:
-    (policy,) = [r for r in of_type(tenant, "RolePolicy") if r.name.endswith("node-data")]
-    resources = {s["Resource"] for s in json.loads(policy.inputs["policy"])["Statement"]}
+def test_node_role_reaches_only_the_tenants_bucket_and_key_and_the_ssm_agents_calls(tenant: Plan) -> None:
+    (policy,) = [r for r in of_type(tenant, "RolePolicy") if r.name.endswith("node-access")]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    (agent,) = [s for s in statements if s["Sid"] == "SsmAgent"]
+    assert not [a for a in agent["Action"] if a.startswith("ssm:Get") or a.endswith("*")]
+    resources = {s["Resource"] for s in statements if s["Sid"] != "SsmAgent"}
     bucket = tenant.exports["bucket"]
     assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*", tenant.exports["kmsKeyArn"]}
+    assert not of_type(tenant, "RolePolicyAttachment")  # no AWS managed policy (AmazonSSMManagedInstanceCore)
 
 
-def test_admin_role_has_a_permissions_boundary(tenant: Plan) -> None:
-    (admin,) = [r for r in of_type(tenant, "iam/role:Role") if r.name.endswith("identity-admin")]
+def test_admin_role_is_bounded_and_ends_only_its_own_sessions(sample_plans: dict[str, Plan]) -> None:
+    account = sample_plans["account-acme"]
+    (admin,) = [r for r in of_type(account, "iam/role:Role") if r.name.endswith("identity-admin")]
     assert admin.inputs["permissionsBoundary"].startswith("arn:aws:iam::")
+    for policy in of_type(account, "iam/policy:Policy") + of_type(account, "RolePolicy"):
+        for statement in json.loads(policy.inputs["policy"])["Statement"]:
+            if {"ssm:ResumeSession", "ssm:TerminateSession"} & set(statement["Action"]):
+                assert statement["Resource"] == "arn:aws:ssm:*:*:session/${aws:userid}-*", policy.urn
+    (boundary,) = of_type(account, "iam/policy:Policy")
+    denies = [s for s in json.loads(boundary.inputs["policy"])["Statement"] if s["Effect"] == "Deny"]
+    assert {"iam:*", "ec2:DeleteFlowLogs"} <= {
+        a for s in denies for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+
+def test_the_operator_role_trusts_our_operations_role_only(sample_plans: dict[str, Plan]) -> None:
+    (operator,) = [r for r in of_type(sample_plans["account-acme"], "iam/role:Role") if r.name.endswith("operator")]
+    trust = json.loads(operator.inputs["assumeRolePolicy"])["Statement"]
+    assert [s["Principal"] for s in trust] == [{"AWS": "arn:aws:iam::111111111111:role/gpucloud-operations"}]
+    assert operator.inputs["path"] == "/gpucloud/"
+
+
+def test_a_new_account_is_created_in_the_tenant_ou_and_protected(sample_plans: dict[str, Plan]) -> None:
+    account = sample_plans["account-acme"]
+    (created,) = of_type(account, "organizations/account:Account")
+    (ou,) = of_type(sample_plans["org"], "OrganizationalUnit")
+    assert created.inputs["parentId"] == ou.id
+    assert created.inputs["email"] == "aws-acme@example.com"
+    assert created.inputs["roleName"] == "OrganizationAccountAccessRole"
+
+
+def test_an_adopted_account_gets_the_guardrails_attached_directly(repo_copy: Path) -> None:
+    def adopt(cfg: dict[str, Any]) -> None:
+        del cfg["gpucloud:email"]
+        cfg["gpucloud:accountId"] = "210987654321"
+
+    edit_stack(repo_copy, "account-acme", adopt)
+    planner = Planner(Repository(repo_copy))
+    plan = planner.plan("account-acme")
+    assert not of_type(plan, "organizations/account:Account")
+    attached = of_type(plan, "PolicyAttachment")
+    scps = {r.id for r in of_type(planner.plan("org"), "organizations/policy:Policy")}
+    assert {a.inputs["policyId"] for a in attached} == scps and len(scps) == 3
+    assert {a.inputs["targetId"] for a in attached} == {"210987654321"}
+    assert plan.exports["accountId"] == "210987654321"
+
+
+def test_the_org_stack_guards_the_tenant_ou(sample_plans: dict[str, Plan]) -> None:
+    from gpucloud.organization.guardrails import load_guardrails
+
+    org = sample_plans["org"]
+    (ou,) = of_type(org, "OrganizationalUnit")
+    scps = of_type(org, "organizations/policy:Policy")
+    facts = load_guardrails()
+    assert len(scps) <= facts.scp_max_per_target - 1  # FullAWSAccess takes one place
+    sids = set()
+    for scp in scps:
+        assert len(scp.inputs["content"]) <= facts.scp_max_characters, scp.urn
+        sids |= {s["Sid"] for s in json.loads(scp.inputs["content"])["Statement"]}
+    assert {
+        "NoLeavingTheOrganization",
+        "RunInstancesOnlyWithImdsV2",
+        "OnlyServedRegions",
+        "NoCapacityPurchases",
+        "NoSharingOut",
+        "ProtectGpucloudIam",
+        "ProtectFlowLogs",
+        "ProtectAuditTrail",
+    } <= sids
+    attachments = of_type(org, "PolicyAttachment")
+    assert {a.inputs["targetId"] for a in attachments} == {ou.id}
+    (trail,) = of_type(org, "cloudtrail/trail:Trail")
+    assert trail.inputs["isOrganizationTrail"] is True and trail.inputs["enableLogFileValidation"] is True
+
+
+def test_log_services_are_admitted_only_with_source_conditions(sample_plans: dict[str, Plan]) -> None:
+    for stack in ("org", "region-us-east-1"):
+        for res in of_type(sample_plans[stack], "BucketPolicy") + of_type(sample_plans[stack], "kms/key:Key"):
+            for statement in json.loads(res.inputs["policy"])["Statement"]:
+                if "Service" in (statement.get("Principal") or {}):
+                    keys = {k for cond in statement["Condition"].values() for k in cond}
+                    assert keys & {"aws:SourceArn", "aws:SourceAccount", "aws:SourceOrgID"}, (res.urn, statement)
 
 
 def test_nat_egress_is_optional(repo_copy: Path) -> None:

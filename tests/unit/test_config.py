@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from conftest import edit_stack
 
-from gpucloud.config import RegionConfig, TenantConfig
+from gpucloud.config import AccountConfig, OrgConfig, RegionConfig, TenantConfig
 from gpucloud.errors import ConfigError, StackNotFoundError
 from gpucloud.repo import Repository
 
 REGION = "region-us-east-1"
 TENANT = "tenant-acme-us-east-1"
+ACCOUNT = "account-acme"
+ORG = "org"
 Change = Callable[[dict[str, Any]], None]
 
 
@@ -36,15 +38,21 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
     tenant = repo.load(TENANT)
     assert isinstance(region, RegionConfig) and isinstance(tenant, TenantConfig)
     assert sum(c.count for c in region.capacity if c.gpu_type == "p5.48xlarge") >= 16
-    assert (tenant.tenant, tenant.display_name, tenant.node_pool.nodes) == ("acme", "Acme AI", 2)
+    assert (tenant.tenant, tenant.node_pool.nodes, tenant.node_pool.capacity_type) == ("acme", 2, "reservation")
     assert tenant.region_stack_ref == "organization/gpucloud/region-us-east-1"
+    assert tenant.account_stack_ref == "organization/gpucloud/account-acme"
+    account = repo.load(ACCOUNT)
+    assert isinstance(account, AccountConfig)
+    assert (account.display_name, account.email, account.account_id) == ("Acme AI", "aws-acme@example.com", None)
+    org = repo.load("org")
+    assert isinstance(org, OrgConfig) and set(org.served_regions) == {"us-east-1", "eu-north-1"}
 
 
 @pytest.mark.parametrize(
     ("stack", "change", "expected"),
     [
         (TENANT, _drop("gpucloud:cidr"), "missing required key gpucloud:cidr"),
-        (TENANT, _set("gpucloud:kind", "silo"), "gpucloud:kind='silo': allowed: region, tenant"),
+        (TENANT, _set("gpucloud:kind", "silo"), "gpucloud:kind='silo': allowed: org, account, region, tenant"),
         (TENANT, _set("gpucloud:region", "mars-1"), "gpucloud:region='mars-1': allowed:"),
         (TENANT, _set("gpucloud:colour", "blue"), "unknown key gpucloud:colour"),
         (TENANT, _set("gpucloud:cidr", "8.8.8.0/24"), "gpucloud:cidr='8.8.8.0/24': want a private range"),
@@ -75,7 +83,23 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
         (TENANT, _set_in("gpucloud:storage", "fsxTib", 3), "gpucloud:storage.fsxTib=3: FSx for Lustre takes 1.2 TiB"),
         (TENANT, _set_in("gpucloud:storage", "bucketTib", -5), "gpucloud:storage.bucketTib=-5: want a positive number"),
         (TENANT, _set("gpucloud:egress", "open"), "gpucloud:egress='open': allowed: nat, none"),
-        (TENANT, _set("gpucloud:adminPrincipals", ["*"]), "gpucloud:adminPrincipals[0]='*'"),
+        (ACCOUNT, _set("gpucloud:adminPrincipals", ["*"]), "gpucloud:adminPrincipals[0]='*'"),
+        (ACCOUNT, _set("gpucloud:email", "not-an-email"), "gpucloud:email='not-an-email': want an e-mail address"),
+        (ACCOUNT, _set("gpucloud:accountId", "1234"), "want exactly one of gpucloud:email (a new account)"),
+        (ACCOUNT, _set("gpucloud:tenant", "other"), "the account stack of tenant other must be named account-other"),
+        (ORG, _set("gpucloud:organizationId", "org-1"), "gpucloud:organizationId='org-1': want an organization id"),
+        (ORG, _set("gpucloud:rootId", "root"), "gpucloud:rootId='root': want an organization root id"),
+        (ORG, _set("gpucloud:servedRegions", ["mars-1"]), "gpucloud:servedRegions[0]='mars-1': allowed:"),
+        (ORG, _set("gpucloud:servedRegions", ["eu-north-1"]), "gpucloud:region='us-east-1': the organization's home"),
+        (ORG, _set("gpucloud:operationsRoleArn", "ops"), "gpucloud:operationsRoleArn='ops': want an IAM role ARN"),
+        (
+            TENANT,
+            _set(
+                "gpucloud:nodePool",
+                {"gpuType": "p5.48xlarge", "nodes": 2, "az": "use1-az4", "rootVolumeGib": 500, "capacityType": "spot"},
+            ),
+            "gpucloud:nodePool.capacityType='spot': allowed: reservation, capacity-block",
+        ),
         (TENANT, _set("gpucloud:tenant", "Acme"), "'Acme' is not a valid tenant name"),
         (TENANT, _set("gpucloud:tenant", "admin"), "'admin' is reserved"),
         (TENANT, _set("gpucloud:tenant", "other"), "tenant other in us-east-1 must be named tenant-other-us-east-1"),
@@ -132,7 +156,10 @@ def test_a_stack_file_named_for_another_region_is_refused(repo_copy: Path) -> No
 
 
 def test_an_unknown_stack_names_the_stacks_that_exist(repo_root: Path) -> None:
-    with pytest.raises(StackNotFoundError, match="stacks: region-eu-north-1, region-us-east-1, tenant-acme-us-east-1"):
+    with pytest.raises(
+        StackNotFoundError,
+        match="stacks: account-acme, org, region-eu-north-1, region-us-east-1, tenant-acme-us-east-1",
+    ):
         Repository(repo_root).load("tenant-nobody-us-east-1")
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpucloud.config import RegionConfig
+from gpucloud.config import OrgConfig, RegionConfig
 from gpucloud.errors import ConfigError
-from gpucloud.registry import Registry, TenantEntry
+from gpucloud.registry import AccountEntry, Registry, TenantEntry
 from gpucloud.repo import Repository
 from gpucloud.tenants.onboard import OnboardRequest, prepare
 from gpucloud.validate import check_registry
@@ -29,6 +29,25 @@ assert isinstance(REGION, RegionConfig)
 SMALL = replace(REGION, tenant_supernet=IPv4Network("10.16.0.0/18"), tenant_cidr_prefix=21)
 NAMES = [f"t{i}" for i in range(12)]
 SKUS = sorted({c.gpu_type for c in SMALL.capacity})
+ORG = Repository(ROOT).load("org")
+assert isinstance(ORG, OrgConfig)
+
+
+def _registry(tenants: list[TenantEntry]) -> Registry:
+    """The registry the sequence built: each tenant with the account its first onboarding wrote."""
+    accounts = {
+        t.name: AccountEntry(
+            stack=f"account-{t.name}",
+            name=t.name,
+            display_name=t.name,
+            org=t.org,
+            email=f"aws-{t.name}@example.com",
+            account_id=None,
+            admin_principals=(),
+        )
+        for t in tenants
+    }
+    return Registry(regions={SMALL.region: SMALL}, tenants=list(tenants), problems={}, accounts=accounts, org=ORG)
 
 onboard_op = st.tuples(st.just("onboard"), st.sampled_from(NAMES), st.sampled_from(SKUS), st.integers(1, 9))
 offboard_op = st.tuples(st.just("offboard"), st.sampled_from(NAMES), st.just(""), st.just(0))
@@ -43,7 +62,7 @@ def _invariants(tenants: list[TenantEntry]) -> None:
     for entry in SMALL.capacity:
         held = sum(t.nodes for t in tenants if t.gpu_type == entry.gpu_type and t.az == entry.az_id)
         assert held <= entry.count, (entry, held)
-    registry = Registry(regions={SMALL.region: SMALL}, tenants=tenants, problems={})
+    registry = _registry(tenants)
     assert check_registry(registry, len(tenants) + 1).problems == []  # validate agrees
 
 
@@ -55,11 +74,13 @@ def test_any_sequence_keeps_cidrs_disjoint_and_capacity_within_the_region(
     repo = Repository(ROOT)
     tenants: list[TenantEntry] = []
     for op, name, sku, nodes in ops:
-        registry = Registry(regions={SMALL.region: SMALL}, tenants=list(tenants), problems={})
+        registry = _registry(tenants)
         if op == "offboard":
             tenants = [t for t in tenants if t.name != name]
             continue
-        request = OnboardRequest(name=name, region="us-east-1", gpu_type=sku, nodes=nodes)
+        request = OnboardRequest(
+            name=name, region="us-east-1", gpu_type=sku, nodes=nodes, account_email=f"aws-{name}@example.com"
+        )
         try:
             result = prepare(repo, registry, request)
         except ConfigError as err:
@@ -76,5 +97,6 @@ def test_any_sequence_keeps_cidrs_disjoint_and_capacity_within_the_region(
             continue
         assert result.config.node_pool.nodes == nodes
         assert result.config.node_pool.az_id in registry.remaining(SMALL, sku)
+        assert result.account.email == f"aws-{name}@example.com"
         tenants.append(TenantEntry.of(result.config))
         _invariants(tenants)

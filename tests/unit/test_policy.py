@@ -314,16 +314,162 @@ CASES: list[tuple[str, list[RecordedResource], list[RecordedResource]]] = [
     ),
 ]
 
+PROVIDER = RecordedResource(
+    type="pulumi:providers:aws",
+    name="tenant",
+    urn=urn("pulumi:providers:aws", "tenant"),
+    id="tenant",
+    parent=None,
+    custom=True,
+    inputs={"allowedAccountIds": '["210987654321"]'},
+)
+LOOSE_PROVIDER = replace(PROVIDER, urn=urn("pulumi:providers:aws", "loose"), inputs={})
+SHARE = res("aws:ram/resourceShare:ResourceShare", {"allowExternalPrincipals": False}, "share")
+EC2_TRUST = doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
+NODE_ROLE = res("aws:iam/role:Role", {"assumeRolePolicy": EC2_TRUST}, "node")
+REGION_CAPACITY = {
+    "capacity": {
+        "p5.48xlarge@use1-az4": {
+            "marketType": "reserved",
+            "reservationArn": "arn:aws:ec2:us-east-1:1:capacity-reservation/cr-region",
+        }
+    }
+}
+
+
+def in_tenant(resource: RecordedResource) -> RecordedResource:
+    return replace(resource, provider=PROVIDER.urn)
+
+
+def principal(value: str) -> RecordedResource:
+    return res(
+        "aws:ram/principalAssociation:PrincipalAssociation",
+        {"principal": value, "resourceShareArn": "share"},
+        f"p-{value[-4:]}",
+        deps={"resourceShareArn": (SHARE.urn,)},
+    )
+
+
+def shared(arn: str, rid: str = "a") -> RecordedResource:
+    return res("aws:ram/resourceAssociation:ResourceAssociation", {"resourceArn": arn, "resourceShareArn": "s"}, rid)
+
+
+CASES += [
+    (
+        "tenant-account-provider",
+        [PROVIDER, res("aws:ec2/vpc:Vpc", {}, "vpc"), in_tenant(SHARE)],
+        [PROVIDER, in_tenant(res("aws:ec2/vpc:Vpc", {}, "vpc")), SHARE],
+    ),
+    (
+        "tenant-account-provider",
+        [LOOSE_PROVIDER, replace(res("aws:ec2/vpc:Vpc", {}, "v"), provider=LOOSE_PROVIDER.urn)],
+        [PROVIDER, in_tenant(res("aws:ec2/vpc:Vpc", {}, "v"))],
+    ),
+    (
+        "share-one-account",
+        [replace(SHARE, inputs={"allowExternalPrincipals": True}), principal("210987654321")],
+        [SHARE, principal("210987654321")],
+    ),
+    ("share-one-account", [SHARE, principal("ou-ab12-cdefgh12")], [SHARE, principal("210987654321")]),
+    (
+        "share-one-account",
+        [SHARE, principal("210987654321"), principal("310987654321")],
+        [SHARE, principal("210987654321")],
+    ),
+    (
+        "share-carve-only",
+        [shared("arn:aws:ec2:us-east-1:1:capacity-reservation/cr-region")],
+        [shared("arn:aws:ec2:us-east-1:1:capacity-reservation/cr-carve")],
+    ),
+    (
+        "share-carve-only",
+        [
+            shared("arn:aws:ec2:us-east-1:1:capacity-reservation/cr-carve", "a"),
+            shared("arn:aws:ec2:us-east-1:1:capacity-reservation/cr-carve", "b"),
+        ],
+        [shared("arn:aws:ec2:us-east-1:1:capacity-reservation/cr-carve", "a")],
+    ),
+    (
+        "session-scope",
+        [
+            res(
+                "aws:iam/policy:Policy",
+                {"policy": doc({"Effect": "Allow", "Action": ["ssm:ResumeSession"], "Resource": "*"})},
+            )
+        ],
+        [
+            res(
+                "aws:iam/policy:Policy",
+                {
+                    "policy": doc(
+                        {
+                            "Effect": "Allow",
+                            "Action": ["ssm:ResumeSession"],
+                            "Resource": "arn:aws:ssm:*:*:session/${aws:userid}-*",
+                        }
+                    )
+                },
+            )
+        ],
+    ),
+    (
+        "node-role-no-managed-policy",
+        [
+            NODE_ROLE,
+            res(
+                "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                {"role": "node", "policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"},
+                "att",
+            ),
+        ],
+        [
+            NODE_ROLE,
+            res(
+                "aws:iam/rolePolicy:RolePolicy",
+                {
+                    "role": "node",
+                    "policy": doc({"Effect": "Allow", "Action": "ssm:UpdateInstanceInformation", "Resource": "*"}),
+                },
+                "inline",
+            ),
+        ],
+    ),
+    (
+        "iam-lint",
+        [res("aws:iam/policy:Policy", {"policy": doc({"Effect": "Allow", "Action": "s3:GetObjct", "Resource": "*"})})],
+        [res("aws:iam/policy:Policy", {"policy": doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})})],
+    ),
+    (
+        "iam-lint",
+        [
+            res(
+                "aws:iam/policy:Policy",
+                {
+                    "policy": doc(
+                        {
+                            "Effect": "Allow",
+                            "Action": "kms:DescribeKey",
+                            "Resource": "*",
+                            "Condition": {"StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": "x"}},
+                        }
+                    )
+                },
+            )
+        ],
+        [res("aws:iam/role:Role", {"assumeRolePolicy": EC2_TRUST})],
+    ),
+]
+
 
 @pytest.mark.parametrize(("rule", "breaking", "passing"), CASES, ids=[c[0] for c in CASES])
 def test_rule_catches_the_breaking_resource_and_passes_the_fixed_one(
     repo_root: Path, rule: str, breaking: list[RecordedResource], passing: list[RecordedResource]
 ) -> None:
     config = Repository(repo_root).load("tenant-acme-us-east-1")
-    found = evaluate(breaking, config)
+    found = evaluate(breaking, config, REGION_CAPACITY)
     assert rule in {v.rule for v in found}, found
     assert all(v.urn.startswith("urn:pulumi:") and v.message for v in found)
-    assert rule not in {v.rule for v in evaluate(passing, config)}
+    assert rule not in {v.rule for v in evaluate(passing, config, REGION_CAPACITY)}
 
 
 def test_region_exports_are_not_foreign(repo_root: Path) -> None:
@@ -347,8 +493,11 @@ def test_egress_to_the_world_needs_nat(repo_root: Path) -> None:
 def test_tenant_rules_do_not_apply_to_region_stacks(repo_root: Path) -> None:
     config = Repository(repo_root).load("region-us-east-1")
     found = evaluate([res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", {"tags": {}})], config)
-    assert not {v.rule for v in found} & {r.name for r in RULES if r.tenant_only}
-    assert len(rules_for(config)) == len([r for r in RULES if not r.tenant_only]) < len(RULES)
+    assert not {v.rule for v in found} & {r.name for r in RULES if r.tenant_only or r.tenant_or_account}
+    assert len(rules_for(config)) == len([r for r in RULES if r.applies_to(config)]) < len(RULES)
+    assert "tenant-account-provider" not in {r.name for r in rules_for(config)}
+    account = Repository(repo_root).load("account-acme")
+    assert "tenant-account-provider" in {r.name for r in rules_for(account)}
 
 
 def test_every_rule_has_a_breaking_case() -> None:

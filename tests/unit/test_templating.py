@@ -49,6 +49,7 @@ def _onboard(registry: Registry, display_name: str) -> dict[str, str]:
         egress="nat",
         display_name=display_name,
         admin_principals=("arn:aws:iam::210987654321:role/BetaAdmins",),
+        account_email="aws-beta@example.com",
     )
     result = prepare(Repository(ROOT), registry, request)
     return {f.path.name: f.text for f in result.files}
@@ -61,7 +62,7 @@ def registry() -> Registry:
 
 def test_a_hostile_display_name_is_stored_and_shown_as_literal_text(registry: Registry) -> None:
     files = _onboard(registry, HOSTILE)
-    stack = yaml.safe_load(files["Pulumi.tenant-beta-us-east-1.yaml"])
+    stack = yaml.safe_load(files["Pulumi.account-beta.yaml"])
     assert stack["config"]["gpucloud:displayName"] == HOSTILE
     assert "49" not in files["us-east-1.handover.md"]  # {{ 7*7 }} was never evaluated
     assert "For: Acme \\{\\{ 7\\*7 \\}\\}" in files["us-east-1.handover.md"]
@@ -69,7 +70,8 @@ def test_a_hostile_display_name_is_stored_and_shown_as_literal_text(registry: Re
 
 
 @pytest.mark.parametrize(
-    "name", ["Pulumi.tenant-beta-us-east-1.yaml", "us-east-1.aws_ec2.yml", "us-east-1.handover.md"]
+    "name",
+    ["Pulumi.account-beta.yaml", "Pulumi.tenant-beta-us-east-1.yaml", "us-east-1.aws_ec2.yml", "us-east-1.handover.md"],
 )
 def test_rendered_files_match_the_golden_files(registry: Registry, name: str) -> None:
     """Regenerate on purpose only: GPUCLOUD_REGEN_GOLDEN=1 pytest tests/unit/test_templating.py"""
@@ -86,3 +88,6 @@ def test_the_inventory_selects_only_the_tenants_instances(registry: Registry) ->
     assert inventory["filters"]["tag:gpucloud:tenant"] == "beta"
     assert inventory["filters"]["tag:gpucloud:region"] == "us-east-1"
     assert inventory["regions"] == ["us-east-1"]
+    # The nodes live in the tenant's account: the inventory and the SSM connection assume our operator role there.
+    assert inventory["profile"] == "gpucloud-tenant-beta"
+    assert inventory["compose"]["ansible_aws_ssm_profile"] == "'gpucloud-tenant-beta'"
