@@ -16,13 +16,14 @@ from typing import Any
 
 from gpucloud.allocation import first_free_block
 from gpucloud.catalog import load_catalog
-from gpucloud.config import TENANT_PREFIX_RANGE, RegionConfig, config_from_namespaced
+from gpucloud.config import ORG_STACK, TENANT_PREFIX_RANGE, RegionConfig, config_from_namespaced
 from gpucloud.errors import ConfigError
 from gpucloud.names import region_stack_name
 from gpucloud.regions import AwsRegion, load_regions
 from gpucloud.registry import Registry, load_registry
 from gpucloud.repo import STACKS_DIR, Repository, config_mapping
 from gpucloud.templating import render
+from gpucloud.tenants.defaults import DEFAULT_ORG
 from gpucloud.transaction import FileTransaction, repository_lock
 
 _CAPACITY = re.compile(r"(?P<sku>[a-z0-9.-]+?)(?:@(?P<az>[a-z0-9-]+))?=(?P<count>\d+)")
@@ -163,6 +164,13 @@ def prepare(
     stack = region_stack_name(aws.code)
     if aws.code in registry.regions:
         raise ConfigError(f"region {aws.code} already has its stack {stack}; edit it and review the change")
+    if registry.org is None:
+        raise ConfigError(f"no org stack (stacks/Pulumi.{ORG_STACK}.yaml): a region reads it; write it first")
+    if aws.code not in registry.org.served_regions:
+        raise ConfigError(
+            f"region {aws.code} is not in {ORG_STACK}'s servedRegions ({', '.join(registry.org.served_regions)}): "
+            f"add it there first (the SCP denies tenant accounts every region it does not list)"
+        )
     like = _like(registry, request.like)
     table = load_regions()
     if not capacity:
@@ -191,6 +199,7 @@ def prepare(
         "region": aws.code,
         "region_name": aws.name,
         "stack": stack,
+        "org": next((r.org for r in registry.regions.values()), DEFAULT_ORG),
         "supernet": supernet,
         "tenant_prefix": tenant_prefix,
         "tenant_blocks": 2 ** (tenant_prefix - supernet.prefixlen),

@@ -5,7 +5,7 @@ tenant never gets a share of the region's reservation: it gets a new reservation
 (``CreateCapacityReservationBySplitting``) and shared with its account alone. pulumi-aws has no resource
 for a split, so this is a Pulumi dynamic provider:
 
-- create: split ``instanceCount`` off the source (same type, platform, AZ, placement group, end date);
+- create: split ``instance_count`` off the source (same type, platform, AZ, placement group, end date);
 - update: a changed count moves capacity between the source and the carve
   (``MoveCapacityReservationInstances``; both must be active, ours, and alike);
 - delete: move everything back into the source; AWS cancels a reservation once all its capacity has been
@@ -63,7 +63,7 @@ class CarveProvider(ResourceProvider):
         )
         carved = answer["DestinationCapacityReservation"]
         if int(carved["TotalInstanceCount"]) != count:
-            raise CarveError(f"split {count} off {props['sourceReservationId']}, got {carved['TotalInstanceCount']}")
+            raise CarveError(f"split {count} off {props['source_reservation_id']}, got {carved['TotalInstanceCount']}")
         return CreateResult(
             id_=carved["CapacityReservationId"],
             outs={
@@ -109,7 +109,7 @@ class CarveProvider(ResourceProvider):
         after = _describe(ec2, id_)
         if after is not None and after["State"] not in ("cancelled", "expired"):
             raise CarveError(
-                f"{id_} still {after['State']} after its capacity moved back to {props['sourceReservationId']}: "
+                f"{id_} still {after['State']} after its capacity moved back to {props['source_reservation_id']}: "
                 "instances still run in it; terminate them first"
             )
 

@@ -9,11 +9,25 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import snapshot
+from conftest import edit_stack, snapshot
 
 pytestmark = pytest.mark.integration
 AMI = "ami-0123456789abcdef0"
 P4D = ["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", f"p4d.24xlarge={AMI}"]
+
+
+@pytest.fixture
+def served(repo_copy: Path) -> Path:
+    """The org stack serves the regions these tests add (region add refuses one it does not serve)."""
+    edit_stack(repo_copy, "org", lambda cfg: cfg["gpucloud:servedRegions"].extend(["eu-west-1", "us-west-2"]))
+    return repo_copy
+
+
+def test_a_region_the_org_does_not_serve_is_refused(repo_copy: Path) -> None:
+    before = snapshot(repo_copy)
+    result = gpucloud(repo_copy, "region", "add", *P4D)
+    assert result.returncode == 2 and "not in org's servedRegions" in result.stderr
+    assert snapshot(repo_copy) == before
 
 
 def gpucloud(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -22,7 +36,8 @@ def gpucloud(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_add_a_region_then_plan_and_validate_it(repo_copy: Path) -> None:
+def test_add_a_region_then_plan_and_validate_it(served: Path) -> None:
+    repo_copy = served
     result = gpucloud(
         repo_copy, "region", "add", "eu-west-1", "--capacity", "p4d.24xlarge@euw1-az2=4", "--capacity",
         "g5.48xlarge=2", "--ami", f"p4d.24xlarge={AMI}", "--ami", f"g5.48xlarge={AMI}", "--json",
@@ -47,12 +62,13 @@ def test_add_a_region_then_plan_and_validate_it(repo_copy: Path) -> None:
     assert gpucloud(repo_copy, "validate").returncode == 0
     # and a tenant can be onboarded there at once
     onboard = gpucloud(repo_copy, "tenant", "onboard", "zeta", "--region", "eu-west-1", "--gpu-type", "p4d.24xlarge",
-                       "--nodes", "2", "--json")  # fmt: skip
+                       "--nodes", "2", "--account-email", "aws-zeta@example.com", "--json")  # fmt: skip
     assert onboard.returncode == 0, onboard.stderr
     assert json.loads(onboard.stdout)["cidr"] == "10.0.0.0/20"
 
 
-def test_like_copies_the_capacity_of_another_region(repo_copy: Path) -> None:
+def test_like_copies_the_capacity_of_another_region(served: Path) -> None:
+    repo_copy = served
     amis = [
         a
         for sku in ("p5.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g6e.48xlarge")
@@ -68,7 +84,8 @@ def test_like_copies_the_capacity_of_another_region(repo_copy: Path) -> None:
     assert json.loads(result.stdout)["supernet"] == "10.0.0.0/12"
 
 
-def test_dry_run_writes_nothing(repo_copy: Path) -> None:
+def test_dry_run_writes_nothing(served: Path) -> None:
+    repo_copy = served
     before = snapshot(repo_copy)
     result = gpucloud(
         repo_copy,
@@ -106,7 +123,8 @@ def test_dry_run_writes_nothing(repo_copy: Path) -> None:
         ([*P4D, "--tenant-prefix", "30"], ["--tenant-prefix=30"]),
     ],
 )  # fmt: skip
-def test_refusals_are_one_line_and_write_nothing(repo_copy: Path, args: list[str], needles: list[str]) -> None:
+def test_refusals_are_one_line_and_write_nothing(served: Path, args: list[str], needles: list[str]) -> None:
+    repo_copy = served
     before = snapshot(repo_copy)
     result = gpucloud(repo_copy, "region", "add", *args)
     assert result.returncode == 2, (result.stdout, result.stderr)

@@ -27,7 +27,8 @@ def gpucloud(root: Path, *args: str, env: dict[str, str] | None = None) -> subpr
 
 
 def onboard_args(name: str, *extra: str, nodes: int = 1, sku: str = "p5.48xlarge") -> list[str]:
-    return [*ONBOARD, name, "--region", "us-east-1", "--gpu-type", sku, "--nodes", str(nodes), *extra]
+    account = () if "--update" in extra or "--account-id" in extra else ("--account-email", f"aws-{name}@example.com")
+    return [*ONBOARD, name, "--region", "us-east-1", "--gpu-type", sku, "--nodes", str(nodes), *account, *extra]
 
 
 def tenants(root: Path) -> list[dict[str, object]]:
@@ -57,7 +58,9 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
         "cidr": "10.16.16.0/20",  # acme holds 10.16.0.0/20
         "az": "use1-az4",
     }
+    assert doc["account"] == {"stack": "account-beta", "id": None, "email": "aws-beta@example.com"}
     assert doc["files"] == [
+        "stacks/Pulumi.account-beta.yaml",
         "stacks/Pulumi.tenant-beta-us-east-1.yaml",
         "inventories/tenants/beta/us-east-1.aws_ec2.yml",
         "inventories/tenants/beta/us-east-1.handover.md",
@@ -295,6 +298,7 @@ def test_a_kill_at_any_moment_leaves_before_or_after_never_between(repo_copy: Pa
     else:
         assert names == ["acme", "beta"]
         assert set(after) - set(before) == {
+            "stacks/Pulumi.account-beta.yaml",
             "stacks/Pulumi.tenant-beta-us-east-1.yaml",
             "inventories/tenants/beta/us-east-1.aws_ec2.yml",
             "inventories/tenants/beta/us-east-1.handover.md",

@@ -25,7 +25,10 @@ def fleet(repo_copy: Path) -> Path:
         ("delta", "eu-north-1", "p5.48xlarge"),
         ("eps", "eu-north-1", "p5en.48xlarge"),
     ):
-        onboard(Repository(repo_copy), OnboardRequest(name=name, region=region, gpu_type=sku, nodes=1))
+        onboard(
+            Repository(repo_copy),
+            OnboardRequest(name=name, region=region, gpu_type=sku, nodes=1, account_email=f"aws-{name}@example.com"),
+        )
     return repo_copy
 
 
