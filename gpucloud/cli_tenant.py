@@ -189,8 +189,12 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
     for file in result.files:
         out.rule(f"{'would update' if file.existed else 'would write'} {file.path}")
         out.print(Text(file.text))
-    stack_file = next(f for f in result.files if f.path.name.startswith("Pulumi."))
-    plan = Planner(repository(ctx)).plan(result.stack, config_mapping(stack_file.text, str(stack_file.path)))
+    configs = {
+        f.path.name[len("Pulumi.") : -len(".yaml")]: config_mapping(f.text, str(f.path))
+        for f in result.files
+        if f.path.name.startswith("Pulumi.")
+    }
+    plan = Planner(repository(ctx), pending=configs).plan(result.stack)
     out.rule(f"offline plan of {result.stack}")
     render_summary(out, plan)
     out.print("dry run: nothing written")

@@ -102,19 +102,23 @@ def stack_references(config: StackConfig) -> list[tuple[str, str, str]]:
 class Planner:
     """Plans stacks of one repository; keeps region runs so tenants of a region reuse them."""
 
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, pending: dict[str, dict[str, Any]] | None = None) -> None:
         self.repo = repo
         self._runs: dict[str, ProgramRun] = {}
+        # Stacks not written yet (an onboarding's dry run): their namespaced config, read instead of the file.
+        self.pending = dict(pending or {})
 
     def _run(self, stack: str, raw: dict[str, Any] | None = None) -> tuple[StackConfig, ProgramRun]:
         cacheable = raw is None  # a plan of a config that is not on disk (onboarding's dry run) is not kept
+        if raw is None and stack in self.pending:
+            cacheable, raw = False, self.pending[stack]
         raw = self.repo.raw_config(stack) if raw is None else raw
         config = config_from_namespaced(stack, raw)
         if cacheable and stack in self._runs:
             return config, self._runs[stack]
         stack_outputs: dict[str, dict[str, Any]] = {}
         for qualified, referenced, how in stack_references(config):
-            if referenced not in self.repo.stacks():
+            if referenced not in self.pending and referenced not in self.repo.stacks():
                 raise ConfigError(
                     f"stack {stack}: it reads stack {referenced}, which does not exist; add it first ({how})"
                 )
