@@ -41,8 +41,9 @@ def rollout(
     \b
     SPEC: waves separated by ';', each [NAME:]GLOB[,GLOB...]; a stack joins the first wave that matches
     it, stacks no wave matches run last (wave 'rest'). Default:
-      canary:<first region stack>;regions:region-*;tenants:tenant-*
-    A tenant never runs before, or with, its region stack.
+      org:org;canary:<first region stack>;regions:region-*;accounts:account-*;tenants:tenant-*
+    A stack never runs before, or with, a stack it reads: regions and accounts read the org stack,
+    a tenant stack its region and its account.
     \b
     Examples:
       gpucloud rollout --plan-only

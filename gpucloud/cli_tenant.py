@@ -18,7 +18,7 @@ from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_STORAGE_TIB
 
 if TYPE_CHECKING:
     from gpucloud.registry import AccountEntry, TenantEntry
-    from gpucloud.tenants.onboard import Onboarding
+    from gpucloud.tenants.onboard import Onboarding, RenderedFile
 
 
 @click.group(context_settings=CONTEXT)
@@ -165,8 +165,16 @@ def _show_written(result: Onboarding) -> None:
         f"{cfg.node_pool.nodes} × {cfg.node_pool.gpu_type} in {cfg.node_pool.az_id}"
     )
     for file in result.files:
-        out.print(f"  {'updated' if file.existed else 'wrote'} {file.path}")
+        out.print(f"  {_verb(file, dry_run=False)} {file.path}")
     _next_steps(result)
+
+
+def _verb(file: RenderedFile, *, dry_run: bool) -> str:
+    if not file.changed:
+        return "unchanged"
+    if dry_run:
+        return "would update" if file.existed else "would write"
+    return "updated" if file.existed else "wrote"
 
 
 def _next_steps(result: Onboarding) -> None:
@@ -174,7 +182,7 @@ def _next_steps(result: Onboarding) -> None:
     inventory = next(f.path for f in result.files if f.path.name.endswith("aws_ec2.yml"))
     out.print("next:")
     out.print("  git add -A && git commit             # review; CI runs `gpucloud validate`")
-    if any(f.path.name == f"Pulumi.{result.account.stack}.yaml" and not f.existed for f in result.files):
+    if any(f.path.name == f"Pulumi.{result.account.stack}.yaml" and not f.existed for f in result.written):
         out.print(f"  pulumi up -s {cfg.org}/{result.account.stack}   # the account, before its region stacks")
     out.print(f"  pulumi up -s {cfg.org}/{cfg.stack}")
     out.print(f"  gpucloud nodes configure --inventory {inventory}")
@@ -187,7 +195,9 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
     from gpucloud.repo import config_mapping
 
     for file in result.files:
-        out.rule(f"{'would update' if file.existed else 'would write'} {file.path}")
+        out.rule(f"{_verb(file, dry_run=True)} {file.path}")
+        if not file.changed:
+            continue
         out.print(Text(file.text))
     configs = {
         f.path.name[len("Pulumi.") : -len(".yaml")]: config_mapping(f.text, str(f.path))

@@ -68,7 +68,7 @@ def stack_from_engine(resources: Sequence[Any], config: StackConfig) -> Stack:
                 urn=res.urn,
                 id=str(props.get("id") or ""),
                 parent=res.parent.urn if res.parent is not None else None,
-                custom=True,
+                custom=getattr(res, "provider", None) is not None,  # components go through no provider
                 inputs=props,  # the engine's state: inputs as given, plus what the provider computed
                 outputs=props,
                 deps={k: tuple(d.urn for d in v) for k, v in res.property_dependencies.items()},

@@ -2,13 +2,15 @@
 
 SPEC (``--waves``): waves separated by ``;``, each ``[NAME:]GLOB[,GLOB...]``. A stack joins the first
 wave one of whose globs matches its name; stacks no wave names form a last wave, ``rest``. Waves left
-empty are dropped. The default is a canary wave of one stack (the first region stack selected, or the
-first tenant when no region is), then the other region stacks, then the tenant stacks:
+empty are dropped. The default is the org stack alone (its guardrails bind every tenant account), then a
+canary wave of one stack (the first region stack selected, or the first tenant when no region is), then
+the other region stacks, the tenants' account stacks, and the tenant stacks:
 
-    canary:<first region stack>;regions:region-*;tenants:tenant-*
+    org:org;canary:<first region stack>;regions:region-*;accounts:account-*;tenants:tenant-*
 
-A tenant stack reads its region stack's outputs, so it may never run before, or in the same wave as,
-its region stack when both are rolled out: such a SPEC is refused.
+A stack reads the outputs of the stacks it builds on (regions and accounts read the org stack; a tenant
+stack reads its region and its account), so it may never run before, or in the same wave as, one of them
+when both are rolled out: such a SPEC is refused.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def select(stacks: list[str], globs: tuple[str, ...]) -> list[str]:
 def default_spec(selected: list[str]) -> str:
     regions = [s for s in selected if s.startswith("region-")]
     canary = regions[0] if regions else selected[0]
-    return f"canary:{canary};regions:region-*;tenants:tenant-*"
+    return f"org:org;canary:{canary};regions:region-*;accounts:account-*;tenants:tenant-*"
 
 
 def parse_spec(spec: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -62,6 +64,22 @@ def region_of(tenant_stack: str, regions: set[str]) -> str | None:
     return next((r for r in sorted(regions) if tenant_stack.endswith("-" + r.removeprefix("region-"))), None)
 
 
+def reads(stack: str, selected: set[str]) -> list[str]:
+    """The selected stacks whose outputs ``stack`` reads (through StackReferences), which must run before it."""
+    if stack.startswith(("region-", "account-")):
+        return [s for s in ("org",) if s in selected]
+    if not stack.startswith("tenant-"):
+        return []
+    regions = {s for s in selected if s.startswith("region-")}
+    region = region_of(stack, regions)
+    found = [region] if region is not None else []
+    for account in sorted(s for s in selected if s.startswith("account-")):
+        tenant = account.removeprefix("account-")
+        if region is not None and stack == f"tenant-{tenant}-{region.removeprefix('region-')}":
+            found.append(account)
+    return found
+
+
 def plan_waves(selected: list[str], spec: str | None) -> list[Wave]:
     spec = spec or default_spec(selected)
     parsed = parse_spec(spec)
@@ -71,14 +89,12 @@ def plan_waves(selected: list[str], spec: str | None) -> list[Wave]:
         buckets.setdefault(wave, []).append(stack)
     waves = [Wave(name, tuple(stacks)) for name, stacks in buckets.items() if stacks]
     index = {stack: i for i, wave in enumerate(waves) for stack in wave.stacks}
-    regions = {s for s in selected if s.startswith("region-")}
+    chosen = set(selected)
     for stack in selected:
-        if not stack.startswith("tenant-"):
-            continue
-        region = region_of(stack, regions)
-        if region is not None and index[region] >= index[stack]:
-            raise ConfigError(
-                f"--waves={spec!r}: {stack} would run in wave {waves[index[stack]].name!r}, not after its region "
-                f"stack {region} (wave {waves[index[region]].name!r}); tenants read their region's outputs"
-            )
+        for before in reads(stack, chosen):
+            if index[before] >= index[stack]:
+                raise ConfigError(
+                    f"--waves={spec!r}: {stack} would run in wave {waves[index[stack]].name!r}, not after "
+                    f"{before} (wave {waves[index[before]].name!r}), whose outputs it reads"
+                )
     return waves

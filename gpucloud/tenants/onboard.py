@@ -70,6 +70,7 @@ class RenderedFile:
     path: PurePosixPath
     text: str
     existed: bool
+    changed: bool = True  # False: the file already says exactly this, and is left as it is
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ class Onboarding:
     def stack(self) -> str:
         return self.config.stack
 
+    @property
+    def written(self) -> tuple[RenderedFile, ...]:
+        """The files this onboarding writes (or, in a dry run, would write): new or changed ones."""
+        return tuple(f for f in self.files if f.changed)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "tenant": self.config.tenant,
@@ -97,7 +103,7 @@ class Onboarding:
                 "id": self.account.account_id,
                 "email": self.account.email,
             },
-            "files": [str(f.path) for f in self.files],
+            "files": [str(f.path) for f in self.written],
         }
 
 
@@ -160,7 +166,7 @@ def onboard(repo: Repository, request: OnboardRequest, *, dry_run: bool = False)
         result = prepare(repo, load_registry(repo), request)
         if not dry_run:
             txn = FileTransaction(repo.root)
-            for file in result.files:
+            for file in result.written:
                 txn.write(file.path, file.text)
             txn.commit()
     return result
@@ -264,12 +270,14 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     }
     config = _parse_back(files.stack, rendered[files.stack_config], context)
     account_config = _parse_back_account(files.account_stack, rendered[files.account_config], context)
-    changed = {path: text for path, text in rendered.items() if _differs(repo, path, text)}
     return Onboarding(
         config=config,
         account=account_config,
         files=tuple(
-            RenderedFile(path=path, text=text, existed=(repo.root / path).exists()) for path, text in changed.items()
+            RenderedFile(
+                path=path, text=text, existed=(repo.root / path).exists(), changed=_differs(repo, path, text)
+            )
+            for path, text in rendered.items()
         ),
         updated=existing is not None,
     )

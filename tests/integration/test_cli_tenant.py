@@ -80,9 +80,19 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
         "gpu_type": "p5.48xlarge",
         "az": "use1-az4",
         "nodes": 4,
+        "capacity_type": "reservation",
         "display_name": "Beta Labs",
         "egress": "none",
         "org": "organization",
+        "account": {
+            "stack": "account-beta",
+            "name": "beta",
+            "display_name": "Beta Labs",
+            "org": "organization",
+            "email": "aws-beta@example.com",
+            "account_id": None,
+            "admin_principals": [],
+        },
     }
 
     plan = gpucloud(repo_copy, "plan", "tenant-beta-us-east-1", "--json")
@@ -208,15 +218,47 @@ def test_policy_check_exits_1_on_a_violation(
 
     build_tenant = program._build_tenant
 
-    def with_peering(config: object) -> None:
-        build_tenant(config)  # type: ignore[arg-type]
+    def with_peering(config: object) -> dict[str, object]:
+        exports = build_tenant(config)  # type: ignore[arg-type]
         aws.ec2.VpcPeeringConnection("to-another-tenant", vpc_id="vpc-1", peer_vpc_id="vpc-2")
+        return exports
 
     monkeypatch.setattr(program, "_build_tenant", with_peering)
     status = main(["--root", str(repo_copy), "policy", "check", "tenant-acme-us-east-1", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert status == 1
-    assert {v["rule"] for v in doc["violations"]} == {"tenant-isolation", "tenant-tag"}
+    # the peering is untagged, joins two networks, and is created in our account instead of the tenant's
+    assert {v["rule"] for v in doc["violations"]} == {"tenant-isolation", "tenant-tag", "tenant-account-provider"}
+
+
+def test_validate_checks_accounts_blocks_and_served_regions(repo_copy: Path) -> None:
+    assert gpucloud(repo_copy, *onboard_args("beta", "--account-id", "210987654321")).returncode == 0
+    block = "cr-0123456789abcdef0"
+    edit_stack(repo_copy, "region-us-east-1", lambda c: c["gpucloud:capacity"][0].update(capacityBlockId=block))
+    for stack in ("tenant-acme-us-east-1", "tenant-beta-us-east-1"):
+        edit_stack(repo_copy, stack, lambda c: c["gpucloud:nodePool"].update(capacityType="capacity-block"))
+
+    def adopt_betas_account(cfg: dict[str, object]) -> None:
+        del cfg["gpucloud:email"]
+        cfg["gpucloud:accountId"] = "210987654321"
+
+    edit_stack(repo_copy, "account-acme", adopt_betas_account)
+    edit_stack(repo_copy, "org", lambda c: c.update({"gpucloud:servedRegions": ["us-east-1"]}))
+    result = gpucloud(repo_copy, "validate", "--json")
+    assert result.returncode == 1
+    problems = {(p["check"], p["stack"]) for p in json.loads(result.stdout)["problems"]}
+    assert problems == {
+        ("carved-once", "region-us-east-1"),  # one Capacity Block, two tenants
+        ("account-unique", "account-beta"),  # two tenants, one account
+        ("served-region", "region-eu-north-1"),  # the SCP would deny its tenants
+    }
+    (repo_copy / "stacks" / "Pulumi.account-beta.yaml").unlink()
+    edit_stack(repo_copy, "tenant-beta-us-east-1", lambda c: c["gpucloud:nodePool"].update(capacityType="reservation"))
+    problems = {
+        (p["check"], p["stack"]) for p in json.loads(gpucloud(repo_copy, "validate", "--json").stdout)["problems"]
+    }
+    assert ("account-exists", "tenant-beta-us-east-1") in problems
+    assert ("capacity-type", "tenant-beta-us-east-1") in problems
 
 
 def test_validate_finds_overlapping_cidrs_and_overcommitted_capacity(repo_copy: Path) -> None:
@@ -316,8 +358,90 @@ def test_a_display_name_with_template_or_yaml_syntax_is_kept_literally(repo_copy
     assert result.returncode == 0, result.stderr
     rows = {r["name"]: r for r in tenants(repo_copy)}
     assert rows["beta"]["display_name"] == display_name
-    stack = yaml.safe_load((repo_copy / "stacks" / "Pulumi.tenant-beta-us-east-1.yaml").read_text())
-    assert stack["config"]["gpucloud:displayName"] == display_name
+    stack = yaml.safe_load((repo_copy / "stacks" / "Pulumi.account-beta.yaml").read_text())
+    assert stack["config"]["gpucloud:displayName"] == display_name  # the account's name, one per tenant
     note = (repo_copy / "inventories" / "tenants" / "beta" / "us-east-1.handover.md").read_text()
     assert "49" not in note and "{{" not in note and "{%" not in note  # escaped, never evaluated
     assert gpucloud(repo_copy, "plan", "tenant-beta-us-east-1", "--json").returncode == 0
+
+
+def test_a_tenant_in_two_regions_has_one_account_and_it_goes_with_the_last_region(repo_copy: Path) -> None:
+    first = gpucloud(repo_copy, *onboard_args("beta", "--account-id", "210987654321", "--json"))
+    assert first.returncode == 0, first.stderr
+    assert "stacks/Pulumi.account-beta.yaml" in json.loads(first.stdout)["files"]
+    second = gpucloud(
+        repo_copy, *ONBOARD, "beta", "--region", "eu-north-1", "--gpu-type", "p5.48xlarge", "--nodes", "1", "--json"
+    )
+    assert second.returncode == 0, second.stderr
+    doc = json.loads(second.stdout)
+    assert doc["account"] == {"stack": "account-beta", "id": "210987654321", "email": None}
+    assert "stacks/Pulumi.account-beta.yaml" not in doc["files"]  # reused, not rewritten
+    assert sorted(p.name for p in (repo_copy / "stacks").glob("Pulumi.account-*.yaml")) == [
+        "Pulumi.account-acme.yaml",
+        "Pulumi.account-beta.yaml",
+    ]
+    assert {r["account"]["account_id"] for r in tenants(repo_copy) if r["name"] == "beta"} == {"210987654321"}
+    assert gpucloud(repo_copy, "validate").returncode == 0
+    for stack in ("account-beta", "tenant-beta-eu-north-1"):
+        plan = json.loads(gpucloud(repo_copy, "plan", stack, "--json").stdout)
+        assert plan["violations"] == [], stack
+        assert "210987654321" in {r["account"] for r in plan["resources"]}, stack
+
+    other = gpucloud(repo_copy, *ONBOARD, "beta", "--region", "eu-north-1", "--update", "--account-id", "310987654321")
+    assert other.returncode == 2 and "a tenant's account does not change" in other.stderr
+
+    off_eu = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "eu-north-1", "--yes")
+    assert off_eu.returncode == 0, off_eu.stderr
+    assert (repo_copy / "stacks" / "Pulumi.account-beta.yaml").is_file()  # another region still uses it
+    assert "account-beta" not in off_eu.stdout
+    off_us = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--yes")
+    assert off_us.returncode == 0, off_us.stderr
+    assert not (repo_copy / "stacks" / "Pulumi.account-beta.yaml").exists()
+    steps = off_us.stdout
+    region_step = steps.index("pulumi destroy -s organization/tenant-beta-us-east-1")
+    account_step = steps.index("pulumi destroy -s organization/account-beta")
+    assert region_step < account_step  # the region stack first, the account after it
+    assert "aws organizations close-account --account-id 210987654321" in steps and "90 days" in steps
+    assert gpucloud(repo_copy, "validate").returncode == 0
+
+
+def test_a_new_account_is_closed_by_its_destroy_once_unprotected(repo_copy: Path) -> None:
+    assert gpucloud(repo_copy, *onboard_args("beta")).returncode == 0
+    off = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--yes")
+    assert off.returncode == 0, off.stderr
+    unprotect = off.stdout.index("pulumi state unprotect -s organization/account-beta")
+    destroy = off.stdout.index("pulumi destroy -s organization/account-beta")
+    assert unprotect < destroy and "reopen it within 90 days" in off.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (("--account-email", "not-an-email"), ["--account-email='not-an-email'", "e-mail address"]),
+        (("--account-email", "a@b"), ["--account-email='a@b'"]),
+        (("--account-id", "12345"), ["--account-id='12345'", "12-digit"]),
+        (("--account-id", "abcdefghijkl"), ["--account-id='abcdefghijkl'"]),
+        (("--account-id", "210987654321", "--account-email", "x@example.com"), ["exclude each other"]),
+        (("--account-email", "aws-acme@example.com"), ["already tenant acme's account"]),
+    ],
+)
+def test_bad_accounts_are_refused_in_one_line_and_nothing_is_written(
+    repo_copy: Path, extra: tuple[str, ...], needles: list[str]
+) -> None:
+    before = snapshot(repo_copy)
+    result = gpucloud(
+        repo_copy, *ONBOARD, "beta", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1", *extra
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr
+    assert snapshot(repo_copy) == before
+
+
+def test_a_first_onboarding_without_an_account_is_refused(repo_copy: Path) -> None:
+    before = snapshot(repo_copy)
+    args = [*ONBOARD, "beta", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1"]
+    result = gpucloud(repo_copy, *args)
+    assert result.returncode == 2 and "--account-email EMAIL" in result.stderr and "--account-id ID" in result.stderr
+    assert snapshot(repo_copy) == before

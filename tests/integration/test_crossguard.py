@@ -72,6 +72,7 @@ def engine_resources(plan: Plan) -> list[analyzer_pb2.AnalyzerResource]:
             properties=_struct({"name": "region", "outputs": json.loads(json.dumps(plan.region_exports))}),
         )
     ]
+    by_urn = {r.urn: r for r in plan.resources}
     for res in plan.resources:
         resources.append(
             analyzer_pb2.AnalyzerResource(
@@ -83,9 +84,27 @@ def engine_resources(plan: Plan) -> list[analyzer_pb2.AnalyzerResource]:
                 propertyDependencies={
                     k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v)) for k, v in res.deps.items()
                 },
+                # the engine names a provider for every custom resource, none for a component
+                provider=_provider(plan.stack, by_urn.get(res.provider) if res.provider else None)
+                if res.custom
+                else None,
             )
         )
     return resources
+
+
+def _provider(stack: str, explicit: Any) -> analyzer_pb2.AnalyzerProviderResource:
+    """The provider the engine names for a resource: the explicit one, or its default provider for AWS."""
+    if explicit is None:
+        default = "default_7_51_1"
+        return analyzer_pb2.AnalyzerProviderResource(
+            type="pulumi:providers:aws",
+            urn=f"urn:pulumi:{stack}::gpucloud::pulumi:providers:aws::{default}",
+            name=default,
+        )
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=explicit.type, urn=explicit.urn, name=explicit.name, properties=_struct(explicit.inputs)
+    )
 
 
 def analyze(stub: analyzer_pb2_grpc.AnalyzerStub, resources: list[analyzer_pb2.AnalyzerResource]) -> list[Any]:
@@ -119,6 +138,16 @@ def test_the_pack_reports_what_policy_check_reports(
     assert ("tenant-isolation", f"urn:pulumi:{TENANT}::gpucloud::{peering}::to-beta") in found
     assert ("no-world-ingress", ingress.urn) in found
     assert ("tenant-sg-scope", ingress.urn) in found
+
+
+def test_the_pack_sees_a_tenant_resource_made_in_our_account(
+    pack: analyzer_pb2_grpc.AnalyzerStub, sample_plans: dict[str, Plan]
+) -> None:
+    resources = engine_resources(sample_plans[TENANT])
+    vpc = next(r for r in resources if r.type == "aws:ec2/vpc:Vpc")
+    vpc.provider.CopyFrom(_provider(TENANT, None))  # as if the program forgot the tenant's provider
+    found = {(d.policyName, d.urn) for d in analyze(pack, resources)}
+    assert found == {("tenant-account-provider", vpc.urn)}
 
 
 def test_unknown_values_of_a_preview_do_not_break_the_rules(

@@ -52,10 +52,12 @@ def in_process(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tu
 def test_waves_run_canary_then_regions_then_tenants(fleet: Path) -> None:
     status, doc = rollout(fleet)
     assert status == 0, doc
-    assert [w["name"] for w in doc["waves"]] == ["canary", "regions", "tenants"]  # type: ignore[index]
+    waves = [w["name"] for w in doc["waves"]]  # type: ignore[index]
+    assert waves == ["org", "canary", "regions", "accounts", "tenants"]
     order = [o["stack"] for o in sorted(doc["done"], key=lambda o: o["started"])]  # type: ignore[arg-type,index]
-    assert order[:2] == ["region-eu-north-1", "region-us-east-1"]
-    assert sorted(order[2:]) == sorted(
+    assert order[:3] == ["org", "region-eu-north-1", "region-us-east-1"]
+    assert sorted(order[3:8]) == [f"account-{t}" for t in ("acme", "beta", "delta", "eps", "gamma")]
+    assert sorted(order[8:]) == sorted(
         ["tenant-acme-us-east-1", "tenant-beta-us-east-1", "tenant-gamma-us-east-1", "tenant-delta-eu-north-1",
          "tenant-eps-eu-north-1"]
     )  # fmt: skip
@@ -86,10 +88,11 @@ def test_a_policy_violation_halts_later_waves_and_resume_carries_on(
 
     build_region = program._build_region
 
-    def with_open_ingress(config: object) -> None:
-        build_region(config)  # type: ignore[arg-type]
+    def with_open_ingress(config: object) -> dict[str, object]:
+        exports = build_region(config)  # type: ignore[arg-type]
         if config.region == "us-east-1":  # type: ignore[attr-defined]
             aws.vpc.SecurityGroupIngressRule("open", security_group_id="sg-1", cidr_ipv4="0.0.0.0/0", ip_protocol="-1")
+        return exports
 
     monkeypatch.setattr(program, "_build_region", with_open_ingress)
     status, doc = in_process(fleet, capsys)
@@ -97,14 +100,14 @@ def test_a_policy_violation_halts_later_waves_and_resume_carries_on(
     (failure,) = doc["failed"]  # type: ignore[misc]
     assert failure["stack"] == "region-us-east-1" and failure["step"] == "policy"
     assert failure["message"].startswith("no-world-ingress")
-    assert [o["stack"] for o in doc["done"]] == ["region-eu-north-1"]  # type: ignore[index,union-attr]
-    assert len(doc["not_started"]) == 5  # type: ignore[arg-type]  # the whole tenants wave
+    assert [o["stack"] for o in doc["done"]] == ["org", "region-eu-north-1"]  # type: ignore[index,union-attr]
+    assert len(doc["not_started"]) == 10  # type: ignore[arg-type]  # the accounts and tenants waves
 
     monkeypatch.setattr(program, "_build_region", build_region)  # the fix
     status, doc = in_process(fleet, capsys, "--resume")
     assert status == 0, doc["failed"]
-    assert doc["skipped"] == ["region-eu-north-1"]
-    assert len(doc["done"]) == 6  # type: ignore[arg-type]
+    assert doc["skipped"] == ["org", "region-eu-north-1"]
+    assert len(doc["done"]) == 11  # type: ignore[arg-type]
     status, _ = in_process(fleet, capsys, "--resume")
     assert status == 2  # nothing left to resume
 
@@ -115,7 +118,7 @@ def test_a_policy_violation_halts_later_waves_and_resume_carries_on(
         (["--resume"], "no rollout to resume"),
         (["--resume", "--stacks", "region-*"], "drop --stacks"),
         (["--stacks", "nope-*"], "matches no stack"),
-        (["--waves", "canary:tenant-*;region-*"], "not after its region stack"),
+        (["--waves", "canary:tenant-*;region-*"], "whose outputs it reads"),
         (["--parallel", "0"], "--parallel"),
     ],
 )

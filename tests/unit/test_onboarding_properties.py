@@ -49,6 +49,7 @@ def _registry(tenants: list[TenantEntry]) -> Registry:
     }
     return Registry(regions={SMALL.region: SMALL}, tenants=list(tenants), problems={}, accounts=accounts, org=ORG)
 
+
 onboard_op = st.tuples(st.just("onboard"), st.sampled_from(NAMES), st.sampled_from(SKUS), st.integers(1, 9))
 offboard_op = st.tuples(st.just("offboard"), st.sampled_from(NAMES), st.just(""), st.just(0))
 

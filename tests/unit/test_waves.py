@@ -35,6 +35,33 @@ def test_stacks_no_wave_names_run_last() -> None:
     assert waves[-1] == Wave("rest", ("tenant-acme-us-east-1", "tenant-beta-eu-north-1", "tenant-gamma-us-east-1"))
 
 
+ALL = ["account-acme", "account-beta", "org", *STACKS]
+
+
+def test_default_waves_put_the_org_first_and_accounts_before_their_tenants() -> None:
+    assert [(w.name, w.stacks) for w in plan_waves(ALL, None)] == [
+        ("org", ("org",)),
+        ("canary", ("region-eu-north-1",)),
+        ("regions", ("region-us-east-1",)),
+        ("accounts", ("account-acme", "account-beta")),
+        ("tenants", ("tenant-acme-us-east-1", "tenant-beta-eu-north-1", "tenant-gamma-us-east-1")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("region-*;tenant-*;account-*;org", "account-acme would run in wave 'wave-3', not after org"),
+        ("org;region-*;tenant-*;account-*", "tenant-acme-us-east-1 would run in wave 'wave-3', not after account-acme"),
+        ("regions:region-*;org:org;rest:*", "region-eu-north-1 would run in wave 'regions', not after org"),
+        ("org;all:*", "tenant-acme-us-east-1 would run in wave 'all', not after region-us-east-1"),
+    ],
+)
+def test_a_stack_never_runs_before_a_stack_it_reads(spec: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        plan_waves(ALL, spec)
+
+
 def test_only_tenants_selected_the_canary_is_a_tenant() -> None:
     tenants = [s for s in STACKS if s.startswith("tenant-")]
     waves = plan_waves(tenants, None)
@@ -44,8 +71,8 @@ def test_only_tenants_selected_the_canary_is_a_tenant() -> None:
 @pytest.mark.parametrize(
     ("spec", "needle"),
     [
-        ("canary:tenant-acme-*;region-*", "not after its region stack region-us-east-1"),
-        ("*", "not after its region stack"),  # everything in one wave: tenants beside their regions
+        ("canary:tenant-acme-*;region-*", "not after region-us-east-1"),
+        ("*", "whose outputs it reads"),  # everything in one wave: tenants beside their regions
         ("region-*;;tenant-*", "wave 2 is empty"),
         ("a:region-*;a:tenant-*", "names must differ"),
         ("canary:", "names no stack glob"),
