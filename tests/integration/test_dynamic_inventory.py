@@ -62,16 +62,46 @@ def launch(ec2: object, count: int, instance_type: str, tags: dict[str, str]) ->
     return [i["InstanceId"] for i in reply["Instances"]]
 
 
+TENANT_ACCOUNT = "210987654321"
+OPERATOR_ROLE = f"arn:aws:iam::{TENANT_ACCOUNT}:role/gpucloud/gpucloud-operator"
+
+
+def aws_config(tmp_path: Path) -> Path:
+    """An operator's ~/.aws/config as README shows it: the tenant profile assumes our operator role there."""
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[profile gpucloud-ops]\n"
+        "aws_access_key_id = testing\naws_secret_access_key = testing\nregion = us-east-1\n\n"
+        "[profile gpucloud-tenant-acme]\n"
+        f"role_arn = {OPERATOR_ROLE}\nsource_profile = gpucloud-ops\nregion = us-east-1\n"
+    )
+    return config
+
+
 def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path: Path) -> None:
     import boto3
 
     os.environ.update(CREDENTIALS)
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto)
+    # acme's nodes run in acme's own account: reached through our operator role there (moto's STS gives the
+    # assumed role's credentials that account); beta's run elsewhere and must stay out of acme's inventory.
+    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=moto)
+    assumed = sts.assume_role(RoleArn=OPERATOR_ROLE, RoleSessionName="test")["Credentials"]
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=moto,
+        aws_access_key_id=assumed["AccessKeyId"],
+        aws_secret_access_key=assumed["SecretAccessKey"],
+        aws_session_token=assumed["SessionToken"],
+    )
+    elsewhere = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto)
     node = {"gpucloud:region": "us-east-1", "gpucloud:role": "gpu-node", "gpucloud:ssm-bucket": "acme-data"}
     acme = launch(ec2, 2, "p5.48xlarge", {**node, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"})
     stopped = launch(ec2, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"})
     ec2.stop_instances(InstanceIds=stopped)
-    beta = launch(ec2, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "beta", "gpucloud:gpu-type": "p5.48xlarge"})
+    beta = launch(elsewhere, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "beta", "gpucloud:gpu-type": "p5.48xlarge"})
+    # the same tag in another account: a tenant named acme elsewhere is still not acme's node
+    other = launch(elsewhere, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"})
 
     source = ROOT / "inventories" / "tenants" / "acme" / "us-east-1.aws_ec2.yml"
     inventory = tmp_path / "acme.aws_ec2.yml"
@@ -81,7 +111,13 @@ def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **CREDENTIALS, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "AWS_CONFIG_FILE": str(aws_config(tmp_path)),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+            "AWS_ENDPOINT_URL_STS": moto,  # the role chain's AssumeRole goes to moto too
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        },
     )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -89,9 +125,11 @@ def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path
     assert sorted(doc["gpu_type_p5_48xlarge"]["hosts"]) == sorted(acme)
     assert sorted(doc["region_us_east_1"]["hosts"]) == sorted(acme)
     assert "tenant_beta" not in doc and not set(beta) & set(doc["_meta"]["hostvars"])
+    assert not set(other) & set(doc["_meta"]["hostvars"])
     assert not set(stopped) & set(doc["_meta"]["hostvars"])
     facts = {k: unwrap(v) for k, v in doc["_meta"]["hostvars"][acme[0]].items()}
     assert facts["ansible_connection"] == "community.aws.aws_ssm"
     assert facts["ansible_host"] == acme[0]
     assert facts["ansible_aws_ssm_bucket_name"] == "acme-data"
+    assert facts["ansible_aws_ssm_profile"] == "gpucloud-tenant-acme"  # the SSM connection assumes it too
     assert facts["gpucloud_sku"] == "p5.48xlarge" and facts["gpucloud_site"] == "aws"
