@@ -45,6 +45,7 @@ def region_config() -> dict[str, object]:
             "aws:region": "us-east-1",
             "gpucloud:kind": "region",
             "gpucloud:region": "us-east-1",
+            "gpucloud:org": "organization",
             "gpucloud:tenantSupernet": str(SUPERNET),
             "gpucloud:tenantCidrPrefix": PREFIX,
             "gpucloud:capacity": [{"gpuType": "p5.48xlarge", "az": "use1-az4", "count": 5000}],
@@ -59,13 +60,32 @@ def tenant_config(i: int, cidr: ipaddress.IPv4Network) -> dict[str, object]:
             "aws:region": "us-east-1",
             "gpucloud:kind": "tenant",
             "gpucloud:tenant": f"t{i:04d}",
-            "gpucloud:displayName": f"Tenant {i}",
             "gpucloud:region": "us-east-1",
             "gpucloud:org": "organization",
             "gpucloud:cidr": str(cidr),
-            "gpucloud:nodePool": {"gpuType": "p5.48xlarge", "nodes": 1, "az": "use1-az4", "rootVolumeGib": 500},
+            "gpucloud:nodePool": {
+                "gpuType": "p5.48xlarge",
+                "nodes": 1,
+                "az": "use1-az4",
+                "rootVolumeGib": 500,
+                "capacityType": "reservation",
+            },
             "gpucloud:storage": {"bucketTib": 10},
             "gpucloud:egress": "none",
+        }
+    }
+
+
+def account_config(i: int) -> dict[str, object]:
+    return {
+        "config": {
+            "aws:region": "us-east-1",
+            "gpucloud:kind": "account",
+            "gpucloud:tenant": f"t{i:04d}",
+            "gpucloud:displayName": f"Tenant {i}",
+            "gpucloud:region": "us-east-1",
+            "gpucloud:org": "organization",
+            "gpucloud:email": f"aws-t{i:04d}@example.com",
             "gpucloud:adminPrincipals": [],
         }
     }
@@ -77,15 +97,21 @@ def make_repo(dest: Path, tenants: int) -> Path:
     shutil.copytree(ROOT / "templates", dest / "templates")
     stacks = dest / "stacks"
     stacks.mkdir()
+    shutil.copy(ROOT / "stacks" / "Pulumi.org.yaml", stacks / "Pulumi.org.yaml")
     (stacks / "Pulumi.region-us-east-1.yaml").write_text(yaml.safe_dump(region_config(), sort_keys=False))
     blocks = SUPERNET.subnets(new_prefix=PREFIX)
     for i in range(tenants):
         doc = tenant_config(i, next(blocks))
         (stacks / f"Pulumi.tenant-t{i:04d}-us-east-1.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        account = account_config(i)
+        (stacks / f"Pulumi.account-t{i:04d}.yaml").write_text(yaml.safe_dump(account, sort_keys=False))
     return dest
 
 
-ARGS = ["tenant", "onboard", "next", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1", "--json"]
+ARGS = [
+    "tenant", "onboard", "next", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1",
+    "--account-email", "aws-next@example.com", "--json",
+]  # fmt: skip
 
 
 def time_cli(template: Path, work: Path, *, warm: bool, repeat: int) -> float:
@@ -111,7 +137,9 @@ def time_in_process(template: Path, work: Path, repeat: int) -> float:
     for i in range(repeat):
         copy = work / f"run-inproc-{i}"
         shutil.copytree(template, copy)
-        request = OnboardRequest(name="next", region="us-east-1", gpu_type="p5.48xlarge", nodes=1)
+        request = OnboardRequest(
+            name="next", region="us-east-1", gpu_type="p5.48xlarge", nodes=1, account_email="aws-next@example.com"
+        )
         start = time.perf_counter()
         onboard(Repository(copy), request)
         times.append(time.perf_counter() - start)

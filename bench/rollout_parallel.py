@@ -33,10 +33,17 @@ def make_repo(dest: Path, tenants: int) -> None:
     shutil.copy(ROOT / "Pulumi.yaml", dest / "Pulumi.yaml")
     shutil.copytree(ROOT / "templates", dest / "templates")
     (dest / "stacks").mkdir()
+    shutil.copy(ROOT / "stacks" / "Pulumi.org.yaml", dest / "stacks" / "Pulumi.org.yaml")
     region = dest / "stacks" / "Pulumi.region-us-east-1.yaml"
     region.write_text(yaml.safe_dump(region_config(), sort_keys=False))
     for i in range(tenants):
-        request = OnboardRequest(name=f"t{i:03d}", region="us-east-1", gpu_type="p5.48xlarge", nodes=1)
+        request = OnboardRequest(
+            name=f"t{i:03d}",
+            region="us-east-1",
+            gpu_type="p5.48xlarge",
+            nodes=1,
+            account_email=f"aws-t{i:03d}@example.com",
+        )
         onboard(Repository(dest), request)
 
 

@@ -103,6 +103,31 @@ def test_a_tenant_without_its_region_stack_is_refused(repo_copy: Path) -> None:
     assert "it reads stack region-us-east-1, which does not exist" in result.stderr
 
 
+def test_a_tenant_without_its_account_stack_is_refused(repo_copy: Path) -> None:
+    (repo_copy / "stacks" / "Pulumi.account-acme.yaml").unlink()
+    result = gpucloud("--root", str(repo_copy), "plan", "tenant-acme-us-east-1")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "it reads stack account-acme, which does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("gpucloud:organizationId", "o-SHOUTING", "gpucloud:organizationId='o-SHOUTING': want an organization id"),
+        ("gpucloud:rootId", "r-", "gpucloud:rootId='r-': want an organization root id"),
+        ("gpucloud:operationsRoleArn", "arn:aws:iam::1:role/x", "want an IAM role ARN"),
+    ],
+)
+def test_bad_organization_ids_are_one_line_refusals(repo_copy: Path, key: str, value: str, needle: str) -> None:
+    edit_stack(repo_copy, "org", lambda cfg: cfg.__setitem__(key, value))
+    for args in (("plan", "org"), ("plan", "region-us-east-1")):  # a region reads the org stack
+        result = gpucloud("--root", str(repo_copy), *args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert needle in result.stderr and "Traceback" not in result.stderr
+    check = gpucloud("--root", str(repo_copy), "validate", "--json")
+    assert check.returncode == 1 and needle in check.stdout
+
+
 def test_root_that_is_not_a_repository(tmp_path: Path) -> None:
     result = gpucloud("--root", str(tmp_path), "plan", "region-us-east-1")
     assert result.returncode == 2 and "no Pulumi.yaml there" in result.stderr
