@@ -19,6 +19,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     tree = Tree(f"[bold]{plan.stack}[/bold] (offline plan: what `pulumi preview` would create)")
     nodes: dict[str | None, Tree] = {None: tree}
     accounts = plan.accounts()
+    split = len(accounts) > 1  # some resources go into another account: say where each one lands
     for res in plan.resources:
         parent = nodes.get(res.parent, tree)
         label = (
@@ -26,8 +27,9 @@ def render_plan(console: Console, plan: Plan) -> None:
             if res.custom
             else f"+ [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
         )
-        if res.custom and res.provider is not None:
-            label += f" [magenta](in account {accounts.get(res.provider, 'unknown')})[/magenta]"
+        if split and res.custom and not res.type.startswith("pulumi:providers:"):
+            where = "our account" if res.provider is None else f"account {accounts.get(res.provider, 'unknown')}"
+            label += f" [magenta](in {where})[/magenta]"
         nodes[res.urn] = parent.add(label)
     console.print(tree)
     render_summary(console, plan)

@@ -49,6 +49,8 @@ def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env:
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "tenant-acme-us-east-1-nodes-0" in text and "aws:ec2/launchTemplate:LaunchTemplate" in text
+    assert "tenant-acme-us-east-1-capacity-share (in our account)" in text  # where each resource lands
+    assert "tenant-acme-us-east-1-nodes-0 (in account " in text
     assert "GPUs: 16" in text
     assert "indicative: $112.36/hour" in text and "catalog 2026-11-26" in text
     assert "policy: no violations" in text
