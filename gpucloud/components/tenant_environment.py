@@ -158,7 +158,7 @@ class TenantEnvironment(pulumi.ComponentResource):
 
     def _vcpu_quota(self, name: str, args: TenantEnvironmentArgs, opts: pulumi.ResourceOptions) -> None:
         """Ask, in the tenant's account, for the On-Demand vCPU quota its nodes need: a new account's default
-        is far below one GPU node, and instances in a Capacity Reservation count against it."""
+        is far below one GPU node, and the nodes are instances of the tenant's account (data/guardrails.yaml)."""
         quota = load_guardrails().quota_for(args.sku.instance_type)
         if quota is None:
             return
