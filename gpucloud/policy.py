@@ -39,6 +39,7 @@ EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 SECURITY_GROUP_TYPES = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
+FSX_LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
 BUCKET = "aws:s3/bucket:Bucket"
 # Types this toolkit creates that accept tags (a fast path: `accepts_tags` asks the provider SDK for others).
 TAGGABLE = frozenset(
@@ -156,7 +157,10 @@ def links(source: RecordedResource, prop: str, target: RecordedResource) -> bool
     """Whether ``source``'s property ``prop`` refers to ``target`` (a property dependency, or its ID)."""
     if target.urn in source.deps.get(prop, ()):
         return True
-    return bool(target.id) and source.inputs.get(prop) == target.id
+    value = source.inputs.get(prop)
+    if isinstance(value, list):  # e.g. securityGroupIds
+        return bool(target.id) and target.id in value
+    return bool(target.id) and value == target.id
 
 
 def _linked(stack: Stack, type_: str, prop: str, target: RecordedResource) -> list[RecordedResource]:
@@ -565,6 +569,17 @@ def _no_managed_policy_on_nodes(stack: Stack) -> Iterator[Finding]:
                 yield attachment.urn, f"node role carries the AWS managed policy {arn}"
 
 
+def _fsx_waits_for_its_rules(stack: Stack) -> Iterator[Finding]:
+    """FSx checks at creation that its groups admit LNet: it must wait for every rule of its groups."""
+    rules = list(stack.of_type(INGRESS_RULE, EGRESS_RULE))
+    for fs in stack.of_type(FSX_LUSTRE):
+        groups = [g for g in stack.of_type(*SECURITY_GROUP_TYPES) if links(fs, "securityGroupIds", g)]
+        waits = set(fs.dependencies)
+        for rule in rules:
+            if any(links(rule, "securityGroupId", g) for g in groups) and rule.urn not in waits:
+                yield fs.urn, f"created without waiting for {rule.urn}: FSx may find LNet (TCP 988) not yet allowed"
+
+
 def _iam_lint(stack: Stack) -> Iterator[Finding]:
     """Every IAM document, as parliament reads it: unknown actions, conditions and malformed ARNs fail."""
     for res in stack.resources:
@@ -689,6 +704,11 @@ RULES: tuple[Rule, ...] = (
         "node-role-no-managed-policy",
         "No AWS managed policy on a role EC2 instances assume.",
         _no_managed_policy_on_nodes,
+    ),
+    Rule(
+        "fsx-waits-for-rules",
+        "An FSx for Lustre file system depends on every rule of its security groups (FSx checks LNet at creation).",
+        _fsx_waits_for_its_rules,
     ),
     Rule(
         "iam-lint",

@@ -28,15 +28,16 @@ def allow_between(
     suffix: str = "",
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
-) -> None:
+) -> list[pulumi.Resource]:
     """Allow ``source`` to reach ``target``: ``<prefix>-<target>-in-<source>`` and ``<prefix>-<source>-out-<target>``.
 
     A group that reaches itself is named ``self`` on the far side (``nodes-in-self``, ``nodes-out-self``).
     ``ports`` is (from, to), None for every port of ``protocol``; ``suffix`` ends both names (one rule per range).
+    Returns both rules, for whatever must wait until the groups admit the traffic (FSx checks at creation).
     """
     same = source is target
     from_port, to_port = ports if ports else (None, None)
-    aws.vpc.SecurityGroupIngressRule(
+    ingress = aws.vpc.SecurityGroupIngressRule(
         f"{prefix}-{target.label}-in-{'self' if same else source.label}{suffix}",
         security_group_id=target.id,
         ip_protocol=protocol,
@@ -47,7 +48,7 @@ def allow_between(
         from_port=from_port,
         to_port=to_port,
     )
-    aws.vpc.SecurityGroupEgressRule(
+    egress = aws.vpc.SecurityGroupEgressRule(
         f"{prefix}-{source.label}-out-{'self' if same else target.label}{suffix}",
         security_group_id=source.id,
         ip_protocol=protocol,
@@ -58,3 +59,4 @@ def allow_between(
         from_port=from_port,
         to_port=to_port,
     )
+    return [ingress, egress]

@@ -13,7 +13,12 @@ from gpucloud.components.group_rules import Group, allow_between
 from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
 from gpucloud.config import fsx_capacity_gib
 
-LUSTRE_PORTS = ((988, 988), (1018, 1023))  # Lustre's LNet ports (FSx for Lustre user guide)
+# Lustre's LNet ports. FSx for Lustre user guide, "File system access control with Amazon VPC"
+# https://docs.aws.amazon.com/fsx/latest/LustreGuide/limit-access-security-groups.html (recorded 2026-11-27):
+# clients reach the file servers on 988 and 1018-1023, and the file servers open connections back to the
+# clients on the same ports; FSx checks at creation that the groups admit LNet on 988 and refuses the file
+# system otherwise ("the provided security groups do not permit Lustre LNET network traffic on port 988").
+LUSTRE_PORTS = ((988, 988), (1018, 1023))
 LUSTRE_THROUGHPUT_MB_S_PER_TIB = 125
 
 
@@ -50,12 +55,15 @@ class TenantStorage(pulumi.ComponentResource):
             )
             lustre_group = Group(id=lustre.id, label="lustre")
             node_group = Group(id=args.node_security_group_id, label="nodes")
-            for ports in LUSTRE_PORTS:
-                for source in (node_group, lustre_group):
-                    allow_between(
+            rules: list[pulumi.Resource] = []
+            # nodes -> servers, servers among themselves, and servers -> nodes (the client side)
+            paths = ((node_group, lustre_group), (lustre_group, lustre_group), (lustre_group, node_group))
+            for source, target in paths:
+                for ports in LUSTRE_PORTS:
+                    rules += allow_between(
                         name,
                         source=source,
-                        target=lustre_group,
+                        target=target,
                         protocol="tcp",
                         ports=ports,
                         suffix=f"-{ports[0]}",
@@ -73,7 +81,8 @@ class TenantStorage(pulumi.ComponentResource):
                 security_group_ids=[lustre.id],
                 data_compression_type="LZ4",
                 tags=tags,
-                opts=child,
+                # FSx checks the groups' rules when it creates the file system: every rule must exist first.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=rules),
             )
             self.fsx_dns_name = fs.dns_name
         self.register_outputs({"bucket": self.bucket, "bucket_arn": self.bucket_arn})

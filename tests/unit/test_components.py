@@ -316,3 +316,18 @@ def test_capacity_block_capacity_creates_no_reservation(repo_copy: Path) -> None
 def test_plans_are_deterministic(repo_root: Path, sample_plans: dict[str, Plan]) -> None:
     again = Planner(Repository(repo_root)).plan(TENANT)
     assert again.as_json() == sample_plans[TENANT].as_json()
+
+
+def test_the_lustre_file_system_waits_for_its_rules_and_clients_admit_the_servers(tenant: Plan) -> None:
+    (fs,) = of_type(tenant, "LustreFileSystem")
+    rules = of_type(tenant, "SecurityGroupIngressRule") + of_type(tenant, "SecurityGroupEgressRule")
+    lustre = [r for r in rules if "lustre" in r.name]
+    assert len(lustre) == 12 and {r.urn for r in lustre} <= set(fs.dependencies)
+    (nodes_sg,) = [g for g in of_type(tenant, "ec2/securityGroup:SecurityGroup") if g.name.endswith("-nodes")]
+    (lustre_sg,) = [g for g in of_type(tenant, "ec2/securityGroup:SecurityGroup") if g.name.endswith("-lustre")]
+    client_side = {
+        (r.inputs["fromPort"], r.inputs["toPort"])
+        for r in of_type(tenant, "SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == nodes_sg.id and r.inputs.get("referencedSecurityGroupId") == lustre_sg.id
+    }
+    assert client_side == {(988, 988), (1018, 1023)}  # the file servers open connections back to clients

@@ -460,6 +460,17 @@ CASES += [
     ),
 ]
 
+LUSTRE_SG = res(SG, {"vpcId": "vpc-1"}, "sg-lustre")
+LNET_IN = res(INGRESS, {"securityGroupId": "sg-lustre", "fromPort": 988}, "lnet-in")
+FSX = res("aws:fsx/lustreFileSystem:LustreFileSystem", {"securityGroupIds": ["sg-lustre"]}, "fs")
+CASES += [
+    (
+        "fsx-waits-for-rules",
+        [LUSTRE_SG, LNET_IN, FSX],
+        [LUSTRE_SG, LNET_IN, replace(FSX, dependencies=(LUSTRE_SG.urn, LNET_IN.urn))],
+    ),
+]
+
 
 @pytest.mark.parametrize(("rule", "breaking", "passing"), CASES, ids=[c[0] for c in CASES])
 def test_rule_catches_the_breaking_resource_and_passes_the_fixed_one(
