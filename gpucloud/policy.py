@@ -569,6 +569,17 @@ def _no_managed_policy_on_nodes(stack: Stack) -> Iterator[Finding]:
                 yield attachment.urn, f"node role carries the AWS managed policy {arn}"
 
 
+FLOATING_VERSIONS = ("$Default", "$Latest")
+
+
+def _instances_pin_a_template_version(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type(INSTANCE):
+        template = res.inputs.get("launchTemplate")
+        if isinstance(template, Mapping) and str(template.get("version", "$Default")) in FLOATING_VERSIONS:
+            version = template.get("version", "$Default (unset)")
+            yield res.urn, f"launch template version {version}: a template change would replace it unannounced"
+
+
 def _fsx_waits_for_its_rules(stack: Stack) -> Iterator[Finding]:
     """FSx checks at creation that its groups admit LNet: it must wait for every rule of its groups."""
     rules = list(stack.of_type(INGRESS_RULE, EGRESS_RULE))
@@ -709,6 +720,11 @@ RULES: tuple[Rule, ...] = (
         "fsx-waits-for-rules",
         "An FSx for Lustre file system depends on every rule of its security groups (FSx checks LNet at creation).",
         _fsx_waits_for_its_rules,
+    ),
+    Rule(
+        "template-version-pinned",
+        "Instances name a concrete launch-template version, never $Default or $Latest.",
+        _instances_pin_a_template_version,
     ),
     Rule(
         "iam-lint",

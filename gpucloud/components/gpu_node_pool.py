@@ -133,7 +133,12 @@ class GpuNodePool(pulumi.ComponentResource):
         for index in range(args.nodes):
             node = aws.ec2.Instance(
                 f"{name}-{index}",
-                launch_template=aws.ec2.InstanceLaunchTemplateArgs(id=template.id, version="$Default"),
+                # A concrete version, never $Default/$Latest: a template change then shows in `pulumi preview` as
+                # a planned replacement of each node (which `gpucloud rollout` applies a node at a time),
+                # instead of surfacing as a surprise replacement on the `up` after the one that changed it.
+                launch_template=aws.ec2.InstanceLaunchTemplateArgs(
+                    id=template.id, version=template.latest_version.apply(str)
+                ),
                 tags=self._node_tags(tags, f"{name}-{index}", args.ssm_bucket),
                 opts=child,
             )

@@ -205,6 +205,8 @@ class PlanMocks(pulumi.runtime.Mocks):
             outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{MOCK_ACCOUNT}:{kind.lower()}/{rid}")
         if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
             outputs["prefixListId"] = f"pl-{digest[:8]}"
+        if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            outputs["latestVersion"] = 1  # a new template's first version
         if args.typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
             outputs["dnsName"] = f"{rid}.fsx.{self.region}.amazonaws.com"
         outputs.setdefault("id", rid)

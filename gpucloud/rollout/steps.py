@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from gpucloud.errors import GpucloudError
+from gpucloud.rollout.replacements import from_preview_events
 
 _PLANNERS: dict[str, Any] = {}  # repository root -> Planner, one per process and rollout
 
@@ -103,10 +104,17 @@ def up_in_own_workspace(root: Path, stack: str) -> None:
             ws_stack = auto.create_or_select_stack(stack_name=stack, work_dir=str(work))
         except auto.errors.CommandError as err:
             raise StepError("preview", f"selecting the stack failed: {_last_line(err)}") from None
+        events: list[Any] = []
         try:
-            ws_stack.preview()
+            ws_stack.preview(on_event=events.append)
         except auto.errors.CommandError as err:
             raise StepError("preview", f"pulumi preview failed: {_last_line(err)}") from None
+        # Node replacements (a launch-template change) go a batch at a time, never all at once.
+        for targets in from_preview_events(events).steps():
+            try:
+                ws_stack.up(target=targets)
+            except auto.errors.CommandError as err:
+                raise StepError("up", f"pulumi up --target {' '.join(targets)} failed: {_last_line(err)}") from None
         try:
             ws_stack.up()
         except auto.errors.CommandError as err:

@@ -331,3 +331,10 @@ def test_the_lustre_file_system_waits_for_its_rules_and_clients_admit_the_server
         if r.inputs["securityGroupId"] == nodes_sg.id and r.inputs.get("referencedSecurityGroupId") == lustre_sg.id
     }
     assert client_side == {(988, 988), (1018, 1023)}  # the file servers open connections back to clients
+
+
+def test_each_node_pins_its_launch_template_version(tenant: Plan) -> None:
+    (template,) = of_type(tenant, "launchTemplate:LaunchTemplate")
+    for node in of_type(tenant, "instance:Instance"):
+        assert node.inputs["launchTemplate"] == {"id": template.id, "version": str(template.outputs["latestVersion"])}
+        assert template.urn in node.deps["launchTemplate"], node.urn

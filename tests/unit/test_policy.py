@@ -471,6 +471,19 @@ CASES += [
     ),
 ]
 
+CASES += [
+    (
+        "template-version-pinned",
+        [res("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1", "version": "$Default"}}, "node")],
+        [res("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1", "version": "3"}}, "node")],
+    ),
+    (
+        "template-version-pinned",
+        [res("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1"}}, "node")],  # unset means $Default
+        [res("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1", "version": "1"}}, "node")],
+    ),
+]
+
 
 @pytest.mark.parametrize(("rule", "breaking", "passing"), CASES, ids=[c[0] for c in CASES])
 def test_rule_catches_the_breaking_resource_and_passes_the_fixed_one(
