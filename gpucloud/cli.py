@@ -19,6 +19,7 @@ from gpucloud.cli_nodes import nodes
 from gpucloud.cli_region import region
 from gpucloud.cli_rollout import rollout
 from gpucloud.cli_support import CONTEXT, emit_json, out, repository
+from gpucloud.cli_support import err as err_console
 from gpucloud.cli_tenant import tenant
 from gpucloud.errors import GpucloudError
 
@@ -91,7 +92,9 @@ def validate(ctx: click.Context, as_json: bool) -> int:
     \b
     Checks: each stack config loads and its name agrees with its config; region supernets and tenant
     CIDRs never overlap; each tenant CIDR lies in its region's supernet; each tenant's SKU and AZ is
-    capacity its region holds, and the region's tenants hold no more than it has. Exit 1 on a problem.
+    capacity its region holds, and the region's tenants hold no more than it has; every tenant has its
+    account stack, no account or Capacity Block serves two tenants, the org serves every region. Exit 1
+    on a problem. Warnings (exit 0, on stderr): a Capacity Block that ends within 7 days.
     CI runs it: two changes that each took "the first free block" cannot both merge.
     """
     from gpucloud.validate import validate as run_validate
@@ -103,6 +106,8 @@ def validate(ctx: click.Context, as_json: bool) -> int:
         for problem in result.problems:
             out.print(f"[red]{problem.check}[/red] {escape(problem.stack or '-')}: {escape(problem.message)}")
         out.print(f"validate: {result.stacks} stack(s), {len(result.problems)} problem(s)")
+    for warning in result.warnings:  # on stderr, with or without --json: they never change the exit status
+        err_console.print(f"warning: {warning.check} {escape(warning.stack or '-')}: {escape(warning.message)}")
     return 1 if result.problems else 0
 
 

@@ -8,6 +8,7 @@ Keys live in the ``gpucloud:`` namespace; README.md documents each of them.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -61,6 +62,8 @@ class CapacityEntry:
     az_id: str
     count: int
     capacity_block_id: str | None = None
+    # When the Capacity Block ends (UTC): its instances are terminated then, so none may outlive it.
+    capacity_block_end: datetime.datetime | None = None
 
     @property
     def key(self) -> str:
@@ -99,6 +102,8 @@ class NodePoolConfig:
     # What the region holds there: a capacity reservation (the tenant gets a carve of it) or a Capacity Block
     # (the tenant gets the whole block). Known to the program before `up`, so no resource waits on it.
     capacity_type: str
+    # A Capacity Block's end, recorded beside the tenant: its nodes stop then (validate warns before).
+    capacity_ends: datetime.datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,6 +243,20 @@ class _Reader:
             raise self.fail(label, value, "want a private range inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
         return net
 
+    def instant(self, label: str, value: Any) -> datetime.datetime:
+        """A point in time in UTC, as ISO 8601 (YAML may already have read it as a datetime)."""
+        when = value
+        if isinstance(value, str):
+            try:
+                when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                when = None
+        if not isinstance(when, datetime.datetime):
+            raise self.fail(label, value, "want a UTC time in ISO 8601, e.g. 2026-12-31T11:30:00Z")
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        return when.astimezone(datetime.UTC)
+
     def unknown_keys(self, known: frozenset[str]) -> None:
         unknown = sorted(set(self.raw) - known)
         if unknown:
@@ -311,19 +330,26 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         label = f"capacity[{i}]"
         if not isinstance(item, Mapping):
             raise read.fail(label, item, "want a mapping with gpuType, az, count")
-        extra = sorted(set(item) - {"gpuType", "az", "count", "capacityBlockId"})
+        allowed = ("gpuType", "az", "count", "capacityBlockId", "capacityBlockEnd")
+        extra = sorted(set(item) - set(allowed))
         if extra:
-            raise read.fail(
-                f"{label}.{extra[0]}", item[extra[0]], "unknown key; allowed: gpuType, az, count, capacityBlockId"
-            )
+            raise read.fail(f"{label}.{extra[0]}", item[extra[0]], f"unknown key; allowed: {', '.join(allowed)}")
         block = item.get("capacityBlockId")
         if block is not None and (not isinstance(block, str) or not _CAPACITY_BLOCK.fullmatch(block)):
             raise read.fail(f"{label}.capacityBlockId", block, "want a Capacity Block reservation id cr-<17 hex>")
+        block_end = item.get("capacityBlockEnd")
+        if (block is None) != (block_end is None):
+            raise read.fail(
+                f"{label}.capacityBlockEnd",
+                block_end,
+                "a Capacity Block needs its end (capacityBlockEnd) and only a Capacity Block has one",
+            )
         entry = CapacityEntry(
             gpu_type=_check_gpu_type(read, f"{label}.gpuType", item.get("gpuType"), region, catalog),
             az_id=_check_az(read, f"{label}.az", item.get("az"), region, az_ids),
             count=read.integer(f"{label}.count", item.get("count"), 1),
             capacity_block_id=block,
+            capacity_block_end=None if block_end is None else read.instant(f"{label}.capacityBlockEnd", block_end),
         )
         if any(e.key == entry.key for e in entries):
             raise read.fail(label, item, f"{entry.gpu_type} in {entry.az_id} is listed twice; merge the counts")
@@ -364,16 +390,18 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
             "cidr", str(cidr), f"want a prefix between /{TENANT_PREFIX_RANGE[0]} and /{TENANT_PREFIX_RANGE[1]}"
         )
     pool_raw = read.mapping("nodePool")
-    extra = sorted(set(pool_raw) - {"gpuType", "nodes", "az", "rootVolumeGib", "capacityType"})
+    pool_keys = ("gpuType", "nodes", "az", "rootVolumeGib", "capacityType", "capacityEnds")
+    extra = sorted(set(pool_raw) - set(pool_keys))
     if extra:
-        raise read.fail(
-            f"nodePool.{extra[0]}",
-            pool_raw[extra[0]],
-            "unknown key; allowed: gpuType, nodes, az, rootVolumeGib, capacityType",
-        )
+        raise read.fail(f"nodePool.{extra[0]}", pool_raw[extra[0]], f"unknown key; allowed: {', '.join(pool_keys)}")
     capacity_type = pool_raw.get("capacityType")
     if capacity_type not in CAPACITY_TYPES:
         raise read.fail("nodePool.capacityType", capacity_type, f"allowed: {', '.join(CAPACITY_TYPES)}")
+    ends = pool_raw.get("capacityEnds")
+    if (capacity_type == "capacity-block") != (ends is not None):
+        raise read.fail(
+            "nodePool.capacityEnds", ends, "a capacity-block pool records its block's end, and only such a pool"
+        )
     node_pool = NodePoolConfig(
         gpu_type=_check_gpu_type(read, "nodePool.gpuType", pool_raw.get("gpuType"), region, catalog),
         nodes=read.integer("nodePool.nodes", pool_raw.get("nodes"), 1),
@@ -382,6 +410,7 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
             "nodePool.rootVolumeGib", pool_raw.get("rootVolumeGib"), ROOT_VOLUME_GIB_MIN, 16384
         ),
         capacity_type=str(capacity_type),
+        capacity_ends=None if ends is None else read.instant("nodePool.capacityEnds", ends),
     )
     storage_raw = read.mapping("storage")
     extra = sorted(set(storage_raw) - {"bucketTib", "fsxTib"})

@@ -569,6 +569,16 @@ def _no_managed_policy_on_nodes(stack: Stack) -> Iterator[Finding]:
                 yield attachment.urn, f"node role carries the AWS managed policy {arn}"
 
 
+def _no_placement_group_with_a_block(stack: Stack) -> Iterator[Finding]:
+    """Capacity Blocks are co-located already; a placement group beside one is refused (ParallelCluster) or
+    moot, and a cluster group in the template can keep the block's instances from launching."""
+    for res in stack.of_type(LAUNCH_TEMPLATE):
+        market = (res.inputs.get("instanceMarketOptions") or {}).get("marketType")
+        placement = res.inputs.get("placement") or {}
+        if market == "capacity-block" and (placement.get("groupId") or placement.get("groupName")):
+            yield res.urn, "a Capacity Block's launch template names a placement group"
+
+
 FLOATING_VERSIONS = ("$Default", "$Latest")
 
 
@@ -720,6 +730,11 @@ RULES: tuple[Rule, ...] = (
         "fsx-waits-for-rules",
         "An FSx for Lustre file system depends on every rule of its security groups (FSx checks LNet at creation).",
         _fsx_waits_for_its_rules,
+    ),
+    Rule(
+        "block-without-placement-group",
+        "A launch template for a Capacity Block names no placement group.",
+        _no_placement_group_with_a_block,
     ),
     Rule(
         "template-version-pinned",

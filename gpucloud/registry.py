@@ -12,6 +12,7 @@ with a thousand tenants does not re-parse a thousand YAML files on every onboard
 from __future__ import annotations
 
 import contextlib
+import datetime
 import ipaddress
 import json
 import os
@@ -25,7 +26,12 @@ from gpucloud.errors import GpucloudError
 from gpucloud.repo import Repository
 
 CACHE_FILE = "registry-cache.json"
-CACHE_VERSION = 3
+
+
+def iso(when: datetime.datetime | None) -> str | None:
+    """A UTC time as the stack configs write it: 2026-12-31T11:30:00Z."""
+    return None if when is None else when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+CACHE_VERSION = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +48,7 @@ class TenantEntry:
     capacity_type: str
     egress: str
     org: str
+    capacity_ends: str | None = None  # a Capacity Block's end, ISO 8601 UTC
 
     @classmethod
     def of(cls, config: TenantConfig) -> TenantEntry:
@@ -56,6 +63,7 @@ class TenantEntry:
             capacity_type=config.node_pool.capacity_type,
             egress=config.egress,
             org=config.org,
+            capacity_ends=iso(config.node_pool.capacity_ends),
         )
 
     def as_json(self) -> dict[str, Any]:

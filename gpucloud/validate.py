@@ -6,15 +6,16 @@ overlap. This catches that, and every other way the stack configs can disagree w
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gpucloud.config import ORG_STACK
 from gpucloud.names import account_stack_name, region_stack_name
 from gpucloud.regions import load_regions
-from gpucloud.registry import Registry, TenantEntry, load_registry
+from gpucloud.registry import Registry, TenantEntry, iso, load_registry
 from gpucloud.repo import Repository
 from gpucloud.transaction import repository_lock
 
@@ -33,9 +34,15 @@ class Problem:
 class Validation:
     stacks: int
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)  # worth knowing, not a reason to refuse a change
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": not self.problems, "stacks": self.stacks, "problems": [p.as_json() for p in self.problems]}
+        return {
+            "ok": not self.problems,
+            "stacks": self.stacks,
+            "problems": [p.as_json() for p in self.problems],
+            "warnings": [w.as_json() for w in self.warnings],
+        }
 
 
 def _overlaps(named: Sequence[tuple[str, ipaddress.IPv4Network]]) -> Iterator[tuple[str, str, str, str]]:
@@ -49,7 +56,10 @@ def _overlaps(named: Sequence[tuple[str, ipaddress.IPv4Network]]) -> Iterator[tu
         open_.append((name, net))
 
 
-def check_registry(registry: Registry, stack_count: int) -> Validation:
+BLOCK_WARNING = datetime.timedelta(days=7)  # how early validate says a Capacity Block is about to end
+
+
+def check_registry(registry: Registry, stack_count: int, *, now: datetime.datetime | None = None) -> Validation:
     problems = [Problem("loads", stack, message) for stack, message in registry.problems.items()]
     plan = load_regions().address_plan
     for each in registry.regions.values():
@@ -94,6 +104,15 @@ def check_registry(registry: Registry, stack_count: int) -> Validation:
                 )
             )
             continue
+        if entry.capacity_block_end is not None and tenant.capacity_ends != iso(entry.capacity_block_end):
+            problems.append(
+                Problem(
+                    "capacity-block-end",
+                    tenant.stack,
+                    f"nodePool.capacityEnds={tenant.capacity_ends}, but {region.stack}'s block "
+                    f"{entry.capacity_block_id} ends {iso(entry.capacity_block_end)}",
+                )
+            )
         if entry.capacity_type != tenant.capacity_type:
             problems.append(
                 Problem(
@@ -128,7 +147,31 @@ def check_registry(registry: Registry, stack_count: int) -> Validation:
                 )
             )
     problems += list(_account_problems(registry))
-    return Validation(stacks=stack_count, problems=problems)
+    warnings = list(_blocks_ending(registry, now or datetime.datetime.now(datetime.UTC)))
+    return Validation(stacks=stack_count, problems=problems, warnings=warnings)
+
+
+def _blocks_ending(registry: Registry, now: datetime.datetime) -> Iterator[Problem]:
+    """Capacity Blocks that end within a week, or have ended: their nodes stop with them."""
+    for region in registry.regions.values():
+        for entry in region.capacity:
+            end = entry.capacity_block_end
+            if end is None or end - now > BLOCK_WARNING:
+                continue
+            holders = [t.stack for t in registry.tenants if t.region == region.region and t.az == entry.az_id
+                       and t.gpu_type == entry.gpu_type]  # fmt: skip
+            left = "has ended" if end <= now else f"ends in {_days(end - now)}"
+            yield Problem(
+                "capacity-block-ending",
+                region.stack,
+                f"Capacity Block {entry.capacity_block_id} ({entry.gpu_type} in {entry.az_id}) {left} "
+                f"({iso(end)}); its nodes stop then: {', '.join(holders) or 'no tenant holds it'}",
+            )
+
+
+def _days(left: datetime.timedelta) -> str:
+    hours = left.total_seconds() / 3600
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 
 def _account_problems(registry: Registry) -> Iterator[Problem]:

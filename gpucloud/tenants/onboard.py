@@ -37,7 +37,7 @@ from gpucloud.config import (
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name, region_stack_name
 from gpucloud.regions import load_regions
-from gpucloud.registry import AccountEntry, Registry, load_registry
+from gpucloud.registry import AccountEntry, Registry, iso, load_registry
 from gpucloud.repo import Repository, config_mapping
 from gpucloud.templating import render
 from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ORG, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
@@ -248,6 +248,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "account_id": account.account_id if account else request.account_id,
         "home_region": registry.org.region if registry.org else request.region,
         "capacity_type": capacity_entry.capacity_type,
+        "capacity_ends": iso(capacity_entry.capacity_block_end),
         "org": org,
         "cidr": cidr,
         "supernet": region.tenant_supernet,

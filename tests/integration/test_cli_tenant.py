@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -233,10 +234,16 @@ def test_policy_check_exits_1_on_a_violation(
 
 def test_validate_checks_accounts_blocks_and_served_regions(repo_copy: Path) -> None:
     assert gpucloud(repo_copy, *onboard_args("beta", "--account-id", "210987654321")).returncode == 0
-    block = "cr-0123456789abcdef0"
-    edit_stack(repo_copy, "region-us-east-1", lambda c: c["gpucloud:capacity"][0].update(capacityBlockId=block))
+    block, end = "cr-0123456789abcdef0", "2099-12-31T11:30:00Z"
+    edit_stack(
+        repo_copy,
+        "region-us-east-1",
+        lambda c: c["gpucloud:capacity"][0].update(capacityBlockId=block, capacityBlockEnd=end),
+    )
     for stack in ("tenant-acme-us-east-1", "tenant-beta-us-east-1"):
-        edit_stack(repo_copy, stack, lambda c: c["gpucloud:nodePool"].update(capacityType="capacity-block"))
+        edit_stack(
+            repo_copy, stack, lambda c: c["gpucloud:nodePool"].update(capacityType="capacity-block", capacityEnds=end)
+        )
 
     def adopt_betas_account(cfg: dict[str, object]) -> None:
         del cfg["gpucloud:email"]
@@ -253,7 +260,11 @@ def test_validate_checks_accounts_blocks_and_served_regions(repo_copy: Path) -> 
         ("served-region", "region-eu-north-1"),  # the SCP would deny its tenants
     }
     (repo_copy / "stacks" / "Pulumi.account-beta.yaml").unlink()
-    edit_stack(repo_copy, "tenant-beta-us-east-1", lambda c: c["gpucloud:nodePool"].update(capacityType="reservation"))
+    edit_stack(
+        repo_copy,
+        "tenant-beta-us-east-1",
+        lambda c: c["gpucloud:nodePool"].update(capacityType="reservation", capacityEnds=None),
+    )
     problems = {
         (p["check"], p["stack"]) for p in json.loads(gpucloud(repo_copy, "validate", "--json").stdout)["problems"]
     }
@@ -445,3 +456,26 @@ def test_a_first_onboarding_without_an_account_is_refused(repo_copy: Path) -> No
     result = gpucloud(repo_copy, *args)
     assert result.returncode == 2 and "--account-email EMAIL" in result.stderr and "--account-id ID" in result.stderr
     assert snapshot(repo_copy) == before
+
+
+def test_a_tenant_on_a_capacity_block_records_its_end_and_validate_warns_before_it(repo_copy: Path) -> None:
+    soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    block = "cr-0123456789abcdef0"
+    entry = {"gpuType": "p5en.48xlarge", "az": "use1-az6", "count": 4, "capacityBlockId": block}
+    edit_stack(
+        repo_copy,
+        "region-us-east-1",
+        lambda c: c["gpucloud:capacity"].__setitem__(1, {**entry, "capacityBlockEnd": soon}),
+    )
+    result = gpucloud(repo_copy, *onboard_args("beta", sku="p5en.48xlarge", nodes=4))
+    assert result.returncode == 0, result.stderr
+    pool = yaml.safe_load((repo_copy / "stacks" / "Pulumi.tenant-beta-us-east-1.yaml").read_text())["config"]
+    assert pool["gpucloud:nodePool"]["capacityType"] == "capacity-block"
+    assert pool["gpucloud:nodePool"]["capacityEnds"] == soon
+    second = gpucloud(repo_copy, *onboard_args("gamma", sku="p5en.48xlarge", nodes=1))
+    assert second.returncode == 2 and "too few free" in second.stderr  # the block serves beta alone
+    check = gpucloud(repo_copy, "validate")
+    assert check.returncode == 0, check.stdout  # a warning, not a problem
+    assert f"warning: capacity-block-ending region-us-east-1: Capacity Block {block}" in check.stderr
+    assert "ends in 3 days" in check.stderr
+    assert "tenant-beta-us-east-1" in check.stderr

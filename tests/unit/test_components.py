@@ -134,12 +134,22 @@ def test_everything_but_the_share_lands_in_the_tenants_account(sample_plans: dic
     assert {acct for type_, acct in landing.items() if type_ not in ours} == {account}
 
 
+BLOCK = "cr-0123456789abcdef0"
+BLOCK_END = "2026-12-31T11:30:00Z"
+
+
+def as_block(cfg: dict[str, Any]) -> None:
+    cfg["gpucloud:capacity"][0].update(capacityBlockId=BLOCK, capacityBlockEnd=BLOCK_END)
+
+
 def test_a_capacity_block_tenant_gets_the_whole_block_and_no_placement_group(repo_copy: Path) -> None:
-    block = "cr-0123456789abcdef0"
+    block = BLOCK
+    edit_stack(repo_copy, "region-us-east-1", as_block)
     edit_stack(
-        repo_copy, "region-us-east-1", lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", block)
+        repo_copy,
+        TENANT,
+        lambda cfg: cfg["gpucloud:nodePool"].update(capacityType="capacity-block", capacityEnds=BLOCK_END),
     )
-    edit_stack(repo_copy, TENANT, lambda cfg: cfg["gpucloud:nodePool"].__setitem__("capacityType", "capacity-block"))
     plan = Planner(Repository(repo_copy)).plan(TENANT)
     assert not of_type(plan, "dynamic:Resource")
     (lt,) = of_type(plan, "launchTemplate:LaunchTemplate")
@@ -303,13 +313,12 @@ def test_node_count_drives_the_plan(repo_copy: Path) -> None:
 
 
 def test_capacity_block_capacity_creates_no_reservation(repo_copy: Path) -> None:
-    block = "cr-0123456789abcdef0"
-    edit_stack(
-        repo_copy, "region-us-east-1", lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", block)
-    )
+    block = BLOCK
+    edit_stack(repo_copy, "region-us-east-1", as_block)
     plan = Planner(Repository(repo_copy)).plan("region-us-east-1")
     assert all(r.inputs["instanceType"] != "p5.48xlarge" for r in of_type(plan, "CapacityReservation"))
     assert plan.exports["capacity"]["p5.48xlarge@use1-az4"]["reservationId"] == block
+    assert not [g for g in of_type(plan, "PlacementGroup") if "p5-48xlarge-use1-az4" in g.name]  # blocks get none
     assert plan.summary.hourly_usd is None and "Capacity Block" in plan.summary.unpriced[0]
 
 

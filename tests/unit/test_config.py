@@ -83,6 +83,23 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
         (TENANT, _set_in("gpucloud:storage", "fsxTib", 3), "gpucloud:storage.fsxTib=3: FSx for Lustre takes 1.2 TiB"),
         (TENANT, _set_in("gpucloud:storage", "bucketTib", -5), "gpucloud:storage.bucketTib=-5: want a positive number"),
         (TENANT, _set("gpucloud:egress", "open"), "gpucloud:egress='open': allowed: nat, none"),
+        (
+            REGION,
+            lambda cfg: cfg["gpucloud:capacity"][0].update(capacityBlockId="cr-0123456789abcdef0"),
+            "gpucloud:capacity[0].capacityBlockEnd=None: a Capacity Block needs its end",
+        ),
+        (
+            REGION,
+            lambda cfg: cfg["gpucloud:capacity"][0].update(
+                capacityBlockId="cr-0123456789abcdef0", capacityBlockEnd="next tuesday"
+            ),
+            "gpucloud:capacity[0].capacityBlockEnd='next tuesday': want a UTC time in ISO 8601",
+        ),
+        (
+            TENANT,
+            lambda cfg: cfg["gpucloud:nodePool"].update(capacityType="capacity-block"),
+            "gpucloud:nodePool.capacityEnds=None: a capacity-block pool records its block's end",
+        ),
         (ACCOUNT, _set("gpucloud:adminPrincipals", ["*"]), "gpucloud:adminPrincipals[0]='*'"),
         (ACCOUNT, _set("gpucloud:email", "not-an-email"), "gpucloud:email='not-an-email': want an e-mail address"),
         (ACCOUNT, _set("gpucloud:accountId", "1234"), "want exactly one of gpucloud:email (a new account)"),
@@ -124,7 +141,7 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
         ),
         (
             REGION,
-            lambda cfg: cfg["gpucloud:capacity"][0].__setitem__("capacityBlockId", "block-1"),
+            lambda cfg: cfg["gpucloud:capacity"][0].update(capacityBlockId="block-1", capacityBlockEnd="2026-12-31"),
             "gpucloud:capacity[0].capacityBlockId='block-1'",
         ),
         (REGION, lambda cfg: cfg["gpucloud:capacity"].append(dict(cfg["gpucloud:capacity"][0])), "is listed twice"),

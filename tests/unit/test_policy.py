@@ -471,7 +471,18 @@ CASES += [
     ),
 ]
 
+BLOCK = {"marketType": "capacity-block"}
 CASES += [
+    (
+        "block-without-placement-group",
+        [
+            res(
+                "aws:ec2/launchTemplate:LaunchTemplate",
+                {"instanceMarketOptions": BLOCK, "placement": {"groupId": "pg-1"}},
+            )
+        ],
+        [res("aws:ec2/launchTemplate:LaunchTemplate", {"instanceMarketOptions": BLOCK})],
+    ),
     (
         "template-version-pinned",
         [res("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1", "version": "$Default"}}, "node")],
