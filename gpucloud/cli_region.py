@@ -21,7 +21,14 @@ def region() -> None:
     metavar="SKU[@AZ]=N",
     help="GPU capacity to hold, e.g. p5.48xlarge=8 or p5.48xlarge@euw1-az2=8 [the region's first AZ]. Repeat.",
 )
-@click.option("--ami", "amis", multiple=True, metavar="SKU=AMI", help="The GPU image each SKU boots here. Repeat.")
+@click.option(
+    "--ami",
+    "amis",
+    multiple=True,
+    metavar="SKU=AMI:ROOT",
+    help="The GPU image each SKU boots here and the root device name the AMI declares "
+    "(/dev/sda1 Ubuntu, /dev/xvda Amazon Linux 2023). Repeat.",
+)
 @click.option("--like", metavar="STACK", help="Copy capacity (SKUs and counts), supernet size and tenant block size.")
 @click.option("--supernet", metavar="CIDR", help="The region's tenant supernet [the first free block of the plan].")
 @click.option("--tenant-prefix", type=int, metavar="N", help="Tenant VPC size, /16 to /24 [20, or --like's].")

@@ -75,6 +75,25 @@ class CapacityEntry:
         return "capacity-block" if self.capacity_block_id else "reservation"
 
 
+# Root device names an AMI may declare (EBS User Guide, "Device names for volumes on Amazon EC2 instances",
+# https://docs.aws.amazon.com/ebs/latest/userguide/device_naming.html, recorded 2026-11-27): Ubuntu and most
+# community images use /dev/sda1, Amazon Linux 2023 /dev/xvda. The launch template must name exactly the
+# AMI's, or its encrypted volume becomes a blank second disk and the real root is not encrypted with the key.
+ROOT_DEVICE_PATTERN = re.compile(r"/dev/(?:sd[a-z][0-9]*|xvd[a-z]{1,2})", re.ASCII)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PinnedImage:
+    """The GPU image a SKU boots in a region, with the root device name the AMI declares
+    (``aws ec2 describe-images --image-ids AMI --query 'Images[0].RootDeviceName'``)."""
+
+    id: str
+    root_device: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "rootDevice": self.root_device}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RegionConfig:
     stack: str
@@ -83,7 +102,7 @@ class RegionConfig:
     tenant_supernet: ipaddress.IPv4Network
     tenant_cidr_prefix: int
     capacity: tuple[CapacityEntry, ...]
-    amis: Mapping[str, str]
+    amis: Mapping[str, PinnedImage]
 
     @property
     def org_stack_ref(self) -> str:
@@ -355,12 +374,10 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
             raise read.fail(label, item, f"{entry.gpu_type} in {entry.az_id} is listed twice; merge the counts")
         entries.append(entry)
     amis_raw = read.mapping("amis")
-    amis: dict[str, str] = {}
-    for gpu_type, ami in amis_raw.items():
+    amis: dict[str, PinnedImage] = {}
+    for gpu_type, pinned in amis_raw.items():
         _check_gpu_type(read, f"amis.{gpu_type}", gpu_type, region, catalog)
-        if not isinstance(ami, str) or not _AMI.fullmatch(ami):
-            raise read.fail(f"amis.{gpu_type}", ami, "want an AMI id ami-<8 or 17 hex>")
-        amis[gpu_type] = ami
+        amis[gpu_type] = _pinned_image(read, f"amis.{gpu_type}", pinned)
     for entry in entries:
         if entry.gpu_type not in amis:
             raise read.fail("amis", dict(amis_raw), f"no AMI pinned for {entry.gpu_type}, which capacity lists")
@@ -373,6 +390,18 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         capacity=tuple(entries),
         amis=amis,
     )
+
+
+def _pinned_image(read: _Reader, label: str, value: Any) -> PinnedImage:
+    if not isinstance(value, Mapping) or set(value) != {"id", "rootDevice"}:
+        raise read.fail(label, value, "want {id: ami-..., rootDevice: /dev/sda1 or /dev/xvda, as the AMI declares}")
+    if not isinstance(value["id"], str) or not _AMI.fullmatch(value["id"]):
+        raise read.fail(f"{label}.id", value["id"], "want an AMI id ami-<8 or 17 hex>")
+    if not isinstance(value["rootDevice"], str) or not ROOT_DEVICE_PATTERN.fullmatch(value["rootDevice"]):
+        raise read.fail(
+            f"{label}.rootDevice", value["rootDevice"], "want the AMI's root device name, e.g. /dev/sda1 or /dev/xvda"
+        )
+    return PinnedImage(id=value["id"], root_device=value["rootDevice"])
 
 
 def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: Catalog) -> TenantConfig:

@@ -16,7 +16,14 @@ from typing import Any
 
 from gpucloud.allocation import first_free_block
 from gpucloud.catalog import load_catalog
-from gpucloud.config import ORG_STACK, TENANT_PREFIX_RANGE, RegionConfig, config_from_namespaced
+from gpucloud.config import (
+    ORG_STACK,
+    ROOT_DEVICE_PATTERN,
+    TENANT_PREFIX_RANGE,
+    PinnedImage,
+    RegionConfig,
+    config_from_namespaced,
+)
 from gpucloud.errors import ConfigError
 from gpucloud.names import region_stack_name
 from gpucloud.regions import AwsRegion, load_regions
@@ -27,7 +34,7 @@ from gpucloud.tenants.defaults import DEFAULT_ORG
 from gpucloud.transaction import FileTransaction, repository_lock
 
 _CAPACITY = re.compile(r"(?P<sku>[a-z0-9.-]+?)(?:@(?P<az>[a-z0-9-]+))?=(?P<count>\d+)")
-_AMI_SPEC = re.compile(r"(?P<sku>[a-z0-9.-]+)=(?P<ami>ami-[0-9a-f]{8}(?:[0-9a-f]{9})?)")
+_AMI_SPEC = re.compile(r"(?P<sku>[a-z0-9.-]+)=(?P<ami>ami-[0-9a-f]{8}(?:[0-9a-f]{9})?):(?P<root>/dev/[a-z0-9]+)")
 REGION_INVENTORIES = PurePosixPath("inventories/regions")
 
 
@@ -35,7 +42,7 @@ REGION_INVENTORIES = PurePosixPath("inventories/regions")
 class RegionRequest:
     region: str
     capacity: tuple[str, ...] = ()  # "SKU=N" or "SKU@AZ-ID=N"
-    amis: tuple[str, ...] = ()  # "SKU=ami-..."
+    amis: tuple[str, ...] = ()  # "SKU=ami-...:/dev/sda1"
     like: str | None = None
     supernet: str | None = None
     tenant_prefix: int | None = None
@@ -101,19 +108,27 @@ def parse_capacity(specs: tuple[str, ...], aws: AwsRegion) -> list[CapacityLine]
     return lines
 
 
-def parse_amis(specs: tuple[str, ...], aws: AwsRegion) -> dict[str, str]:
-    amis: dict[str, str] = {}
+AMI_EXAMPLE = "p5.48xlarge=ami-0abc12345def67890:/dev/sda1"
+
+
+def parse_amis(specs: tuple[str, ...], aws: AwsRegion) -> dict[str, PinnedImage]:
+    amis: dict[str, PinnedImage] = {}
     for spec in specs:
         match = _AMI_SPEC.fullmatch(spec)
         if not match:
             raise ConfigError(
-                f"--ami={spec!r}: want SKU=ami-<8 or 17 hex digits>, e.g. p5.48xlarge=ami-0abc12345def67890"
+                f"--ami={spec!r}: want SKU=AMI:ROOT_DEVICE, the AMI's id and its root device name "
+                f"(/dev/sda1 on Ubuntu, /dev/xvda on Amazon Linux 2023), e.g. {AMI_EXAMPLE}"
             )
-        amis[_offered_sku(match["sku"], aws.code, f"--ami={spec}")] = match["ami"]
+        if not ROOT_DEVICE_PATTERN.fullmatch(match["root"]):
+            raise ConfigError(f"--ami={spec!r}: {match['root']} is not a root device name; e.g. /dev/sda1, /dev/xvda")
+        amis[_offered_sku(match["sku"], aws.code, f"--ami={spec}")] = PinnedImage(
+            id=match["ami"], root_device=match["root"]
+        )
     return amis
 
 
-def check_request(request: RegionRequest) -> tuple[AwsRegion, list[CapacityLine], dict[str, str]]:
+def check_request(request: RegionRequest) -> tuple[AwsRegion, list[CapacityLine], dict[str, PinnedImage]]:
     aws = _aws_region(request.region)
     capacity = parse_capacity(request.capacity, aws)
     amis = parse_amis(request.amis, aws)
@@ -154,7 +169,7 @@ def prepare(
     request: RegionRequest,
     aws: AwsRegion,
     capacity: list[CapacityLine],
-    amis: dict[str, str],
+    amis: dict[str, PinnedImage],
 ) -> RegionAddition:
     if registry.problems:
         raise ConfigError(
@@ -187,7 +202,7 @@ def prepare(
     missing = sorted({line.gpu_type for line in capacity} - set(amis))
     if missing:
         raise ConfigError(
-            f"--ami: no AMI pinned for {', '.join(missing)}; give --ami {missing[0]}=ami-... "
+            f"--ami: no AMI pinned for {', '.join(missing)}; give --ami {missing[0]}=ami-...:/dev/... "
             f"(the GPU image built for {aws.code})"
         )
     unused = sorted(set(amis) - {line.gpu_type for line in capacity})

@@ -45,6 +45,7 @@ class GpuNodePoolArgs:
     sku: GpuSku
     nodes: int
     ami: pulumi.Input[str]
+    root_device: pulumi.Input[str]  # the AMI's own root device name: the encrypted volume must be that device
     subnet_id: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
@@ -82,7 +83,7 @@ class GpuNodePool(pulumi.ComponentResource):
             ),
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/sda1",
+                    device_name=args.root_device,
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                         volume_size=args.root_volume_gib,
                         volume_type="gp3",

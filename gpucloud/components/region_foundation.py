@@ -134,6 +134,6 @@ class RegionFoundation(pulumi.ComponentResource):
             "tenantSupernet": str(cfg.tenant_supernet),
             "tenantCidrPrefix": cfg.tenant_cidr_prefix,
             "capacity": pulumi.Output.all(**capacity),
-            "amis": dict(cfg.amis),
+            "amis": {sku: image.as_json() for sku, image in cfg.amis.items()},
         }
         self.register_outputs(self.exports)

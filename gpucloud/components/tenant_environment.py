@@ -31,7 +31,7 @@ class RegionExports:
 
     audit_bucket_arn: pulumi.Input[str]
     capacity: pulumi.Input[Mapping[str, Any]]
-    amis: pulumi.Input[Mapping[str, str]]
+    amis: pulumi.Input[Mapping[str, Mapping[str, str]]]  # SKU -> {id, rootDevice}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,13 +119,14 @@ class TenantEnvironment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._vcpu_quota(name, args, child)
-        amis = pulumi.Output.from_input(args.region.amis)
+        image = pulumi.Output.from_input(args.region.amis).apply(lambda pinned: pinned[cfg.node_pool.gpu_type])
         pool = GpuNodePool(
             f"{name}-nodes",
             GpuNodePoolArgs(
                 sku=args.sku,
                 nodes=cfg.node_pool.nodes,
-                ami=amis.apply(lambda pinned: pinned[cfg.node_pool.gpu_type]),
+                ami=image.apply(lambda pinned: str(pinned["id"])),
+                root_device=image.apply(lambda pinned: str(pinned["rootDevice"])),
                 subnet_id=network.private_subnet_id,
                 security_group_id=network.node_security_group_id,
                 kms_key_arn=key.arn,

@@ -12,7 +12,7 @@ import yaml
 from conftest import edit_stack, snapshot
 
 pytestmark = pytest.mark.integration
-AMI = "ami-0123456789abcdef0"
+AMI = "ami-0123456789abcdef0:/dev/sda1"
 P4D = ["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", f"p4d.24xlarge={AMI}"]
 
 
@@ -113,6 +113,14 @@ def test_dry_run_writes_nothing(served: Path) -> None:
         (["eu-west-1", "--capacity", "p4d.24xlarge=0", "--ami", f"p4d.24xlarge={AMI}"], [">= 1"]),
         (["eu-west-1", "--capacity", "p4d.24xlarge=4"], ["no AMI pinned for p4d.24xlarge"]),
         (["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", "p4d.24xlarge=ami-xyz"], ["--ami="]),
+        (
+            ["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", "p4d.24xlarge=ami-0123456789abcdef0"],
+            ["SKU=AMI:ROOT_DEVICE", "/dev/xvda on Amazon Linux 2023"],
+        ),
+        (
+            ["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", "p4d.24xlarge=ami-0123456789abcdef0:/dev/hda"],
+            ["/dev/hda is not a root device name"],
+        ),
         (["eu-west-1"], ["--capacity SKU=N", "--like"]),
         (["eu-west-1", "--like", "region-mars-1"], ["no such region stack"]),
         (["eu-north-1", "--capacity", "p5.48xlarge=1", "--ami", f"p5.48xlarge={AMI}"], ["already has its stack"]),

@@ -347,3 +347,20 @@ def test_each_node_pins_its_launch_template_version(tenant: Plan) -> None:
     for node in of_type(tenant, "instance:Instance"):
         assert node.inputs["launchTemplate"] == {"id": template.id, "version": str(template.outputs["latestVersion"])}
         assert template.urn in node.deps["launchTemplate"], node.urn
+
+
+@pytest.mark.parametrize(("root", "image"), [("/dev/sda1", "Ubuntu"), ("/dev/xvda", "Amazon Linux 2023")])
+def test_the_encrypted_volume_is_the_amis_own_root_device(repo_copy: Path, root: str, image: str) -> None:
+    edit_stack(
+        repo_copy,
+        "region-us-east-1",
+        lambda cfg: cfg["gpucloud:amis"].__setitem__(
+            "p5.48xlarge", {"id": "ami-0a1b2c3d4e5f60009", "rootDevice": root}
+        ),
+    )
+    plan = Planner(Repository(repo_copy)).plan(TENANT)
+    (lt,) = of_type(plan, "launchTemplate:LaunchTemplate")
+    (mapping,) = lt.inputs["blockDeviceMappings"]  # one volume, the root: no blank second disk
+    assert mapping["deviceName"] == root, image
+    assert mapping["ebs"]["encrypted"] == "true" and mapping["ebs"]["kmsKeyId"] == plan.exports["kmsKeyArn"]
+    assert lt.inputs["imageId"] == "ami-0a1b2c3d4e5f60009"

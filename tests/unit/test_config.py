@@ -147,8 +147,18 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
         (REGION, lambda cfg: cfg["gpucloud:capacity"].append(dict(cfg["gpucloud:capacity"][0])), "is listed twice"),
         (
             REGION,
-            _set_in("gpucloud:amis", "p5.48xlarge", "ubuntu"),
-            "gpucloud:amis.p5.48xlarge='ubuntu': want an AMI id",
+            _set_in("gpucloud:amis", "p5.48xlarge", {"id": "ubuntu", "rootDevice": "/dev/sda1"}),
+            "gpucloud:amis.p5.48xlarge.id='ubuntu': want an AMI id",
+        ),
+        (
+            REGION,
+            _set_in("gpucloud:amis", "p5.48xlarge", "ami-0a1b2c3d4e5f60001"),
+            "gpucloud:amis.p5.48xlarge='ami-0a1b2c3d4e5f60001': want {id: ami-..., rootDevice:",
+        ),
+        (
+            REGION,
+            _set_in("gpucloud:amis", "p5.48xlarge", {"id": "ami-0a1b2c3d4e5f60001", "rootDevice": "sda1"}),
+            "gpucloud:amis.p5.48xlarge.rootDevice='sda1': want the AMI's root device name",
         ),
         (REGION, lambda cfg: cfg["gpucloud:amis"].pop("g6e.48xlarge"), "no AMI pinned for g6e.48xlarge"),
     ],
