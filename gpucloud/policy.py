@@ -569,6 +569,45 @@ def _no_managed_policy_on_nodes(stack: Stack) -> Iterator[Finding]:
                 yield attachment.urn, f"node role carries the AWS managed policy {arn}"
 
 
+def _gateway_endpoints_carry_a_policy(stack: Stack) -> Iterator[Finding]:
+    """A gateway endpoint's default policy admits every bucket in the region, an attacker's included."""
+    for res in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+        if res.inputs.get("vpcEndpointType") != "Gateway":
+            continue
+        policy = res.inputs.get("policy")
+        if not policy:
+            yield res.urn, "a gateway endpoint without a policy admits every bucket in the region"
+            continue
+        for statement in _statements(policy):
+            if (
+                statement.get("Effect") == "Allow"
+                and "*" in _as_list(statement.get("Resource"))
+                and not statement.get("Condition")
+            ):
+                yield res.urn, "its policy allows every resource with no condition: any bucket, anyone's"
+
+
+LOG_SERVICES = ("delivery.logs.amazonaws.com", "cloudtrail.amazonaws.com")
+SOURCE_KEYS = ("aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid")
+
+
+def _log_services_name_their_source(stack: Stack) -> Iterator[Finding]:
+    """Log delivery into our buckets and keys only on behalf of our own trail, accounts or organization
+    (the confused-deputy guard AWS documents for service principals)."""
+    for res in stack.resources:
+        if res.type not in ("aws:s3/bucketPolicy:BucketPolicy", "aws:kms/key:Key"):
+            continue
+        for statement in _statements(res.inputs.get("policy")):
+            principal = statement.get("Principal")
+            services = _as_list(principal.get("Service")) if isinstance(principal, Mapping) else []
+            service = next((s for s in services if s in LOG_SERVICES), None)
+            if statement.get("Effect") != "Allow" or service is None:
+                continue
+            keys = {k.lower() for cond in (statement.get("Condition") or {}).values() for k in cond}
+            if not keys & set(SOURCE_KEYS):
+                yield res.urn, f"{service} is admitted without aws:SourceArn, aws:SourceAccount or aws:SourceOrgID"
+
+
 def _no_placement_group_with_a_block(stack: Stack) -> Iterator[Finding]:
     """Capacity Blocks are co-located already; a placement group beside one is refused (ParallelCluster) or
     moot, and a cluster group in the template can keep the block's instances from launching."""
@@ -730,6 +769,16 @@ RULES: tuple[Rule, ...] = (
         "fsx-waits-for-rules",
         "An FSx for Lustre file system depends on every rule of its security groups (FSx checks LNet at creation).",
         _fsx_waits_for_its_rules,
+    ),
+    Rule(
+        "gateway-endpoint-policy",
+        "Gateway endpoints carry a policy that names what they admit (no bare * on *).",
+        _gateway_endpoints_carry_a_policy,
+    ),
+    Rule(
+        "log-delivery-source",
+        "Bucket and key policies admit log services only with aws:SourceArn, aws:SourceAccount or aws:SourceOrgID.",
+        _log_services_name_their_source,
     ),
     Rule(
         "block-without-placement-group",

@@ -131,6 +131,8 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
             sku=load_catalog().get(config.node_pool.gpu_type),
             region=RegionExports(
                 audit_bucket_arn=region.require_output("auditBucketArn"),
+                mirror_bucket_arn=region.require_output("mirrorBucketArn"),
+                provider_key_arn=region.require_output("providerKeyArn"),
                 capacity=region.require_output("capacity"),
                 amis=region.require_output("amis"),
             ),

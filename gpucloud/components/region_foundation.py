@@ -65,6 +65,20 @@ def _flow_log_delivery(bucket_arn: pulumi.Output[str], org_id: pulumi.Input[str]
     ]
 
 
+def _organization_reads(bucket_arn: pulumi.Output[str], org_id: pulumi.Input[str]) -> pulumi.Output[Statement]:
+    """Read-only access to the package mirror for principals of our organization (the tenants' nodes)."""
+    return pulumi.Output.all(bucket_arn, org_id).apply(
+        lambda v: {
+            "Sid": "OrganizationReadsMirror",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": [v[0], f"{v[0]}/*"],
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": v[1]}},
+        }
+    )
+
+
 class RegionFoundation(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegionFoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:region:RegionFoundation", name, None, opts)
@@ -80,13 +94,28 @@ class RegionFoundation(pulumi.ComponentResource):
                 "Condition": log_delivery_condition(org_id),
             }
         )
+        # Tenant nodes (in the tenants' accounts) read the package mirror through S3: admitted for principals of
+        # our organization only (aws:PrincipalOrgID), and the key only decrypts through S3.
+        org_decrypts_mirror = pulumi.Output.from_input(args.organization_id).apply(
+            lambda org_id: {
+                "Sid": "OrganizationReadsMirrorThroughS3",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:PrincipalOrgID": org_id},
+                    "StringLike": {"kms:ViaService": "s3.*.amazonaws.com"},
+                },
+            }
+        )
         key = EncryptionKey(
             f"{name}-provider",
             EncryptionKeyArgs(
                 description=f"gpucloud provider key for {cfg.region} (audit logs, package mirror)",
                 alias=f"gpucloud/{cfg.region}/provider",
                 tags=t.with_role(args.tags, "security"),
-                extra_statements=(log_delivery_uses_key,),
+                extra_statements=(log_delivery_uses_key, org_decrypts_mirror),
             ),
             opts=child,
         )
@@ -105,6 +134,7 @@ class RegionFoundation(pulumi.ComponentResource):
             SecureBucketArgs(
                 kms_key_arn=key.arn,
                 tags=t.with_role(args.tags, "package-mirror"),
+                extra_statements=lambda arn: [_organization_reads(arn, args.organization_id)],
             ),
             opts=child,
         )

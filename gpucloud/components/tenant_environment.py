@@ -30,6 +30,8 @@ class RegionExports:
     """What the tenant reads from its region stack (through a StackReference)."""
 
     audit_bucket_arn: pulumi.Input[str]
+    mirror_bucket_arn: pulumi.Input[str]  # our package mirror: drivers and CUDA without internet
+    provider_key_arn: pulumi.Input[str]  # the key that encrypts the mirror
     capacity: pulumi.Input[Mapping[str, Any]]
     amis: pulumi.Input[Mapping[str, Mapping[str, str]]]  # SKU -> {id, rootDevice}
 
@@ -75,6 +77,8 @@ class TenantEnvironment(pulumi.ComponentResource):
                 az_id=cfg.node_pool.az_id,
                 egress=cfg.egress,
                 flow_log_destination=args.region.audit_bucket_arn,
+                account_id=args.account_id,
+                mirror_bucket_arn=args.region.mirror_bucket_arn,
                 tags=args.tags,
             ),
             opts=child,
@@ -97,6 +101,8 @@ class TenantEnvironment(pulumi.ComponentResource):
                 tenant=cfg.tenant,
                 bucket_arn=storage.bucket_arn,
                 kms_key_arn=key.arn,
+                mirror_bucket_arn=args.region.mirror_bucket_arn,
+                mirror_key_arn=args.region.provider_key_arn,
                 tags=args.tags,
             ),
             opts=child,

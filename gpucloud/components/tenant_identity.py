@@ -24,6 +24,8 @@ class TenantIdentityArgs:
     tenant: str
     bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    mirror_bucket_arn: pulumi.Input[str]  # our package mirror, read-only: installs need no internet
+    mirror_key_arn: pulumi.Input[str]
     tags: Mapping[str, str]
 
 
@@ -59,6 +61,30 @@ def _data_statements(bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) 
     ]
 
 
+def _mirror_statements(bucket_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) -> list[pulumi.Output[Statement]]:
+    """Read our package mirror (drivers, CUDA, wheels) and decrypt it through S3: nothing else of ours."""
+    bucket = pulumi.Output.from_input(bucket_arn)
+    return [
+        bucket.apply(
+            lambda arn: {
+                "Sid": "PackageMirrorRead",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [arn, f"{arn}/*"],
+            }
+        ),
+        pulumi.Output.from_input(key_arn).apply(
+            lambda arn: {
+                "Sid": "PackageMirrorDecrypt",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": arn,
+                "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+            }
+        ),
+    ]
+
+
 def ssm_agent_statement() -> Statement:
     """The SSM Agent's own calls (register, open session channels, fetch commands): these take no resource."""
     return {
@@ -89,7 +115,11 @@ class TenantIdentity(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-node-access",
             role=node_role.id,
-            policy=document(ssm_agent_statement(), *_data_statements(args.bucket_arn, args.kms_key_arn)),
+            policy=document(
+                ssm_agent_statement(),
+                *_data_statements(args.bucket_arn, args.kms_key_arn),
+                *_mirror_statements(args.mirror_bucket_arn, args.mirror_key_arn),
+            ),
             opts=child,
         )
         profile = aws.iam.InstanceProfile(f"{name}-node", path=path, role=node_role.name, tags=tags, opts=child)

@@ -2,12 +2,16 @@
 
 No peering, no transit gateway, no route to another tenant. The node security group allows all
 traffic only inside itself (EFA and NCCL need it); nothing enters from 0.0.0.0/0 or ::/0. With
-``egress="nat"`` a NAT gateway (in a subnet that never maps public IPs) gives nodes a way out.
+``egress="nat"`` a NAT gateway (in a subnet that never maps public IPs) gives nodes a way out. With
+``egress="none"`` the nodes reach AWS through interface endpoints (data/egress.yaml), S3 through a gateway
+endpoint whose policy admits the tenant's own buckets and our package mirror only, and DNS answers AWS
+names only (Route 53 Resolver DNS Firewall), so neither S3 nor DNS is a way to carry data out.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,9 +20,8 @@ import pulumi_aws as aws
 
 from gpucloud import tags as t
 from gpucloud.components.group_rules import Group, allow_between
+from gpucloud.egress import load_egress, s3_endpoint_policy
 
-# Session Manager needs these three interface endpoints (AWS Systems Manager docs, "VPC endpoints").
-SSM_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages")
 HTTPS = 443
 
 
@@ -29,6 +32,8 @@ class TenantNetworkArgs:
     az_id: str
     egress: str  # "nat" or "none"
     flow_log_destination: pulumi.Input[str]  # the region's audit bucket ARN
+    account_id: pulumi.Input[str]  # the tenant's account: the only owner of buckets the S3 endpoint admits
+    mirror_bucket_arn: pulumi.Input[str]  # our package mirror, which the S3 endpoint admits read-only
     tags: Mapping[str, str]
 
 
@@ -129,7 +134,8 @@ class TenantNetwork(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-        for service in SSM_ENDPOINT_SERVICES:
+        facts = load_egress()
+        for service in facts.interface_endpoints(args.egress):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service}",
                 vpc_id=vpc.id,
@@ -141,13 +147,17 @@ class TenantNetwork(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-        # S3 through a gateway endpoint (free): the tenant bucket and the region's package mirror.
+        # S3 through a gateway endpoint (free): the tenant's own buckets and the region's package mirror, and no
+        # other bucket (the default endpoint policy would admit any, an attacker's included).
         s3_endpoint = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
             service_name=f"com.amazonaws.{args.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=[private_routes.id],
+            policy=pulumi.Output.all(args.account_id, args.mirror_bucket_arn).apply(
+                lambda v: json.dumps(s3_endpoint_policy(v[0], v[1]), sort_keys=True)
+            ),
             tags=tags,
             opts=child,
         )
@@ -166,6 +176,9 @@ class TenantNetwork(pulumi.ComponentResource):
             opts=child,
         )
 
+        if args.egress == "none":
+            self._dns_firewall(name, vpc, tags)
+
         self.vpc_id = vpc.id
         self.private_subnet_id = private.id
         self.node_security_group_id = nodes.id
@@ -175,6 +188,41 @@ class TenantNetwork(pulumi.ComponentResource):
                 "private_subnet_id": self.private_subnet_id,
                 "node_security_group_id": self.node_security_group_id,
             }
+        )
+
+    def _dns_firewall(self, name: str, vpc: aws.ec2.Vpc, tags: Mapping[str, str]) -> None:
+        """With no NAT, DNS is the last way out: answer AWS service names only, NXDOMAIN to everything else."""
+        child = pulumi.ResourceOptions(parent=self)
+        facts = load_egress()
+        group = aws.route53.ResolverFirewallRuleGroup(f"{name}-dns", name=f"{name}-dns", tags=dict(tags), opts=child)
+        for priority, (kind, domains, action) in enumerate(
+            (("aws", facts.dns_allowed_domains, "ALLOW"), ("all", facts.dns_blocked_domains, "BLOCK")), start=1
+        ):
+            listed = aws.route53.ResolverFirewallDomainList(
+                f"{name}-dns-{kind}", name=f"{name}-dns-{kind}", domains=list(domains), tags=dict(tags), opts=child
+            )
+            aws.route53.ResolverFirewallRule(
+                f"{name}-dns-{kind}",
+                name=f"{name}-dns-{kind}",
+                action=action,
+                block_response="NXDOMAIN" if action == "BLOCK" else None,
+                firewall_domain_list_id=listed.id,
+                firewall_rule_group_id=group.id,
+                priority=priority * 100,
+                opts=child,
+            )
+        aws.route53.ResolverFirewallRuleGroupAssociation(
+            f"{name}-dns",
+            name=f"{name}-dns",
+            firewall_rule_group_id=group.id,
+            vpc_id=vpc.id,
+            priority=facts.dns_association_priority,
+            mutation_protection="ENABLED",
+            tags=dict(tags),
+            opts=child,
+        )
+        aws.route53.ResolverFirewallConfig(
+            f"{name}-dns", resource_id=vpc.id, firewall_fail_open=facts.dns_fail_open, opts=child
         )
 
     def _nat_egress(

@@ -208,9 +208,12 @@ def test_node_role_reaches_only_the_tenants_bucket_and_key_and_the_ssm_agents_ca
     statements = json.loads(policy.inputs["policy"])["Statement"]
     (agent,) = [s for s in statements if s["Sid"] == "SsmAgent"]
     assert not [a for a in agent["Action"] if a.startswith("ssm:Get") or a.endswith("*")]
-    resources = {s["Resource"] for s in statements if s["Sid"] != "SsmAgent"}
+    resources = {s["Resource"] for s in statements if s["Sid"].startswith("Tenant")}
     bucket = tenant.exports["bucket"]
     assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*", tenant.exports["kmsKeyArn"]}
+    assert {s["Sid"] for s in statements} == {
+        "SsmAgent", "TenantBucketList", "TenantBucketObjects", "TenantKey", "PackageMirrorRead", "PackageMirrorDecrypt"
+    }  # fmt: skip
     assert not of_type(tenant, "RolePolicyAttachment")  # no AWS managed policy (AmazonSSMManagedInstanceCore)
 
 
@@ -364,3 +367,42 @@ def test_the_encrypted_volume_is_the_amis_own_root_device(repo_copy: Path, root:
     assert mapping["deviceName"] == root, image
     assert mapping["ebs"]["encrypted"] == "true" and mapping["ebs"]["kmsKeyId"] == plan.exports["kmsKeyArn"]
     assert lt.inputs["imageId"] == "ami-0a1b2c3d4e5f60009"
+
+
+def test_without_nat_nodes_reach_aws_privately_and_dns_answers_aws_names_only(repo_copy: Path) -> None:
+    edit_stack(repo_copy, TENANT, lambda cfg: cfg.__setitem__("gpucloud:egress", "none"))
+    planner = Planner(Repository(repo_copy))
+    plan = planner.plan(TENANT)
+    services = {r.inputs["serviceName"].rsplit(".", 1)[-1] for r in of_type(plan, "VpcEndpoint")}
+    assert {"ssm", "ssmmessages", "ec2messages", "sts", "logs", "kms", "api", "dkr", "s3"} <= services
+    rules = {r.inputs["action"]: r for r in of_type(plan, "ResolverFirewallRule")}
+    lists = {r.urn: r.inputs["domains"] for r in of_type(plan, "ResolverFirewallDomainList")}
+    allowed = next(d for u, d in lists.items() if u in rules["ALLOW"].deps["firewallDomainListId"])
+    blocked = next(d for u, d in lists.items() if u in rules["BLOCK"].deps["firewallDomainListId"])
+    assert allowed == ["amazonaws.com.", "*.amazonaws.com."] and blocked == ["*."]
+    assert rules["ALLOW"].inputs["priority"] < rules["BLOCK"].inputs["priority"]
+    assert rules["BLOCK"].inputs["blockResponse"] == "NXDOMAIN"
+    (config,) = of_type(plan, "ResolverFirewallConfig")
+    assert config.inputs["firewallFailOpen"] == "DISABLED"
+    (association,) = of_type(plan, "ResolverFirewallRuleGroupAssociation")
+    assert 100 < association.inputs["priority"] < 9900
+    assert not plan.violations
+
+
+def test_the_s3_endpoint_admits_the_tenants_buckets_and_our_mirror_only(sample_plans: dict[str, Plan]) -> None:
+    tenant = sample_plans[TENANT]
+    (s3,) = [r for r in of_type(tenant, "VpcEndpoint") if r.inputs["vpcEndpointType"] == "Gateway"]
+    statements = {s["Sid"]: s for s in json.loads(s3.inputs["policy"])["Statement"]}
+    account = sample_plans["account-acme"].exports["accountId"]
+    assert statements["TenantAccountBuckets"]["Condition"] == {"StringEquals": {"aws:ResourceAccount": account}}
+    mirror = sample_plans["region-us-east-1"].exports["mirrorBucketArn"]
+    assert statements["PackageMirrorReadOnly"]["Resource"] == [mirror, f"{mirror}/*"]
+    assert statements["PackageMirrorReadOnly"]["Action"] == ["s3:GetObject", "s3:ListBucket"]
+    # and the node role may read the mirror, which admits our organization's principals read-only
+    (node,) = [r for r in of_type(tenant, "RolePolicy") if r.name.endswith("node-access")]
+    sids = {s["Sid"] for s in json.loads(node.inputs["policy"])["Statement"]}
+    assert {"PackageMirrorRead", "PackageMirrorDecrypt"} <= sids
+    region = sample_plans["region-us-east-1"]
+    mirror_policy = next(json.loads(p.inputs["policy"]) for p in of_type(region, "BucketPolicy") if "mirror" in p.name)
+    (reads,) = [s for s in mirror_policy["Statement"] if s.get("Sid") == "OrganizationReadsMirror"]
+    assert reads["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-exampleorg1"}}

@@ -471,8 +471,54 @@ CASES += [
     ),
 ]
 
+GATEWAY = "aws:ec2/vpcEndpoint:VpcEndpoint"
+OPEN_ENDPOINT = doc({"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"})
+OWN_ENDPOINT = doc(
+    {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceAccount": "210987654321"}},
+    }
+)
+DELIVERY = {"Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"}, "Action": "s3:PutObject"}
 BLOCK = {"marketType": "capacity-block"}
 CASES += [
+    (
+        "gateway-endpoint-policy",
+        [res(GATEWAY, {"vpcEndpointType": "Gateway"})],
+        [res(GATEWAY, {"vpcEndpointType": "Gateway", "policy": OWN_ENDPOINT})],
+    ),
+    (
+        "gateway-endpoint-policy",
+        [res(GATEWAY, {"vpcEndpointType": "Gateway", "policy": OPEN_ENDPOINT})],
+        [res(GATEWAY, {"vpcEndpointType": "Interface"})],  # interface endpoints are a different matter
+    ),
+    (
+        "log-delivery-source",
+        [
+            res(
+                "aws:s3/bucketPolicy:BucketPolicy",
+                {"bucket": "b", "policy": doc({**DELIVERY, "Resource": "arn:aws:s3:::b/*"})},
+            )
+        ],
+        [
+            res(
+                "aws:s3/bucketPolicy:BucketPolicy",
+                {
+                    "bucket": "b",
+                    "policy": doc(
+                        {
+                            **DELIVERY,
+                            "Resource": "arn:aws:s3:::b/*",
+                            "Condition": {"StringEquals": {"aws:SourceOrgID": "o-abcdefghij"}},
+                        }
+                    ),
+                },
+            )
+        ],
+    ),
     (
         "block-without-placement-group",
         [
