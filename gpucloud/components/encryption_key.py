@@ -18,6 +18,8 @@ class EncryptionKeyArgs:
     tags: Mapping[str, str]
     # Statements beyond "the account administers its key through IAM" (e.g. a log delivery service).
     extra_statements: Sequence[pulumi.Input[Statement]] = field(default_factory=tuple)
+    # Keep the key when its stack is destroyed: a retained bucket encrypted with it must stay readable.
+    retain_on_delete: bool = True
 
 
 class EncryptionKey(pulumi.ComponentResource):
@@ -43,13 +45,13 @@ class EncryptionKey(pulumi.ComponentResource):
             deletion_window_in_days=30,
             policy=document(account_admin, *args.extra_statements),
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
         aws.kms.Alias(
             f"{name}-alias",
             name=f"alias/{args.alias}",
             target_key_id=key.key_id,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
         self.arn = key.arn
         self.key_id = key.key_id

@@ -18,6 +18,9 @@ class SecureBucketArgs:
     # Builds further bucket-policy statements from the bucket's ARN (e.g. log delivery).
     extra_statements: Callable[[pulumi.Output[str]], Sequence[pulumi.Input[Statement]]] | None = None
     object_expiry_days: int | None = None
+    # Keep the bucket (and what is in it) when its stack is destroyed: a versioned bucket that holds objects
+    # cannot be deleted (BucketNotEmpty), and data is never deleted as a side effect of a destroy.
+    retain_on_delete: bool = True
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -27,7 +30,12 @@ class SecureBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:storage:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(f"{name}-bucket", tags=dict(args.tags), opts=child)
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            force_destroy=False,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
+        )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,

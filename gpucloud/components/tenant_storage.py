@@ -80,6 +80,9 @@ class TenantStorage(pulumi.ComponentResource):
                 subnet_ids=args.subnet_id,  # one subnet: FSx for Lustre lives in one AZ
                 security_group_ids=[lustre.id],
                 data_compression_type="LZ4",
+                # `pulumi destroy` takes a final backup (in the tenant's account) before deleting the file system.
+                skip_final_backup=False,
+                copy_tags_to_backups=True,
                 tags=tags,
                 # FSx checks the groups' rules when it creates the file system: every rule must exist first.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=rules),

@@ -65,6 +65,8 @@ class RecordedResource:
     provider: str | None = None
     # Every URN it waits for: explicit depends_on and through its inputs, sorted.
     dependencies: tuple[str, ...] = ()
+    # Left in the cloud when its stack is destroyed (Pulumi's retainOnDelete).
+    retain_on_delete: bool = False
 
 
 def wire_to_plain(value: Any) -> Any:
@@ -137,6 +139,7 @@ class RecordingMonitor(MockMonitor):
                     deps=deps,
                     provider=provider,
                     dependencies=tuple(sorted(waits)),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

@@ -17,6 +17,7 @@ from gpucloud.names import check_tenant_name
 from gpucloud.organization.guardrails import load_guardrails
 from gpucloud.registry import AccountEntry, load_registry
 from gpucloud.repo import Repository
+from gpucloud.tenants.defaults import DATA_NOTICE_DAYS
 from gpucloud.tenants.files import TENANT_INVENTORIES, TenantFiles
 from gpucloud.transaction import FileTransaction, repository_lock
 
@@ -39,14 +40,35 @@ class Offboarding:
     def destroy_steps(self) -> list[str]:
         qualified = f"{self.org}/{self.stack}"
         steps = [
-            f"pulumi destroy -s {qualified}   # from a checkout that still has {self.removed[0]}, "
-            "i.e. before this change merges",
+            f"BUCKET=$(pulumi stack output bucket -s {qualified})   # note it first: the bucket outlives the stack",
+            f"pulumi destroy -s {qualified}   # from a checkout that still has {self.removed[0]}, i.e. before this "
+            "change merges: nodes, network, capacity carve and share, FSx (after a final backup); the bucket and "
+            "its key are retained in the tenant's account",
             f"pulumi stack rm {qualified}",
         ]
         if self.account is not None:
             steps += self._account_steps()
+        else:
+            steps += self._data_steps()
         steps.append("commit and merge this change (its review frees the CIDR and the capacity for others)")
         return steps
+
+    def _data_steps(self) -> list[str]:
+        """The tenant keeps other regions, so its account stays: expire this region's data after the notice."""
+        profile = f"gpucloud-account-{self.tenant}"  # README: assumes the organization's access role there
+        rule = (
+            '{"Rules":[{"ID":"offboarded","Status":"Enabled","Filter":{},'
+            f'"Expiration":{{"Days":{DATA_NOTICE_DAYS}}},'
+            f'"NoncurrentVersionExpiration":{{"NoncurrentDays":{DATA_NOTICE_DAYS}}},'
+            '"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":1}}]}'
+        )
+        return [
+            f"aws s3api put-bucket-lifecycle-configuration --profile {profile} --bucket \"$BUCKET\" "
+            f"--lifecycle-configuration '{rule}'   # the tenant's data expires after {DATA_NOTICE_DAYS} days' notice",
+            f"aws s3api delete-bucket --profile {profile} --bucket \"$BUCKET\"   # after {DATA_NOTICE_DAYS} days, "
+            "once the lifecycle has emptied it; then schedule its key's deletion "
+            f"(aws kms schedule-key-deletion --profile {profile} --key-id alias/gpucloud/tenant/{self.tenant})",
+        ]
 
     def _account_steps(self) -> list[str]:
         assert self.account is not None
@@ -56,8 +78,8 @@ class Offboarding:
             return [
                 f"pulumi state unprotect -s {account} '{ACCOUNT_URN.format(stack=self.account.stack)}'"
                 "   # the account is protected from an accidental destroy",
-                f"pulumi destroy -s {account}   # closes the AWS account: AWS can reopen it within {days} days "
-                "(post-closure period), then it is closed for good",
+                f"pulumi destroy -s {account}   # closes the AWS account with the tenant's retained buckets and keys: "
+                f"AWS can reopen it within {days} days (post-closure period), then deletes it for good",
                 f"pulumi stack rm {account}",
             ]
         return [

@@ -406,3 +406,12 @@ def test_the_s3_endpoint_admits_the_tenants_buckets_and_our_mirror_only(sample_p
     mirror_policy = next(json.loads(p.inputs["policy"]) for p in of_type(region, "BucketPolicy") if "mirror" in p.name)
     (reads,) = [s for s in mirror_policy["Statement"] if s.get("Sid") == "OrganizationReadsMirror"]
     assert reads["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-exampleorg1"}}
+
+
+def test_a_destroy_keeps_the_tenants_data(tenant: Plan) -> None:
+    kept = {r.type for r in tenant.resources if r.retain_on_delete}
+    assert kept == {"aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:kms/alias:Alias"}
+    (bucket,) = of_type(tenant, "s3/bucket:Bucket")
+    assert bucket.inputs["forceDestroy"] is False
+    (fs,) = of_type(tenant, "LustreFileSystem")
+    assert fs.inputs["skipFinalBackup"] is False
