@@ -350,6 +350,17 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         if not isinstance(item, Mapping):
             raise read.fail(label, item, "want a mapping with gpuType, az, count")
         allowed = ("gpuType", "az", "count", "capacityBlockId", "capacityBlockEnd")
+        if "startDate" in item or "commitmentDuration" in item:
+            from gpucloud.quotas import load_quotas
+
+            families = ", ".join(f.upper() for f in load_quotas().future_dated_families)
+            raise read.fail(
+                f"{label}.startDate",
+                item.get("startDate"),
+                f"AWS offers future-dated Capacity Reservations for the {families} families only "
+                "(gpucloud/data/quotas.yaml): hold GPU capacity ahead with a Capacity Block "
+                "(capacityBlockId, capacityBlockEnd)",
+            )
         extra = sorted(set(item) - set(allowed))
         if extra:
             raise read.fail(f"{label}.{extra[0]}", item[extra[0]], f"unknown key; allowed: {', '.join(allowed)}")

@@ -26,6 +26,7 @@ from gpucloud.config import (
 )
 from gpucloud.errors import ConfigError
 from gpucloud.names import region_stack_name
+from gpucloud.quotas import check_quotas
 from gpucloud.regions import AwsRegion, load_regions
 from gpucloud.registry import Registry, load_registry
 from gpucloud.repo import STACKS_DIR, Repository, config_mapping
@@ -199,6 +200,7 @@ def prepare(
             CapacityLine(_offered_sku(sku, aws.code, f"--like={like.stack}"), aws.az_ids[0], n)
             for sku, n in totals.items()
         ]
+    check_quotas(aws.code, ((line.gpu_type, line.count) for line in capacity), load_catalog())
     missing = sorted({line.gpu_type for line in capacity} - set(amis))
     if missing:
         raise ConfigError(

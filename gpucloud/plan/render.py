@@ -60,11 +60,19 @@ def render_summary(console: Console, plan: Plan) -> None:
         f"prices {summary.price_date})",
         show_edge=False,
     )
-    for column, justify in (("item", "left"), ("quantity", "right"), ("unit", "left"), ("$/hour", "right")):
+    columns = (("item", "left"), ("quantity", "right"), ("unit", "left"), ("$/hour", "right"), ("$/month", "right"))
+    for column, justify in columns:
         cost.add_column(column, justify=justify)  # type: ignore[arg-type]
     for line in summary.cost:
         quantity = f"{line.quantity:g}"
-        cost.add_row(line.item, quantity, line.unit, "unknown" if line.usd_hour is None else f"{line.usd_hour:,.4f}")
+        month = line.usd_month(summary.hours_per_month)
+        cost.add_row(
+            line.item,
+            quantity,
+            line.unit,
+            "unknown" if line.usd_hour is None else f"{line.usd_hour:,.4f}",
+            "unknown" if month is None else f"{month:,.2f}",
+        )
     console.print(cost)
     console.print(
         f"GPUs: [bold]{summary.gpus}[/bold]   indicative: [bold]{_money(summary.hourly_usd)}/hour[/bold], "

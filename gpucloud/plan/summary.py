@@ -14,7 +14,7 @@ from typing import Any
 
 from gpucloud import tags as t
 from gpucloud.catalog import Catalog
-from gpucloud.config import RegionConfig, StackConfig, TenantConfig, fsx_capacity_gib
+from gpucloud.config import CapacityEntry, RegionConfig, StackConfig, TenantConfig, fsx_capacity_gib
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.prices import Prices
 
@@ -28,12 +28,16 @@ class CostLine:
     unit: str
     usd_hour: float | None
 
-    def as_json(self) -> dict[str, Any]:
+    def usd_month(self, hours_per_month: int) -> float | None:
+        return None if self.usd_hour is None else round(self.usd_hour * hours_per_month, 2)
+
+    def as_json(self, hours_per_month: int) -> dict[str, Any]:
         return {
             "item": self.item,
             "quantity": self.quantity,
             "unit": self.unit,
             "usd_hour": None if self.usd_hour is None else round(self.usd_hour, 4),
+            "usd_month": self.usd_month(hours_per_month),
         }
 
 
@@ -68,12 +72,16 @@ class Summary:
             "hourly_usd": self.hourly_usd,
             "monthly_usd": self.monthly_usd,
             "indicative": True,
-            "cost": [line.as_json() for line in self.cost],
+            "cost": [line.as_json(self.hours_per_month) for line in self.cost],
             "unpriced": self.unpriced,
             "catalog_date": self.catalog_date,
             "price_date": self.price_date,
             "price_region": self.price_region,
         }
+
+
+def _day(entry: CapacityEntry) -> str:
+    return entry.capacity_block_end.strftime("%Y-%m-%d") if entry.capacity_block_end else "?"
 
 
 def summarize(resources: list[RecordedResource], config: StackConfig, catalog: Catalog, prices: Prices) -> Summary:
@@ -82,30 +90,33 @@ def summarize(resources: list[RecordedResource], config: StackConfig, catalog: C
     cost: list[CostLine] = []
     unpriced: list[str] = []
     instances: Counter[str] = Counter()
-    reserved: Counter[str] = Counter()
     for res in resources:
         if res.type == "aws:ec2/instance:Instance":
             gpu_type = res.inputs.get("tags", {}).get(t.GPU_TYPE)
             if gpu_type in catalog.skus:
                 instances[gpu_type] += 1
-        elif res.type == "aws:ec2/capacityReservation:CapacityReservation":
-            reserved[str(res.inputs.get("instanceType"))] += int(res.inputs.get("instanceCount", 0))
-    for label, counts in (("instance", instances), ("capacity reservation", reserved)):
-        for gpu_type, count in sorted(counts.items()):
-            sku = catalog.get(gpu_type)
-            gpus += count * sku.gpu_count
+    for gpu_type, count in sorted(instances.items()):
+        sku = catalog.get(gpu_type)
+        gpus += count * sku.gpu_count
+        price = sku.price_usd_hour
+        if price is None:
+            unpriced.append(f"{count} x {gpu_type} ({sku.pricing_model})")
+        cost.append(CostLine(f"{gpu_type} instance", count, "instance-hour", None if price is None else price * count))
+    if isinstance(config, RegionConfig):
+        # What the region holds, entry by entry: each is a commitment billed whether used or not.
+        for entry in config.capacity:
+            sku = catalog.get(entry.gpu_type)
+            gpus += entry.count * sku.gpu_count
+            if entry.capacity_block_id is not None:
+                unpriced.append(f"{entry.count} x {entry.gpu_type} Capacity Block {entry.capacity_block_id} (prepaid)")
+                item = f"{entry.gpu_type} Capacity Block {entry.az_id} (prepaid, ends {_day(entry)})"
+                cost.append(CostLine(item, entry.count, "instance-hour", None))
+                continue
             price = sku.price_usd_hour
             if price is None:
-                unpriced.append(f"{count} x {gpu_type} ({sku.pricing_model})")
-            cost.append(
-                CostLine(f"{gpu_type} {label}", count, "instance-hour", None if price is None else price * count)
-            )
-    if isinstance(config, RegionConfig):
-        for entry in config.capacity:
-            if entry.capacity_block_id is not None:
-                sku = catalog.get(entry.gpu_type)
-                gpus += entry.count * sku.gpu_count
-                unpriced.append(f"{entry.count} x {entry.gpu_type} Capacity Block {entry.capacity_block_id} (prepaid)")
+                unpriced.append(f"{entry.count} x {entry.gpu_type} ({sku.pricing_model})")
+            item = f"{entry.gpu_type} reservation {entry.az_id}"
+            cost.append(CostLine(item, entry.count, "instance-hour", None if price is None else price * entry.count))
     nat = by_type.get("aws:ec2/natGateway:NatGateway", 0)
     if nat:
         cost.append(CostLine("NAT gateway", nat, "gateway-hour", nat * prices.nat_gateway_hour))

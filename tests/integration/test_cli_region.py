@@ -113,6 +113,10 @@ def test_dry_run_writes_nothing(served: Path) -> None:
         (["eu-west-1", "--capacity", "p4d.24xlarge=0", "--ami", f"p4d.24xlarge={AMI}"], [">= 1"]),
         (["eu-west-1", "--capacity", "p4d.24xlarge=4"], ["no AMI pinned for p4d.24xlarge"]),
         (["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", "p4d.24xlarge=ami-xyz"], ["--ami="]),
+        (  # 17 x 96 vCPUs = 1632 > the 1536 recorded for eu-west-1
+            ["eu-west-1", "--capacity", "p4d.24xlarge=17", "--ami", f"p4d.24xlarge={AMI}"],
+            ["1632 vCPUs count against quota L-417A185B in eu-west-1, which is 1536", "request an increase"],
+        ),
         (
             ["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", "p4d.24xlarge=ami-0123456789abcdef0"],
             ["SKU=AMI:ROOT_DEVICE", "/dev/xvda on Amazon Linux 2023"],

@@ -415,3 +415,19 @@ def test_a_destroy_keeps_the_tenants_data(tenant: Plan) -> None:
     assert bucket.inputs["forceDestroy"] is False
     (fs,) = of_type(tenant, "LustreFileSystem")
     assert fs.inputs["skipFinalBackup"] is False
+
+
+def test_the_region_plan_prices_each_commitment_by_the_hour_and_the_month(sample_plans: dict[str, Plan]) -> None:
+    summary = sample_plans["region-us-east-1"].summary
+    lines = {line["item"]: line for line in summary.as_json()["cost"]}
+    p5 = lines["p5.48xlarge reservation use1-az4"]
+    price = load_catalog().get("p5.48xlarge").price_usd_hour
+    assert price is not None
+    assert p5["quantity"] == 16 and p5["usd_hour"] == round(16 * price, 4)
+    assert p5["usd_month"] == round(16 * price * 730, 2)
+    assert {item for item in lines if "reservation" in item} == {
+        "p5.48xlarge reservation use1-az4",
+        "p5en.48xlarge reservation use1-az6",
+        "p6-b200.48xlarge reservation use1-az4",
+        "g6e.48xlarge reservation use1-az2",
+    }

@@ -100,6 +100,11 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
             lambda cfg: cfg["gpucloud:nodePool"].update(capacityType="capacity-block"),
             "gpucloud:nodePool.capacityEnds=None: a capacity-block pool records its block's end",
         ),
+        (
+            REGION,
+            lambda cfg: cfg["gpucloud:capacity"][0].update(startDate="2027-01-01T00:00:00Z"),
+            "future-dated Capacity Reservations for the C, I, M, R, T families only",
+        ),
         (ACCOUNT, _set("gpucloud:adminPrincipals", ["*"]), "gpucloud:adminPrincipals[0]='*'"),
         (ACCOUNT, _set("gpucloud:email", "not-an-email"), "gpucloud:email='not-an-email': want an e-mail address"),
         (ACCOUNT, _set("gpucloud:accountId", "1234"), "want exactly one of gpucloud:email (a new account)"),
