@@ -7,8 +7,11 @@ STAMP  := $(VENV)/.installed
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
 DEB_PACKAGES := debootstrap apt-utils gnupg
+# Checkov (the AWS checks the industry runs) in a venv of its own: it pins packages Pulumi's SDK cannot share.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .venv-checkov/bin/checkov
 
-.PHONY: plan test lint venv clean deps
+.PHONY: plan test lint venv clean deps checkov
 
 venv: $(STAMP)
 
@@ -30,12 +33,18 @@ deps:
 	  else echo "make deps: missing Debian packages:$$missing (install them as root; those tests skip meanwhile)"; fi; \
 	fi
 
+checkov: $(CHECKOV)
+
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+
 # The whole test suite, lint and type checks included.
-test: $(STAMP) deps
+test: $(STAMP) deps $(CHECKOV)
 	$(BIN)/ruff check gpucloud stacks tests bench policy
 	$(BIN)/mypy
 	$(BIN)/gpucloud validate
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache

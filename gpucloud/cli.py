@@ -21,7 +21,7 @@ from gpucloud.cli_rollout import rollout
 from gpucloud.cli_support import CONTEXT, emit_json, out, repository
 from gpucloud.cli_support import err as err_console
 from gpucloud.cli_tenant import tenant
-from gpucloud.errors import GpucloudError
+from gpucloud.errors import ConfigError, GpucloudError
 
 # Modules of the `infra` extra: a bare GPU node (`pip install gpucloud`) has none of them.
 INFRA_MODULES = frozenset({"pulumi", "pulumi_aws", "pulumi_policy", "jinja2", "ansible_runner", "ansible"})
@@ -64,19 +64,45 @@ app.add_command(rollout)
 @app.command(context_settings=CONTEXT)
 @click.argument("stack")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "terraform-plan"]),
+    default=None,
+    help="table (default), json (as --json), or terraform-plan: Terraform's plan JSON for Checkov and kin.",
+)
+@click.option("--graph", is_flag=True, help="Print the dependency graph in DOT (render: dot -Tsvg).")
 @click.pass_context
-def plan(ctx: click.Context, stack: str, as_json: bool) -> None:
-    """Offline plan of STACK (e.g. region-us-east-1, tenant-acme-us-east-1).
+def plan(ctx: click.Context, stack: str, as_json: bool, output_format: str | None, graph: bool) -> None:
+    """Offline plan of STACK (e.g. org, account-acme, region-us-east-1, tenant-acme-us-east-1).
 
     Runs the real stack program under Pulumi's mock runtime (no Pulumi CLI, no cloud, no network) and
     prints the resource tree, a summary (resources by type, GPUs, indicative $/hour and $/month) and any
     policy violations. Violations are listed but the exit status stays 0.
+
+    \b
+    gpucloud plan tenant-acme-us-east-1 --graph | dot -Tsvg > acme.svg
+    gpucloud plan region-us-east-1 --format terraform-plan > plan.json && checkov -f plan.json
     """
+    if as_json and output_format not in (None, "json"):
+        raise ConfigError(f"--json and --format {output_format} exclude each other")
+    if graph and (as_json or output_format not in (None, "table")):
+        raise ConfigError("--graph prints DOT: drop --json/--format")
     from gpucloud.plan.offline import Planner  # imports Pulumi: only for the commands that need it
 
     result = Planner(repository(ctx)).plan(stack)
-    if as_json:
+    if graph:
+        from gpucloud.plan.graph import dot
+
+        sys.stdout.write(dot(result))
+        return
+    if as_json or output_format == "json":
         emit_json(result.as_json())
+        return
+    if output_format == "terraform-plan":
+        from gpucloud.plan.terraform import terraform_plan
+
+        emit_json(terraform_plan(result))
         return
     from gpucloud.plan.render import render_plan
 

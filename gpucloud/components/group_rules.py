@@ -37,6 +37,13 @@ def allow_between(
     """
     same = source is target
     from_port, to_port = ports if ports else (None, None)
+    # Every rule says why it exists (reviewers, and AWS's console, read the description).
+    span = (
+        "all ports"
+        if ports is None
+        else (f"port {from_port}" if from_port == to_port else f"ports {from_port}-{to_port}")
+    )
+    description = description or f"{source.label} to {target.label}, {protocol} {span}"
     ingress = aws.vpc.SecurityGroupIngressRule(
         f"{prefix}-{target.label}-in-{'self' if same else source.label}{suffix}",
         security_group_id=target.id,

@@ -10,6 +10,8 @@ import pulumi_aws as aws
 
 from gpucloud.components.policy_documents import Statement, document, tls_only
 
+ABORT_MULTIPART_DAYS = 7
+
 
 @dataclass(frozen=True, kw_only=True)
 class SecureBucketArgs:
@@ -17,7 +19,8 @@ class SecureBucketArgs:
     tags: Mapping[str, str]
     # Builds further bucket-policy statements from the bucket's ARN (e.g. log delivery).
     extra_statements: Callable[[pulumi.Output[str]], Sequence[pulumi.Input[Statement]]] | None = None
-    object_expiry_days: int | None = None
+    object_expiry_days: int | None = None  # current objects expire after this many days (audit logs); None: kept
+    noncurrent_version_days: int = 30  # an overwritten or deleted object can be recovered this long
     # Keep the bucket (and what is in it) when its stack is destroyed: a versioned bucket that holds objects
     # cannot be deleted (BucketNotEmpty), and data is never deleted as a side effect of a destroy.
     retain_on_delete: bool = True
@@ -79,23 +82,31 @@ class SecureBucket(pulumi.ComponentResource):
             # A policy written before the public-access block could be judged public and refused.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
         )
-        if args.object_expiry_days is not None:
-            aws.s3.BucketLifecycleConfiguration(
-                f"{name}-lifecycle",
-                bucket=bucket.id,
-                rules=[
-                    aws.s3.BucketLifecycleConfigurationRuleArgs(
-                        id="expire-old-objects",
-                        status="Enabled",
-                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.object_expiry_days),
-                        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                            noncurrent_days=args.object_expiry_days
-                        ),
-                    )
-                ],
-                opts=child,
-            )
+        # Every bucket has a lifecycle: incomplete multipart uploads are aborted (they bill and are invisible),
+        # old versions expire after a recovery window, and log buckets expire their objects.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="housekeeping",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=ABORT_MULTIPART_DAYS
+                    ),
+                    expiration=(
+                        aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.object_expiry_days)
+                        if args.object_expiry_days is not None
+                        else None
+                    ),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=args.object_expiry_days or args.noncurrent_version_days
+                    ),
+                )
+            ],
+            opts=child,
+        )
         self.bucket = bucket.bucket
         self.arn = bucket.arn
         self.register_outputs({"bucket": self.bucket, "arn": self.arn})
