@@ -151,3 +151,44 @@ def test_plan_json_is_byte_identical_across_processes(repo_root: Path) -> None:
 def test_help_teaches(repo_root: Path) -> None:
     result = gpucloud("plan", "--help")
     assert result.returncode == 0 and "mock runtime" in result.stdout
+
+
+def test_graph_prints_dot_with_each_dependency(repo_root: Path) -> None:
+    result = gpucloud("--root", str(repo_root), "plan", "tenant-acme-us-east-1", "--graph")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.startswith('digraph "tenant-acme-us-east-1" {') and text.rstrip().endswith("}")
+    assert 'label="our account"' in text and 'label="account ' in text  # the two accounts, as clusters
+    edges = [line for line in text.splitlines() if " -> " in line]
+    from_fs = [e.split(" -> ")[1] for e in edges if 'lustre-fs"' in e.split(" -> ")[0]]
+    assert sum("SecurityGroupIngressRule" in e or "SecurityGroupEgressRule" in e for e in from_fs) == 12
+
+
+def test_terraform_plan_format_speaks_terraform(repo_root: Path) -> None:
+    result = gpucloud("--root", str(repo_root), "plan", "tenant-acme-us-east-1", "--format", "terraform-plan")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    resources = doc["planned_values"]["root_module"]["resources"]
+    by_type = {r["type"]: r for r in resources}
+    assert "aws_launch_template" in by_type and "aws_vpc_security_group_ingress_rule" in by_type
+    assert not any(r["type"].startswith(("pulumi", "gpucloud")) for r in resources)
+    template = by_type["aws_launch_template"]["values"]
+    assert template["metadata_options"] == [
+        {"http_endpoint": "enabled", "http_put_response_hop_limit": 2, "http_tokens": "required",
+         "instance_metadata_tags": "enabled"}
+    ]  # fmt: skip
+    assert template["tags"]["gpucloud:tenant"] == "acme"  # map keys are data, never renamed
+    sse = by_type["aws_s3_bucket_server_side_encryption_configuration"]
+    assert "rule" in sse["values"] and "rules" not in sse["values"]  # Pulumi's plural list is Terraform's block
+    assert sse["values"]["bucket"] is None  # unknown until apply, as in a fresh Terraform plan...
+    config = {c["address"]: c for c in doc["configuration"]["root_module"]["resources"]}
+    bucket_ref = config[sse["address"]]["expressions"]["bucket"]["references"]
+    assert bucket_ref[1].startswith("aws_s3_bucket.")  # ...and the configuration says where it comes from
+    assert {c["change"]["actions"][0] for c in doc["resource_changes"]} == {"create"}
+
+
+def test_plan_output_options_that_exclude_each_other(repo_root: Path) -> None:
+    for args in (("--json", "--format", "terraform-plan"), ("--graph", "--json")):
+        result = gpucloud("--root", str(repo_root), "plan", "org", *args)
+        assert result.returncode == 2, result.stderr
+        assert "exclude each other" in result.stderr or "drop --json" in result.stderr
