@@ -84,6 +84,7 @@ def engine_resources(plan: Plan) -> list[analyzer_pb2.AnalyzerResource]:
                 propertyDependencies={
                     k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v)) for k, v in res.deps.items()
                 },
+                dependencies=list(res.dependencies),
                 # the engine names a provider for every custom resource, none for a component
                 provider=_provider(plan.stack, by_urn.get(res.provider) if res.provider else None)
                 if res.custom
@@ -148,6 +149,16 @@ def test_the_pack_sees_a_tenant_resource_made_in_our_account(
     vpc.provider.CopyFrom(_provider(TENANT, None))  # as if the program forgot the tenant's provider
     found = {(d.policyName, d.urn) for d in analyze(pack, resources)}
     assert found == {("tenant-account-provider", vpc.urn)}
+
+
+def test_the_pack_sees_a_file_system_that_does_not_wait_for_its_rules(
+    pack: analyzer_pb2_grpc.AnalyzerStub, sample_plans: dict[str, Plan]
+) -> None:
+    resources = engine_resources(sample_plans[TENANT])
+    fs = next(r for r in resources if r.type.endswith("LustreFileSystem"))
+    del fs.dependencies[:]  # as the program was before FSx waited for its rules
+    found = {d.policyName for d in analyze(pack, resources) if d.urn == fs.urn}
+    assert found == {"fsx-waits-for-rules"}
 
 
 def test_unknown_values_of_a_preview_do_not_break_the_rules(
