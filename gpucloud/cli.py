@@ -181,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.NoArgsIsHelpError as err:
         click.echo(err.ctx.get_help() if err.ctx else "", err=True)
         return 2
+    except click.NoSuchOption as err:
+        if err.option_name == "--root" and err.ctx is not None and err.ctx.parent is not None:
+            command = err.ctx.command_path.removeprefix("gpucloud ").strip()
+            _error(f"--root goes before the command: gpucloud --root DIR {command} ...")
+        else:
+            hint = f" (see `{err.ctx.command_path} --help`)" if err.ctx else ""
+            _error(f"{err.format_message()}{hint}")
+        return 2
     except click.UsageError as err:
         hint = f" (see `{err.ctx.command_path} --help`)" if err.ctx else ""
         _error(f"{err.format_message()}{hint}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from gpucloud.cli_support import CONTEXT, emit_json, out
-from gpucloud.errors import ConfigError
 
 
 @click.group(context_settings=CONTEXT)
@@ -49,6 +49,7 @@ def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | 
     It fails closed: no NVML, no driver, a call failing or a tool hanging is a FAIL, never a skip.
     The metadata service is asked only with --expect auto.
     """
+    from gpucloud.health.checks import FAIL, Check
     from gpucloud.health.expect import AUTO, Expectation, load_thresholds, sku_named
     from gpucloud.health.report import check_textfile_path, render, write_textfile
     from gpucloud.health.run import check_node
@@ -58,15 +59,17 @@ def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | 
     if textfile is not None:
         check_textfile_path(textfile)
     sku = None
+    undetected: Check | None = None
     if expect == AUTO:
         try:
-            detected = instance_type(limits.metadata_timeout_s)
-        except ToolError as err:
-            raise ConfigError(f"--expect auto: {err}; name the SKU instead (--expect p5.48xlarge)") from None
-        sku = sku_named(detected)
+            sku = sku_named(instance_type(limits.metadata_timeout_s))
+        except ToolError as err:  # no answer from the metadata service: a failed check (fail closed), not bad input
+            undetected = Check("instance-type", None, FAIL, None, "the instance type (IMDSv2)", str(err))
     elif expect is not None:
         sku = sku_named(expect)
     report = check_node(Expectation(sku=sku, limits=limits), deep=deep)
+    if undetected is not None:
+        report = replace(report, checks=[undetected, *report.checks])
     if textfile is not None:
         write_textfile(textfile, report)
     if as_json:

@@ -269,7 +269,7 @@ def _row_json(row: TenantEntry, account: AccountEntry | None) -> dict[str, Any]:
 @click.option("--region", required=True, metavar="R", help="The region to offboard the tenant from.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> None:
+def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> int:
     """Offboard tenant NAME from a region: remove its stack config, inventory and handover note; with
     its last region, its account stack too.
 
@@ -282,7 +282,9 @@ def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> None:
     if not yes:
         if not sys.stdin.isatty():
             raise ConfigError(f"offboarding {name} from {region} removes its files; pass --yes to confirm")
-        click.confirm(f"Remove tenant {name}'s files for {region} from this repository?", abort=True)
+        if not click.confirm(f"Remove tenant {name}'s files for {region} from this repository?"):
+            err.print("nothing changed")
+            return 1
     result = do_offboard(repo, name, region)
     out.print(f"offboarded tenant {result.tenant} from {result.region}: freed cidr {result.cidr}")
     if result.account is not None:
@@ -292,3 +294,4 @@ def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> None:
     out.print("next:")
     for step in result.destroy_steps():
         out.print(f"  {step}")
+    return 0

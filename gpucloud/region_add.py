@@ -16,6 +16,7 @@ from typing import Any
 
 from gpucloud.allocation import first_free_block
 from gpucloud.catalog import load_catalog
+from gpucloud.choices import closest
 from gpucloud.config import (
     ORG_STACK,
     ROOT_DEVICE_PATTERN,
@@ -159,8 +160,8 @@ def _like(registry: Registry, stack: str | None) -> RegionConfig | None:
         return None
     like = next((r for r in registry.regions.values() if r.stack == stack), None)
     if like is None:
-        have = ", ".join(sorted(r.stack for r in registry.regions.values())) or "none"
-        raise ConfigError(f"--like={stack!r}: no such region stack; region stacks: {have}")
+        have = [r.stack for r in registry.regions.values()]
+        raise ConfigError(f"--like={stack!r}: no such region stack; region stacks: {closest(stack, have)}")
     return like
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from gpucloud.choices import closest, did_you_mean
 from gpucloud.config import StackConfig, config_from_namespaced
 from gpucloud.datafiles import load_yaml
 from gpucloud.errors import ConfigError, RepositoryError, StackNotFoundError
@@ -16,15 +17,33 @@ PROJECT_FILE = "Pulumi.yaml"
 STACKS_DIR = "stacks"
 
 
+PROJECT_NAME = "gpucloud"
+
+
 def find_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` that holds ``Pulumi.yaml``."""
+    """The nearest directory at or above ``start`` that holds ``Pulumi.yaml``: gpucloud's, or a refusal."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         if (candidate / PROJECT_FILE).is_file():
-            return candidate
+            return _ours(candidate, "the nearest")
     raise RepositoryError(
         f"no {PROJECT_FILE} in {here} or any parent; run inside a gpucloud repository or pass --root DIR"
     )
+
+
+def _ours(root: Path, which: str) -> Path:
+    """``root`` when its Pulumi.yaml is the gpucloud project's; another project's is refused, untouched."""
+    try:
+        doc = load_yaml((root / PROJECT_FILE).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        doc = None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    if name != PROJECT_NAME:
+        instead = "pass --root a gpucloud repository" if which == "--root" else "run inside one or pass --root DIR"
+        raise RepositoryError(
+            f"{root / PROJECT_FILE} is project {name!r}, not {PROJECT_NAME!r}: not a gpucloud repository; {instead}"
+        )
+    return root
 
 
 def config_mapping(text: str, where: str) -> dict[str, Any]:
@@ -52,7 +71,7 @@ class Repository:
         root = root.resolve()
         if not (root / PROJECT_FILE).is_file():
             raise RepositoryError(f"--root {root}: no {PROJECT_FILE} there")
-        return cls(root)
+        return cls(_ours(root, "--root"))
 
     @property
     def stacks_dir(self) -> Path:
@@ -69,8 +88,9 @@ class Repository:
         """The stack file's ``config:`` mapping as written (namespaced keys, YAML values)."""
         path = self.stack_file(stack)
         if "/" in stack or stack.startswith(".") or not path.is_file():
-            known = ", ".join(self.stacks()) or "none"
-            raise StackNotFoundError(f"no stack {stack!r} in {self.stacks_dir}; stacks: {known}")
+            stacks = self.stacks()
+            hint = did_you_mean(stack, stacks)
+            raise StackNotFoundError(f"no stack {stack!r} in {self.stacks_dir}{hint}; stacks: {closest(stack, stacks)}")
         return config_mapping(path.read_text(encoding="utf-8"), path.name)
 
     def load(self, stack: str) -> StackConfig:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from gpucloud.choices import closest
 from gpucloud.errors import ConfigError
 
 
@@ -33,7 +34,8 @@ def select(stacks: list[str], globs: tuple[str, ...]) -> list[str]:
         return sorted(stacks)
     chosen = sorted({s for s in stacks for g in globs if fnmatch.fnmatchcase(s, g)})
     if not chosen:
-        raise ConfigError(f"--stacks {' '.join(globs)}: matches no stack; stacks: {', '.join(sorted(stacks))}")
+        wanted = " ".join(globs)
+        raise ConfigError(f"--stacks {wanted}: matches no stack; stacks: {closest(wanted, stacks)}")
     return chosen
 
 

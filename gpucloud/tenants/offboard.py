@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from gpucloud.choices import closest, did_you_mean
 from gpucloud.config import TenantConfig
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name
@@ -97,8 +98,11 @@ def offboard(repo: Repository, name: str, region: str) -> Offboarding:
         registry = load_registry(repo)
         entry = registry.tenant(name, region)
         if entry is None:
-            there = ", ".join(t.name for t in registry.tenants_in(region)) or "none"
-            raise ConfigError(f"no tenant {name!r} in region {region!r}; tenants there: {there}")
+            there = [t.name for t in registry.tenants_in(region)]
+            raise ConfigError(
+                f"no tenant {name!r} in region {region!r}{did_you_mean(name, there)}; tenants there: "
+                f"{closest(name, there)}"
+            )
         config = repo.load(entry.stack)
         assert isinstance(config, TenantConfig)
         files = TenantFiles(name, region)

@@ -192,3 +192,12 @@ def test_plan_output_options_that_exclude_each_other(repo_root: Path) -> None:
         result = gpucloud("--root", str(repo_root), "plan", "org", *args)
         assert result.returncode == 2, result.stderr
         assert "exclude each other" in result.stderr or "drop --json" in result.stderr
+
+
+def test_an_unknown_stack_among_many_names_a_few_closest_and_the_count(repo_copy: Path) -> None:
+    for i in range(150):
+        (repo_copy / "stacks" / f"Pulumi.tenant-t{i:03d}-us-east-1.yaml").write_text("config: {}\n")
+    result = gpucloud("--root", str(repo_copy), "plan", "tenant-t042-us-east")
+    assert result.returncode == 2
+    assert "(did you mean tenant-t042-us-east-1?)" in result.stderr
+    assert "more; 155 in all)" in result.stderr and len(result.stderr) < 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -57,15 +58,18 @@ def test_no_metadata_service_is_a_tool_error(monkeypatch: pytest.MonkeyPatch) ->
         tools.instance_type(1)
 
 
-def test_expect_auto_without_metadata_is_exit_2(
+def test_expect_auto_without_metadata_is_a_failed_check(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setattr(tools, "IMDS", f"http://127.0.0.1:{port}")
-    assert main(["health", "check", "--expect", "auto"]) == 2
-    assert "--expect auto" in capsys.readouterr().err
+    assert main(["health", "check", "--expect", "auto", "--json"]) == 1  # fails closed, not bad input
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "FAIL"
+    (first, *_) = doc["checks"]
+    assert first["name"] == "instance-type" and first["verdict"] == "FAIL" and "did not answer" in first["reason"]
 
 
 def test_expect_auto_checks_against_the_detected_sku(imds: str, capsys: pytest.CaptureFixture[str]) -> None:
