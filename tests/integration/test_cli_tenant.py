@@ -486,3 +486,31 @@ def test_a_tenant_on_a_capacity_block_records_its_end_and_validate_warns_before_
     assert f"warning: capacity-block-ending region-us-east-1: Capacity Block {block}" in check.stderr
     assert "ends in 3 days" in check.stderr
     assert "tenant-beta-us-east-1" in check.stderr
+
+
+def test_declining_offboard_at_the_prompt_changes_nothing_and_exits_1(repo_copy: Path) -> None:
+    from pty_run import run_in_pty
+
+    before = snapshot(repo_copy)
+    result = run_in_pty(["--root", str(repo_copy), "tenant", "offboard", "acme", "--region", "us-east-1"], answer="n")
+    assert result.returncode == 1, result.output
+    assert "nothing changed" in result.output
+    assert snapshot(repo_copy) == before
+
+
+def test_root_after_the_command_says_where_it_goes(repo_copy: Path) -> None:
+    result = subprocess.run([*GPUCLOUD, "tenant", "list", "--root", str(repo_copy)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == "gpucloud: error: --root goes before the command: gpucloud --root DIR tenant list ..."
+    )
+
+
+def test_another_projects_pulumi_yaml_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: webshop\nruntime: nodejs\n")
+    for args in (["--root", str(tmp_path), "validate"], ["--root", str(tmp_path), "tenant", "list"]):
+        result = subprocess.run([*GPUCLOUD, *args], capture_output=True, text=True)
+        assert result.returncode == 2 and "is project 'webshop', not 'gpucloud'" in result.stderr
+    inside = subprocess.run([*GPUCLOUD, "validate"], capture_output=True, text=True, cwd=tmp_path)
+    assert inside.returncode == 2 and "not a gpucloud repository" in inside.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Pulumi.yaml"]  # no .gpucloud/lock, nothing
