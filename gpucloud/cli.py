@@ -166,6 +166,16 @@ def policy_check(ctx: click.Context, stack: str, as_json: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status instead of exiting."""
+    try:
+        return _main(argv)
+    finally:
+        if "pulumi" in sys.modules:  # a command ran the Pulumi SDK: close its event loop while we still can
+            from gpucloud.plan.runner import close_event_loop
+
+            close_event_loop()
+
+
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         result = app.main(args=args, prog_name="gpucloud", standalone_mode=False)

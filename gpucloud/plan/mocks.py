@@ -5,6 +5,8 @@ Deterministic: the same program and config give the same IDs, so plans can be co
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,8 +90,30 @@ def wire_to_plain(value: Any) -> Any:
     return value
 
 
+# Event loops the SDK's MockMonitor makes in the SDK's worker threads (one per thread: ``_ensure_event_loop``)
+# and never closes; gpucloud.plan.runner.close_event_loop closes them before the interpreter exits.
+THREAD_LOOPS: set[asyncio.AbstractEventLoop] = set()
+
+
+def _note_thread_loop() -> None:
+    with contextlib.suppress(RuntimeError):  # a thread without a loop leaves nothing to close
+        THREAD_LOOPS.add(asyncio.get_event_loop_policy().get_event_loop())
+
+
 class RecordingMonitor(MockMonitor):
     """A MockMonitor that also keeps, in order, what each registration asked for (with its parent)."""
+
+    def Invoke(self, request: Any) -> Any:
+        try:
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+        finally:
+            _note_thread_loop()
+
+    def ReadResource(self, request: Any) -> Any:
+        try:
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
+        finally:
+            _note_thread_loop()
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
@@ -106,6 +130,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        _note_thread_loop()
         urn = self._engine_urn(request.parent, request.type, request.name)
         self._engine_urns[response.urn] = urn
         if request.type != "pulumi:pulumi:Stack":

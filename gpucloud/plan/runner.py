@@ -6,6 +6,8 @@ parallel plans use processes (DESIGN.md, Concurrency).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from pulumi.runtime.sync_await import _sync_await
 from gpucloud import program
 from gpucloud.config import StackConfig
 from gpucloud.errors import PlanError
-from gpucloud.plan.mocks import PlanMocks, RecordedResource, RecordingMonitor
+from gpucloud.plan.mocks import THREAD_LOOPS, PlanMocks, RecordedResource, RecordingMonitor
 
 PROJECT = "gpucloud"
 
@@ -71,6 +73,33 @@ def run_program(
     # parents before their children.
     resources = sorted(monitor.recorded, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
     return ProgramRun(stack=config.stack, resources=resources, exports=exports)
+
+
+def close_event_loop() -> None:
+    """Close the asyncio loop the Pulumi SDK ran on, before the interpreter exits.
+
+    The SDK leaves its event loops open: the main thread's, and one per worker thread that its mock monitor
+    answered in (``_ensure_event_loop``). Left to garbage collection at interpreter shutdown,
+    ``BaseEventLoop.__del__`` closes it after its self-pipe socket may already be finalised, and prints
+    ``Exception ignored in: <function BaseEventLoop.__del__> ... ValueError: Invalid file descriptor: -1``
+    (only sometimes: shutdown order varies). Closing it here, deterministically, removes the race.
+    """
+    policy = asyncio.get_event_loop_policy()
+    loops = set(THREAD_LOOPS)
+    with contextlib.suppress(RuntimeError):
+        loops.add(policy.get_event_loop())
+    for loop in loops:
+        if loop.is_running() or loop.is_closed():
+            continue
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    THREAD_LOOPS.clear()
+    policy.set_event_loop(None)
 
 
 def _first_line(err: BaseException) -> str:

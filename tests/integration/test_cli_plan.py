@@ -201,3 +201,36 @@ def test_an_unknown_stack_among_many_names_a_few_closest_and_the_count(repo_copy
     assert result.returncode == 2
     assert "(did you mean tenant-t042-us-east-1?)" in result.stderr
     assert "more; 155 in all)" in result.stderr and len(result.stderr) < 400
+
+
+def test_the_sdks_event_loops_are_closed_before_exit(repo_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The mock runtime leaves a loop per worker thread: closed by main(), not by GC at interpreter shutdown
+    (where BaseEventLoop.__del__ can find its self-pipe finalised: 'Invalid file descriptor: -1')."""
+    from gpucloud.plan import mocks
+
+    created: list[object] = []
+    original = mocks._note_thread_loop
+
+    def note() -> None:
+        original()
+        created.extend(mocks.THREAD_LOOPS)
+
+    mocks._note_thread_loop = note  # type: ignore[assignment]
+    try:
+        assert main(["--root", str(repo_root), "plan", "region-eu-north-1", "--json"]) == 0
+    finally:
+        mocks._note_thread_loop = original  # type: ignore[assignment]
+    capsys.readouterr()
+    assert created, "the mock runtime made no loop in a worker thread: this test no longer tests anything"
+    assert all(loop.is_closed() for loop in created)  # type: ignore[attr-defined]
+    assert not mocks.THREAD_LOOPS
+
+
+def test_a_plan_on_a_terminal_exits_clean_every_time(repo_root: Path) -> None:
+    from pty_run import run_in_pty
+
+    for _ in range(8):
+        result = run_in_pty(["--root", str(repo_root), "plan", "region-eu-north-1"], columns=160)
+        assert result.returncode == 0, result.output[-400:]
+        assert "Exception ignored" not in result.output and "Invalid file descriptor" not in result.output
+        assert "policy: no violations" in result.output
