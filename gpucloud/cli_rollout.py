@@ -16,7 +16,12 @@ if TYPE_CHECKING:
 
 @click.command(context_settings=CONTEXT)
 @click.option("--stacks", "globs", multiple=True, metavar="GLOB", help="Stacks to roll out (repeat) [all].")
-@click.option("--waves", "spec", metavar="SPEC", help="Wave order, see below [canary, regions, tenants].")
+@click.option(
+    "--waves",
+    "spec",
+    metavar="SPEC",
+    help="Wave order: SPEC, described above [org, canary, regions, accounts, tenants].",
+)
 @click.option("--parallel", type=click.IntRange(1, 64), default=1, show_default=True, help="Stacks of a wave at once.")
 @click.option("--plan-only", is_flag=True, help="Offline plan and policy check of each stack; no Pulumi CLI needed.")
 @click.option("--resume", is_flag=True, help="Carry on the last rollout: skip the stacks it finished.")
@@ -41,14 +46,16 @@ def rollout(
     \b
     SPEC: waves separated by ';', each [NAME:]GLOB[,GLOB...]; a stack joins the first wave that matches
     it, stacks no wave matches run last (wave 'rest'). Default:
-      org:org;canary:<first region stack>;regions:region-*;accounts:account-*;tenants:tenant-*
-    A stack never runs before, or with, a stack it reads: regions and accounts read the org stack,
-    a tenant stack its region and its account.
+      org:org;canary:<region stack with the fewest tenants>;regions:region-*;accounts:account-*;tenants:tenant-*
+    The canary is the region whose failure hurts the fewest tenants (ties: the first by name). A stack
+    never runs before, or with, a stack it reads: regions and accounts read the org stack, a tenant
+    stack its region and its account.
     \b
     Examples:
       gpucloud rollout --plan-only
       gpucloud rollout --stacks 'region-*' --stacks 'tenant-*-us-east-1' --parallel 4
-      gpucloud rollout --waves 'canary:tenant-acme-*;us:*-us-*;rest:*' --resume
+      gpucloud rollout --plan-only --stacks 'tenant-*' --waves 'canary:tenant-acme-*;rest:*'
+      gpucloud rollout --resume
     """
     from gpucloud.automation import require_pulumi_cli
     from gpucloud.rollout.runner import RolloutState, rollout_lock, run_rollout

@@ -231,7 +231,7 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
         emit_json([_row_json(row, accounts[row.name]) for row in rows])
         return
     table = Table(
-        "name", "region", "stack", "account", "cidr", "gpu type", "nodes", "az", "egress", "display name",
+        "name", "region", "stack", "account", "org", "cidr", "gpu type", "nodes", "az", "egress", "display name",
         show_edge=False,
     )
     for row in rows:
@@ -244,6 +244,7 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
             row.region,
             row.stack,
             account.label if account else "missing",
+            row.org,
             str(row.cidr),
             row.gpu_type,
             str(row.nodes),

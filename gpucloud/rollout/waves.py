@@ -3,10 +3,10 @@
 SPEC (``--waves``): waves separated by ``;``, each ``[NAME:]GLOB[,GLOB...]``. A stack joins the first
 wave one of whose globs matches its name; stacks no wave names form a last wave, ``rest``. Waves left
 empty are dropped. The default is the org stack alone (its guardrails bind every tenant account), then a
-canary wave of one stack (the first region stack selected, or the first tenant when no region is), then
-the other region stacks, the tenants' account stacks, and the tenant stacks:
+canary wave of one stack (the region stack with the fewest tenant stacks, ties by name; the first tenant
+when no region is selected), then the other region stacks, the tenants' account stacks, and the tenant stacks:
 
-    org:org;canary:<first region stack>;regions:region-*;accounts:account-*;tenants:tenant-*
+    org:org;canary:<region stack with the fewest tenants>;regions:region-*;accounts:account-*;tenants:tenant-*
 
 A stack reads the outputs of the stacks it builds on (regions and accounts read the org stack; a tenant
 stack reads its region and its account), so it may never run before, or in the same wave as, one of them
@@ -40,8 +40,11 @@ def select(stacks: list[str], globs: tuple[str, ...]) -> list[str]:
 
 
 def default_spec(selected: list[str]) -> str:
+    """The default waves; the canary is the region stack whose failure hurts the fewest tenants."""
     regions = [s for s in selected if s.startswith("region-")]
-    canary = regions[0] if regions else selected[0]
+    tenants = [s for s in selected if s.startswith("tenant-")]
+    load = {r: sum(1 for t in tenants if region_of(t, {r}) == r) for r in regions}
+    canary = min(sorted(regions), key=lambda r: load[r]) if regions else (tenants or sorted(selected))[0]
     return f"org:org;canary:{canary};regions:region-*;accounts:account-*;tenants:tenant-*"
 
 

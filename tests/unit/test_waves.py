@@ -18,7 +18,7 @@ STACKS = [
 
 def test_default_waves_are_canary_regions_tenants() -> None:
     assert plan_waves(STACKS, None) == [
-        Wave("canary", ("region-eu-north-1",)),
+        Wave("canary", ("region-eu-north-1",)),  # one tenant there, two in us-east-1
         Wave("regions", ("region-us-east-1",)),
         Wave("tenants", ("tenant-acme-us-east-1", "tenant-beta-eu-north-1", "tenant-gamma-us-east-1")),
     ]
@@ -60,6 +60,19 @@ def test_default_waves_put_the_org_first_and_accounts_before_their_tenants() -> 
 def test_a_stack_never_runs_before_a_stack_it_reads(spec: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         plan_waves(ALL, spec)
+
+
+def test_the_canary_is_the_region_whose_failure_hurts_the_fewest_tenants() -> None:
+    stacks = [
+        "region-eu-north-1",
+        "region-us-east-1",
+        "tenant-a-eu-north-1",
+        "tenant-b-eu-north-1",
+        "tenant-c-us-east-1",
+    ]
+    assert plan_waves(stacks, None)[0] == Wave("canary", ("region-us-east-1",))  # not the first by name
+    tied = ["region-us-east-1", "region-eu-north-1"]
+    assert plan_waves(tied, None)[0] == Wave("canary", ("region-eu-north-1",))  # ties: the first by name
 
 
 def test_only_tenants_selected_the_canary_is_a_tenant() -> None:
