@@ -24,13 +24,14 @@ import pulumi_aws as aws
 from gpucloud import tags as t
 from gpucloud.components.policy_documents import Statement, document
 from gpucloud.organization.guardrails import load_guardrails
+from gpucloud.organization.roles import ADMIN_ROLE_NAME, OPERATOR_ROLE_NAME
 
 # What a tenant admin may do to the tenant's own (tagged) nodes: granted by the admin policy and allowed
 # by its permissions boundary, from this one list so the two cannot drift apart.
 NODE_OPERATIONS = ("ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession")
 # The Session Manager documents a session may run: the default shell, and the one Ansible's aws_ssm uses.
 SESSION_DOCUMENTS = ("SSM-SessionManagerRunShell", "AWS-StartInteractiveCommand")
-OPERATOR_ROLE_NAME = "gpucloud-operator"
+
 _OWN_ACCOUNT = {"StringEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}}
 
 
@@ -202,6 +203,7 @@ class AccountIdentity(pulumi.ComponentResource):
             )
             admin = aws.iam.Role(
                 f"{name}-admin",
+                name=ADMIN_ROLE_NAME,
                 path=path,
                 assume_role_policy=_trust(list(args.admin_principals)),
                 description=f"Administrators of tenant {args.tenant}",

@@ -36,6 +36,7 @@ from gpucloud.config import (
 )
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name, region_stack_name
+from gpucloud.organization.roles import ADMIN_ROLE_NAME
 from gpucloud.regions import load_regions
 from gpucloud.registry import AccountEntry, Registry, iso, load_registry
 from gpucloud.repo import Repository, config_mapping
@@ -243,6 +244,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "region": request.region,
         "stack": files.stack,
         "account_stack": files.account_stack,
+        "admin_role_name": ADMIN_ROLE_NAME,
         "display_name": request.display_name or (account.display_name if account else request.name),
         "account_email": account.email if account else request.account_email,
         "account_id": account.account_id if account else request.account_id,

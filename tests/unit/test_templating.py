@@ -91,3 +91,19 @@ def test_the_inventory_selects_only_the_tenants_instances(registry: Registry) ->
     # The nodes live in the tenant's account: the inventory and the SSM connection assume our operator role there.
     assert inventory["profile"] == "gpucloud-tenant-beta"
     assert inventory["compose"]["ansible_aws_ssm_profile"] == "'gpucloud-tenant-beta'"
+
+
+def test_the_handover_note_gives_values_never_commands_that_need_our_state(registry: Registry) -> None:
+    note = _onboard(registry, "Beta")["us-east-1.handover.md"]
+    assert "pulumi" not in note.lower() and "gpucloud " not in note  # the tenant has neither our state nor repo
+    assert "arn:aws:iam::ACCOUNT_ID:role/gpucloud/gpucloud-tenant-admin" in note
+    request = OnboardRequest(
+        name="gamma",
+        region="us-east-1",
+        gpu_type="p5.48xlarge",
+        nodes=1,
+        admin_principals=("arn:aws:iam::210987654321:role/GammaAdmins",),
+        account_id="310987654321",
+    )
+    adopted = {f.path.name: f.text for f in prepare(Repository(ROOT), registry, request).files}
+    assert "`arn:aws:iam::310987654321:role/gpucloud/gpucloud-tenant-admin`" in adopted["us-east-1.handover.md"]

@@ -1,0 +1,8 @@
+"""The fixed names of the roles gpucloud makes in every tenant account (under the path the SCP protects).
+
+Fixed, so a handover note or an operator's AWS config can name a role's ARN from the account id alone,
+without reading any stack's state. Light on purpose: onboarding reads it without importing Pulumi.
+"""
+
+OPERATOR_ROLE_NAME = "gpucloud-operator"
+ADMIN_ROLE_NAME = "gpucloud-tenant-admin"
