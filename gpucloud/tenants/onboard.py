@@ -44,6 +44,7 @@ from gpucloud.templating import render
 from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ORG, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
 from gpucloud.tenants.files import TenantFiles
 from gpucloud.transaction import FileTransaction, repository_lock
+from gpucloud.validate import check_registry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +181,13 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
             f"the registry has {len(registry.problems)} stack(s) that do not load; fix them first "
             f"(gpucloud validate): {next(iter(registry.problems.values()))}"
         )
+    inconsistent = check_registry(registry, 0).problems
+    if inconsistent:  # allocating against overlapping CIDRs or over-committed capacity would compound them
+        first = inconsistent[0]
+        raise ConfigError(
+            f"the registry is inconsistent ({len(inconsistent)} problem(s)); fix them first (gpucloud validate): "
+            f"{first.check} {first.stack or '-'}: {first.message}"
+        )
     region = registry.regions.get(request.region)
     if region is None:
         have = ", ".join(sorted(registry.regions)) or "none"
@@ -212,7 +220,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         az = existing.node_pool.az_id if remaining.get(existing.node_pool.az_id, 0) >= nodes else None
     az = az or choose_az(remaining, nodes)
     if az is None:
-        free = ", ".join(f"{a}: {n}" for a, n in remaining.items())
+        free = ", ".join(f"{a}: {max(n, 0)}" for a, n in remaining.items())
         raise ConfigError(
             f"--nodes={nodes}: {region.stack} has too few free {gpu_type} nodes in any one AZ (free: {free})"
         )

@@ -514,3 +514,14 @@ def test_another_projects_pulumi_yaml_is_refused_and_left_as_it_was(tmp_path: Pa
     inside = subprocess.run([*GPUCLOUD, "validate"], capture_output=True, text=True, cwd=tmp_path)
     assert inside.returncode == 2 and "not a gpucloud repository" in inside.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Pulumi.yaml"]  # no .gpucloud/lock, nothing
+
+
+def test_onboarding_refuses_while_the_registry_is_inconsistent(repo_copy: Path) -> None:
+    assert gpucloud(repo_copy, *onboard_args("beta", nodes=4)).returncode == 0
+    edit_stack(repo_copy, "tenant-acme-us-east-1", lambda c: c["gpucloud:nodePool"].update(nodes=13))  # 17 of 16
+    before = snapshot(repo_copy)
+    result = gpucloud(repo_copy, *onboard_args("gamma", nodes=1))
+    assert result.returncode == 2
+    assert "the registry is inconsistent" in result.stderr and "(gpucloud validate)" in result.stderr
+    assert "tenants hold 17 nodes, the region has 16" in result.stderr and "-1" not in result.stderr
+    assert snapshot(repo_copy) == before
