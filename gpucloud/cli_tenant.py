@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import sys
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,15 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
     "admin_principals",
     multiple=True,
     metavar="ARN",
-    help="IAM principal of the tenant that may assume its admin role (repeat for more) [none: no admin role].",
+    help="Add an IAM principal of the tenant that may assume its admin role (repeat; the others stay) "
+    "[none: no admin role].",
+)
+@click.option(
+    "--remove-admin-principal",
+    "remove_admin_principals",
+    multiple=True,
+    metavar="ARN",
+    help="Take an admin principal away (repeat); only ever explicit.",
 )
 @click.option(
     "--account-email",
@@ -104,6 +113,7 @@ def onboard(
     display_name: str | None,
     org: str | None,
     admin_principals: tuple[str, ...],
+    remove_admin_principals: tuple[str, ...],
     account_email: str | None,
     account_id: str | None,
     update: bool,
@@ -142,6 +152,7 @@ def onboard(
         display_name=display_name,
         org=org,
         admin_principals=admin_principals or None,
+        remove_admin_principals=remove_admin_principals,
         account_email=account_email,
         account_id=account_id,
         update=update,
@@ -152,13 +163,16 @@ def onboard(
     elif dry_run:
         _show_dry_run(ctx, result)
     else:
-        _show_written(result)
+        _show_written(ctx, result)
     if apply:
         pulumi_up(repo.root, result.stack)
 
 
-def _show_written(result: Onboarding) -> None:
+def _show_written(ctx: click.Context, result: Onboarding) -> None:
     cfg = result.config
+    if not result.written:
+        out.print(f"nothing to change: tenant {cfg.tenant}'s files for {cfg.region} already say this; nothing written")
+        return
     verb = "updated" if result.updated else "onboarded"
     out.print(
         f"{verb} tenant {cfg.tenant} in {cfg.region}: stack {cfg.stack}, cidr {cfg.cidr}, "
@@ -166,7 +180,22 @@ def _show_written(result: Onboarding) -> None:
     )
     for file in result.files:
         out.print(f"  {_verb(file, dry_run=False)} {file.path}")
+        if file.changed and file.existed:
+            _print_diff(file, before=file.before)
     _next_steps(result)
+
+
+def _print_diff(file: RenderedFile, *, before: str) -> None:
+    """The unified diff of what onboarding changes (or would change) in a file that exists."""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        file.text.splitlines(keepends=True),
+        fromfile=f"a/{file.path}",
+        tofile=f"b/{file.path}",
+    )
+    for line in lines:
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        out.print(Text(line.rstrip("\n"), style=style or ""))
 
 
 def _verb(file: RenderedFile, *, dry_run: bool) -> str:
@@ -198,7 +227,10 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
         out.rule(f"{_verb(file, dry_run=True)} {file.path}")
         if not file.changed:
             continue
-        out.print(Text(file.text))
+        if file.existed:
+            _print_diff(file, before=file.before)
+        else:
+            out.print(Text(file.text))
     configs = {
         f.path.name[len("Pulumi.") : -len(".yaml")]: config_mapping(f.text, str(f.path))
         for f in result.files
@@ -231,14 +263,22 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
         emit_json([_row_json(row, accounts[row.name]) for row in rows])
         return
     table = Table(
-        "name", "region", "stack", "account", "org", "cidr", "gpu type", "nodes", "az", "egress", "display name",
+        "name",
+        "region",
+        "stack",
+        "account",
+        "org",
+        "cidr",
+        "gpu type",
+        "nodes",
+        "az",
+        "egress",
+        "display name",
         show_edge=False,
     )
     for row in rows:
         account = accounts[row.name]
-        display = Text(
-            (account.display_name if account else "").replace("\n", " "), overflow="ellipsis", no_wrap=True
-        )
+        display = Text((account.display_name if account else "").replace("\n", " "), overflow="ellipsis", no_wrap=True)
         table.add_row(
             row.name,
             row.region,

@@ -64,9 +64,9 @@ class Offboarding:
             '"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":1}}]}'
         )
         return [
-            f"aws s3api put-bucket-lifecycle-configuration --profile {profile} --bucket \"$BUCKET\" "
+            f'aws s3api put-bucket-lifecycle-configuration --profile {profile} --bucket "$BUCKET" '
             f"--lifecycle-configuration '{rule}'   # the tenant's data expires after {DATA_NOTICE_DAYS} days' notice",
-            f"aws s3api delete-bucket --profile {profile} --bucket \"$BUCKET\"   # after {DATA_NOTICE_DAYS} days, "
+            f'aws s3api delete-bucket --profile {profile} --bucket "$BUCKET"   # after {DATA_NOTICE_DAYS} days, '
             "once the lifecycle has emptied it; then schedule its key's deletion "
             f"(aws kms schedule-key-deletion --profile {profile} --key-id alias/gpucloud/tenant/{self.tenant})",
         ]

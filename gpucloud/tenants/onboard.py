@@ -61,7 +61,8 @@ class OnboardRequest:
     egress: str | None = None
     display_name: str | None = None
     org: str | None = None
-    admin_principals: tuple[str, ...] | None = None
+    admin_principals: tuple[str, ...] | None = None  # added to the account's principals (never replacing them)
+    remove_admin_principals: tuple[str, ...] = ()  # taken away, explicitly
     account_email: str | None = None  # the tenant's first onboarding: a new account with this root e-mail
     account_id: str | None = None  # ... or adopt this existing account of the organization
     update: bool = False
@@ -73,6 +74,7 @@ class RenderedFile:
     text: str
     existed: bool
     changed: bool = True  # False: the file already says exactly this, and is left as it is
+    before: str = ""  # what the file said before (empty for a new file)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
         raise ConfigError(f"--account-email={request.account_email!r}: {EMAIL_RULE}")
     if request.account_id is not None and not ACCOUNT_ID_PATTERN.fullmatch(request.account_id):
         raise ConfigError(f"--account-id={request.account_id!r}: {ACCOUNT_ID_RULE}")
-    for arn in request.admin_principals or ():
+    for arn in (*(request.admin_principals or ()), *request.remove_admin_principals):
         if not PRINCIPAL_PATTERN.fullmatch(arn):
             raise ConfigError(
                 f"--admin-principal={arn!r}: want arn:aws:iam::<12 digits>:root, :role/NAME or :user/NAME"
@@ -166,7 +168,7 @@ def onboard(repo: Repository, request: OnboardRequest, *, dry_run: bool = False)
     check_request(request)
     with repository_lock(repo.root):
         result = prepare(repo, load_registry(repo), request)
-        if not dry_run:
+        if not dry_run and result.written:  # nothing to change: nothing is written
             txn = FileTransaction(repo.root)
             for file in result.written:
                 txn.write(file.path, file.text)
@@ -242,11 +244,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     fsx = _fsx(request, existing)
     capacity_entry = region.capacity_for(gpu_type, az)
     assert capacity_entry is not None
-    principals = (
-        request.admin_principals
-        if request.admin_principals is not None
-        else (account.admin_principals if account else ())
-    )
+    principals = _principals(request, account)
     context = {
         "tenant": request.name,
         "region": request.region,
@@ -284,19 +282,28 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     return Onboarding(
         config=config,
         account=account_config,
-        files=tuple(
-            RenderedFile(
-                path=path, text=text, existed=(repo.root / path).exists(), changed=_differs(repo, path, text)
-            )
-            for path, text in rendered.items()
-        ),
+        files=tuple(_rendered(repo, path, text) for path, text in rendered.items()),
         updated=existing is not None,
     )
 
 
-def _differs(repo: Repository, path: PurePosixPath, text: str) -> bool:
+def _principals(request: OnboardRequest, account: AccountEntry | None) -> tuple[str, ...]:
+    """The account's admin principals: the current ones, plus those added, less those explicitly removed."""
+    current = account.admin_principals if account else ()
+    absent = [arn for arn in request.remove_admin_principals if arn not in current]
+    if absent:
+        have = ", ".join(current) or "none"
+        raise ConfigError(
+            f"--remove-admin-principal={absent[0]}: not an admin principal of {request.name} (it has: {have})"
+        )
+    kept = [arn for arn in current if arn not in request.remove_admin_principals]
+    return tuple(dict.fromkeys([*kept, *(request.admin_principals or ())]))
+
+
+def _rendered(repo: Repository, path: PurePosixPath, text: str) -> RenderedFile:
     target = repo.root / path
-    return not target.is_file() or target.read_text(encoding="utf-8") != text
+    before = target.read_text(encoding="utf-8") if target.is_file() else None
+    return RenderedFile(path=path, text=text, existed=before is not None, changed=before != text, before=before or "")
 
 
 def _check_account(registry: Registry, request: OnboardRequest, account: AccountEntry | None) -> None:

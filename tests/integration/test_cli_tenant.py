@@ -525,3 +525,27 @@ def test_onboarding_refuses_while_the_registry_is_inconsistent(repo_copy: Path) 
     assert "the registry is inconsistent" in result.stderr and "(gpucloud validate)" in result.stderr
     assert "tenants hold 17 nodes, the region has 16" in result.stderr and "free: " not in result.stderr
     assert snapshot(repo_copy) == before
+
+
+def test_update_shows_the_diff_keeps_principals_and_writes_nothing_when_nothing_changes(repo_copy: Path) -> None:
+    update = [*ONBOARD, "acme", "--region", "us-east-1", "--update"]
+    before = snapshot(repo_copy)
+    same = gpucloud(repo_copy, *update)
+    assert same.returncode == 0 and "nothing to change" in same.stdout and snapshot(repo_copy) == before
+    assert json.loads(gpucloud(repo_copy, *update, "--json").stdout)["files"] == []
+
+    more = "arn:aws:iam::111122223333:role/More"
+    dry = gpucloud(repo_copy, *update, "--admin-principal", more, "--dry-run")
+    assert dry.returncode == 0 and snapshot(repo_copy) == before
+    assert f'+    - "{more}"' in dry.stdout and "unchanged inventories/tenants/acme/us-east-1.aws_ec2.yml" in dry.stdout
+    added = gpucloud(repo_copy, *update, "--admin-principal", more)
+    assert added.returncode == 0 and "--- a/stacks/Pulumi.account-acme.yaml" in added.stdout
+    principals = yaml.safe_load((repo_copy / "stacks" / "Pulumi.account-acme.yaml").read_text())["config"][
+        "gpucloud:adminPrincipals"
+    ]
+    assert principals == ["arn:aws:iam::111122223333:role/AcmeAdmins", more]  # adding keeps the others
+
+    removed = gpucloud(repo_copy, *update, "--remove-admin-principal", "arn:aws:iam::111122223333:role/AcmeAdmins")
+    assert removed.returncode == 0 and '-    - "arn:aws:iam::111122223333:role/AcmeAdmins"' in removed.stdout
+    unknown = gpucloud(repo_copy, *update, "--remove-admin-principal", "arn:aws:iam::111122223333:role/Nobody")
+    assert unknown.returncode == 2 and "not an admin principal of acme" in unknown.stderr
