@@ -15,7 +15,7 @@ from rich.text import Text
 from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
 from gpucloud.config import EGRESS_MODES
 from gpucloud.errors import ConfigError
-from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_STORAGE_TIB
+from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
 
 if TYPE_CHECKING:
     from gpucloud.registry import AccountEntry, TenantEntry
@@ -63,6 +63,13 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
     metavar="N",
     help="FSx for Lustre size: 1.2, 2.4 or a multiple of 2.4 TiB [none; 0 with --update removes it].",
 )
+@click.option("--az", metavar="AZ-ID", help="An AZ ID of the region with room for all NODES [the first with room].")
+@click.option(
+    "--root-volume-gib",
+    type=int,
+    metavar="N",
+    help=f"Each node's root volume in GiB [new tenants: {DEFAULT_ROOT_VOLUME_GIB}].",
+)
 @click.option("--egress", type=click.Choice(EGRESS_MODES), help=f"Internet egress [new tenants: {DEFAULT_EGRESS}].")
 @click.option("--display-name", metavar="TEXT", help="The tenant's name as people write it [NAME].")
 @click.option("--org", metavar="ORG", help="Pulumi organization of the stacks [the region's tenants' org].")
@@ -109,6 +116,8 @@ def onboard(
     nodes: int | None,
     storage_tib: float | None,
     fsx_tib: float | None,
+    az: str | None,
+    root_volume_gib: int | None,
     egress: str | None,
     display_name: str | None,
     org: str | None,
@@ -149,6 +158,8 @@ def onboard(
         storage_tib=storage_tib,
         fsx_tib=fsx_tib,
         egress=egress,
+        az=az,
+        root_volume_gib=root_volume_gib,
         display_name=display_name,
         org=org,
         admin_principals=admin_principals or None,

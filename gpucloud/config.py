@@ -36,6 +36,7 @@ ORG_STACK = "org"
 TENANT_PREFIX_RANGE = (16, 24)
 FSX_STEP_TIB = 2.4  # FSx for Lustre PERSISTENT_2 / SSD: 1.2 TiB, 2.4 TiB, then steps of 2.4 TiB
 ROOT_VOLUME_GIB_MIN = 100
+ROOT_VOLUME_GIB_MAX = 16384  # a gp3 volume's largest size (EBS User Guide, "Amazon EBS volume types")
 _AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 _CAPACITY_BLOCK = re.compile(r"cr-[0-9a-f]{17}")
 PRINCIPAL_PATTERN = re.compile(r"arn:aws:iam::\d{12}:(?:root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)", re.ASCII)
@@ -447,7 +448,7 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         nodes=read.integer("nodePool.nodes", pool_raw.get("nodes"), 1),
         az_id=_check_az(read, "nodePool.az", pool_raw.get("az"), region, az_ids),
         root_volume_gib=read.integer(
-            "nodePool.rootVolumeGib", pool_raw.get("rootVolumeGib"), ROOT_VOLUME_GIB_MIN, 16384
+            "nodePool.rootVolumeGib", pool_raw.get("rootVolumeGib"), ROOT_VOLUME_GIB_MIN, ROOT_VOLUME_GIB_MAX
         ),
         capacity_type=str(capacity_type),
         capacity_ends=None if ends is None else read.instant("nodePool.capacityEnds", ends),

@@ -26,6 +26,8 @@ from gpucloud.config import (
     EMAIL_RULE,
     ORG_PATTERN,
     PRINCIPAL_PATTERN,
+    ROOT_VOLUME_GIB_MAX,
+    ROOT_VOLUME_GIB_MIN,
     AccountConfig,
     TenantConfig,
     check_display_name,
@@ -63,6 +65,8 @@ class OnboardRequest:
     org: str | None = None
     admin_principals: tuple[str, ...] | None = None  # added to the account's principals (never replacing them)
     remove_admin_principals: tuple[str, ...] = ()  # taken away, explicitly
+    az: str | None = None  # an AZ ID of the region with room for the nodes; None: the first with room
+    root_volume_gib: int | None = None
     account_email: str | None = None  # the tenant's first onboarding: a new account with this root e-mail
     account_id: str | None = None  # ... or adopt this existing account of the organization
     update: bool = False
@@ -132,6 +136,16 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
         raise ConfigError(f"--nodes={request.nodes}: want a whole number >= 1")
     if request.nodes is None and not request.update:
         raise ConfigError("--nodes is required for a new tenant: how many GPU nodes (a whole number >= 1)")
+    if (
+        request.root_volume_gib is not None
+        and not ROOT_VOLUME_GIB_MIN <= request.root_volume_gib <= ROOT_VOLUME_GIB_MAX
+    ):
+        raise ConfigError(
+            f"--root-volume-gib={request.root_volume_gib}: want {ROOT_VOLUME_GIB_MIN} to {ROOT_VOLUME_GIB_MAX} GiB"
+        )
+    if request.az is not None and request.az not in regions.regions[request.region].az_ids:
+        az_ids = ", ".join(regions.regions[request.region].az_ids)
+        raise ConfigError(f"--az={request.az!r}: not an AZ ID of {request.region}; AZ IDs: {az_ids}")
     if request.storage_tib is not None and not request.storage_tib > 0:
         raise ConfigError(f"--storage-tib={request.storage_tib:g}: want a positive number of TiB")
     if (
@@ -218,7 +232,17 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         if entry.gpu_type == gpu_type and entry.capacity_block_id and remaining.get(entry.az_id) != entry.count:
             remaining[entry.az_id] = 0
     az = None
-    if existing is not None and existing.node_pool.gpu_type == gpu_type:
+    if request.az is not None:
+        if request.az not in remaining:
+            raise ConfigError(
+                f"--az={request.az}: {region.stack} holds no {gpu_type} there; it does in: {', '.join(remaining)}"
+            )
+        if remaining[request.az] < nodes:
+            raise ConfigError(
+                f"--az={request.az}: {max(remaining[request.az], 0)} {gpu_type} free there, --nodes={nodes} asked"
+            )
+        az = request.az
+    elif existing is not None and existing.node_pool.gpu_type == gpu_type:
         az = existing.node_pool.az_id if remaining.get(existing.node_pool.az_id, 0) >= nodes else None
     az = az or choose_az(remaining, nodes)
     if az is None:
@@ -264,7 +288,8 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "sku": load_catalog().get(gpu_type),
         "nodes": nodes,
         "az": az,
-        "root_volume_gib": existing.node_pool.root_volume_gib if existing else DEFAULT_ROOT_VOLUME_GIB,
+        "root_volume_gib": request.root_volume_gib
+        or (existing.node_pool.root_volume_gib if existing else DEFAULT_ROOT_VOLUME_GIB),
         "storage_tib": request.storage_tib or (existing.storage.bucket_tib if existing else DEFAULT_STORAGE_TIB),
         "fsx_tib": fsx,
         "egress": request.egress or (existing.egress if existing else DEFAULT_EGRESS),

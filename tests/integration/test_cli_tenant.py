@@ -549,3 +549,21 @@ def test_update_shows_the_diff_keeps_principals_and_writes_nothing_when_nothing_
     assert removed.returncode == 0 and '-    - "arn:aws:iam::111122223333:role/AcmeAdmins"' in removed.stdout
     unknown = gpucloud(repo_copy, *update, "--remove-admin-principal", "arn:aws:iam::111122223333:role/Nobody")
     assert unknown.returncode == 2 and "not an admin principal of acme" in unknown.stderr
+
+
+def test_the_az_and_the_root_volume_are_onboarding_options(repo_copy: Path) -> None:
+    result = gpucloud(repo_copy, *onboard_args("beta", "--az", "use1-az4", "--root-volume-gib", "1000", "--json"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["az"] == "use1-az4"
+    pool = yaml.safe_load((repo_copy / "stacks" / "Pulumi.tenant-beta-us-east-1.yaml").read_text())["config"]
+    assert pool["gpucloud:nodePool"]["rootVolumeGib"] == 1000
+    before = snapshot(repo_copy)
+    for extra, needle in (
+        (("--az", "use1-az1"), "holds no p5.48xlarge there; it does in: use1-az4"),
+        (("--az", "use1-az9"), "--az='use1-az9': not an AZ ID of us-east-1"),
+        (("--az", "use1-az4", "--nodes", "20"), "--az=use1-az4: 13 p5.48xlarge free there, --nodes=20 asked"),
+        (("--root-volume-gib", "50"), "--root-volume-gib=50: want 100 to 16384 GiB"),
+    ):
+        refused = gpucloud(repo_copy, *onboard_args("gamma", *extra))
+        assert refused.returncode == 2 and needle in refused.stderr, (extra, refused.stderr)
+    assert snapshot(repo_copy) == before
