@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from rich.text import Text
 
 from gpucloud.cli_support import CONTEXT, emit_json, out, repository
 
+if TYPE_CHECKING:
+    from gpucloud.region_add import RegionAddition
+
 
 @click.group(context_settings=CONTEXT)
 def region() -> None:
     """Add regions: a region stack is the shared foundation and GPU capacity its tenants draw from."""
+
+
+def _plan_summary(ctx: click.Context, result: RegionAddition) -> None:
+    """The offline plan summary and indicative cost of the region stack a dry run would write."""
+    from gpucloud.plan.offline import Planner
+    from gpucloud.plan.render import render_summary
+    from gpucloud.repo import config_mapping
+
+    path, text = next((p, t) for p, t in result.files if p.name.startswith("Pulumi."))
+    plan = Planner(repository(ctx), pending={result.config.stack: config_mapping(text, str(path))})
+    out.rule(f"offline plan of {result.config.stack}")
+    render_summary(out, plan.plan(result.config.stack))
 
 
 @region.command("add", context_settings=CONTEXT)
@@ -66,6 +83,8 @@ def add(
         if dry_run:
             out.rule(f"would write {path}")
             out.print(Text(text))
+    if dry_run:
+        _plan_summary(ctx, result)
     held = ", ".join(f"{c.gpu_type} × {c.count} in {c.az_id}" for c in cfg.capacity)
     verb = "would add" if dry_run else "added"
     out.print(f"{verb} region {cfg.region}: stack {cfg.stack}, tenant supernet {cfg.tenant_supernet}, {held}")

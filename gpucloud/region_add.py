@@ -116,6 +116,9 @@ AMI_EXAMPLE = "p5.48xlarge=ami-0abc12345def67890:/dev/sda1"
 def parse_amis(specs: tuple[str, ...], aws: AwsRegion) -> dict[str, PinnedImage]:
     amis: dict[str, PinnedImage] = {}
     for spec in specs:
+        sku = spec.split("=", 1)[0]
+        if sku in amis:
+            raise ConfigError(f"--ami={spec}: {sku} is given twice; give one image per SKU")
         match = _AMI_SPEC.fullmatch(spec)
         if not match:
             raise ConfigError(
@@ -155,6 +158,21 @@ def add_region(repo: Repository, request: RegionRequest, *, dry_run: bool = Fals
     return result
 
 
+def _like_capacity(like: RegionConfig, aws: AwsRegion, named: list[CapacityLine]) -> list[CapacityLine]:
+    """``like``'s capacity in ``aws``: each entry in the AZ at the same position of the region's AZ IDs (so the
+    spread over AZs is kept), blocks as reservations; SKUs given with --capacity replace ``like``'s for them."""
+    source_azs = load_regions().regions[like.region].az_ids
+    overridden = {line.gpu_type for line in named}
+    copied: dict[tuple[str, str], int] = {}
+    for entry in like.capacity:
+        if entry.gpu_type in overridden:
+            continue
+        sku = _offered_sku(entry.gpu_type, aws.code, f"--like={like.stack}")
+        az = aws.az_ids[source_azs.index(entry.az_id) % len(aws.az_ids)]
+        copied[(sku, az)] = copied.get((sku, az), 0) + entry.count
+    return [CapacityLine(sku, az, n) for (sku, az), n in copied.items()] + named
+
+
 def _like(registry: Registry, stack: str | None) -> RegionConfig | None:
     if stack is None:
         return None
@@ -190,17 +208,11 @@ def prepare(
         )
     like = _like(registry, request.like)
     table = load_regions()
-    if not capacity:
-        if like is None:
-            offered = ", ".join(load_catalog().offered_in(aws.code)) or "none"
-            raise ConfigError(f"give --capacity SKU=N (offered in {aws.code}: {offered}) or --like REGION-STACK")
-        totals: dict[str, int] = {}
-        for entry in like.capacity:
-            totals[entry.gpu_type] = totals.get(entry.gpu_type, 0) + entry.count
-        capacity = [
-            CapacityLine(_offered_sku(sku, aws.code, f"--like={like.stack}"), aws.az_ids[0], n)
-            for sku, n in totals.items()
-        ]
+    if not capacity and like is None:
+        offered = ", ".join(load_catalog().offered_in(aws.code)) or "none"
+        raise ConfigError(f"give --capacity SKU=N (offered in {aws.code}: {offered}) or --like REGION-STACK")
+    if like is not None:
+        capacity = _like_capacity(like, aws, capacity)
     check_quotas(aws.code, ((line.gpu_type, line.count) for line in capacity), load_catalog())
     missing = sorted({line.gpu_type for line in capacity} - set(amis))
     if missing:

@@ -77,8 +77,10 @@ def test_like_copies_the_capacity_of_another_region(served: Path) -> None:
     result = gpucloud(repo_copy, "region", "add", "us-west-2", "--like", "region-us-east-1", *amis, "--json")
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((repo_copy / "stacks" / "Pulumi.region-us-west-2.yaml").read_text())["config"]
-    assert {(c["gpuType"], c["count"]) for c in config["gpucloud:capacity"]} == {
-        ("p5.48xlarge", 16), ("p5en.48xlarge", 4), ("p6-b200.48xlarge", 2), ("g6e.48xlarge", 4),
+    # the spread over AZs is kept, by position (us-east-1's az4 is its 4th AZ ID: us-west-2's 4th is usw2-az4)
+    assert {(c["gpuType"], c["az"], c["count"]) for c in config["gpucloud:capacity"]} == {
+        ("p5.48xlarge", "usw2-az4", 16), ("p5en.48xlarge", "usw2-az2", 4), ("p6-b200.48xlarge", "usw2-az4", 2),
+        ("g6e.48xlarge", "usw2-az2", 4),
     }  # fmt: skip
     assert config["gpucloud:tenantCidrPrefix"] == 20
     assert json.loads(result.stdout)["supernet"] == "10.0.0.0/12"
@@ -144,3 +146,43 @@ def test_refusals_are_one_line_and_write_nothing(served: Path, args: list[str], 
     for needle in needles:
         assert needle in result.stderr, result.stderr
     assert snapshot(repo_copy) == before
+
+
+def test_capacity_beside_like_overrides_the_skus_it_names_only(served: Path) -> None:
+    amis = [
+        a
+        for sku in ("p5.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge", "g6e.48xlarge")
+        for a in ("--ami", f"{sku}={AMI}")
+    ]
+    result = gpucloud(
+        served,
+        "region",
+        "add",
+        "us-west-2",
+        "--like",
+        "region-us-east-1",
+        "--capacity",
+        "p5.48xlarge@usw2-az1=8",
+        *amis,
+    )
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((served / "stacks" / "Pulumi.region-us-west-2.yaml").read_text())["config"]
+    held = {(c["gpuType"], c["az"], c["count"]) for c in config["gpucloud:capacity"]}
+    assert ("p5.48xlarge", "usw2-az1", 8) in held and not any(g == "p5.48xlarge" and n == 16 for g, _, n in held)
+    assert ("p5en.48xlarge", "usw2-az2", 4) in held  # the others come from --like
+
+
+def test_a_repeated_ami_is_refused_like_a_repeated_capacity(served: Path) -> None:
+    before = snapshot(served)
+    result = gpucloud(served, "region", "add", *P4D, "--ami", f"p4d.24xlarge={AMI}")
+    assert result.returncode == 2 and "p4d.24xlarge is given twice; give one image per SKU" in result.stderr
+    assert snapshot(served) == before
+
+
+def test_dry_run_shows_the_plan_summary_and_cost(served: Path) -> None:
+    before = snapshot(served)
+    result = gpucloud(served, "region", "add", *P4D, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "offline plan of region-eu-west-1" in result.stdout
+    assert "p4d.24xlarge reservation euw1-az1" in result.stdout and "indicative: $" in result.stdout
+    assert snapshot(served) == before
