@@ -82,6 +82,7 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
         "az": "use1-az4",
         "nodes": 4,
         "capacity_type": "reservation",
+        "capacity_ends": None,
         "display_name": "Beta Labs",
         "egress": "none",
         "org": "organization",
