@@ -99,7 +99,8 @@ def close_event_loop() -> None:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     THREAD_LOOPS.clear()
-    policy.set_event_loop(None)
+    # A fresh default policy: no loop set, and a later in-process run (tests call main() many times) gets a new one.
+    asyncio.set_event_loop_policy(None)
 
 
 def _first_line(err: BaseException) -> str:

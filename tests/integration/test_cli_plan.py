@@ -88,7 +88,8 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(repo_root: Path, args: list[
 def test_unknown_stack_lists_the_stacks_that_exist(repo_root: Path) -> None:
     result = gpucloud("--root", str(repo_root), "plan", "tenant-nobody-us-east-1")
     assert result.returncode == 2
-    assert "region-eu-north-1, region-us-east-1, tenant-acme-us-east-1" in result.stderr
+    listed = result.stderr.strip().split("; stacks: ")[1].split(", ")
+    assert sorted(listed) == ["account-acme", "org", "region-eu-north-1", "region-us-east-1", "tenant-acme-us-east-1"]
 
 
 def test_a_config_error_exits_2_naming_key_and_value(repo_copy: Path) -> None:
