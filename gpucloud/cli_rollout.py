@@ -108,5 +108,9 @@ def rollout(
             out.print(f"  [red]failed[/red] {failure.stack} at {failure.step}: {escape(failure.message)}")
         if summary.not_started():
             out.print(f"  not started: {', '.join(summary.not_started())}")
-            out.print("  fix the failure, then: gpucloud rollout --resume" + (" --plan-only" if plan_only else ""))
-    return 1 if summary.failed else 0
+            again = "gpucloud rollout --resume" + (" --plan-only" if plan_only else "")
+            if summary.interrupted:
+                out.print(f"  interrupted (Ctrl-C); what finished is recorded: {again}")
+            else:
+                out.print(f"  fix the failure, then: {again}")
+    return 1 if summary.failed or summary.interrupted else 0

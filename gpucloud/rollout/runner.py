@@ -67,6 +67,7 @@ class Summary:
     outcomes: dict[str, StackOutcome] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # finished by an earlier run (--resume)
     elapsed_s: float = 0.0
+    interrupted: bool = False  # Ctrl-C: what finished is recorded, --resume carries on
 
     @property
     def failed(self) -> list[StackOutcome]:
@@ -84,6 +85,7 @@ class Summary:
             "failed": [o.as_json() for o in self.failed],
             "skipped": self.skipped,
             "not_started": self.not_started(),
+            "interrupted": self.interrupted,
         }
 
 
@@ -132,9 +134,13 @@ def run_rollout(
             ok = _run_wave(root, todo, state, summary, pool, parallel, report)
             if not ok:
                 break
-        state.finished = not summary.failed and not summary.not_started()
-        state.save(root)
+    except KeyboardInterrupt:
+        # Ctrl-C: every stack that finished is already in the state file; the one in flight is not, so
+        # `--resume` runs it again. The summary so far is still shown.
+        summary.interrupted = True
     finally:
+        state.finished = not summary.interrupted and not summary.failed and not summary.not_started()
+        state.save(root)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     summary.elapsed_s = time.monotonic() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,33 @@ def test_a_real_rollout_without_the_pulumi_cli_is_refused(fleet: Path) -> None:
         env=env,
     )
     assert result.returncode == 2 and "needs the Pulumi CLI" in result.stderr
+
+
+def test_ctrl_c_prints_the_summary_so_far_and_resume_carries_on(fleet: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpucloud", "--root", str(fleet), "rollout", "--plan-only", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    finished = 0
+    for line in proc.stderr:  # progress goes to stderr with --json
+        if "✓" in line:
+            finished += 1
+            if finished == 2:  # the org stack and the canary are done: interrupt the regions wave
+                proc.send_signal(signal.SIGINT)
+                break
+    out, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 1, rest
+    assert "Traceback" not in rest
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and doc["not_started"]
+    done = [o["stack"] for o in doc["done"]]
+    assert done[:2] == ["org", "region-eu-north-1"]
+    state = json.loads((fleet / ".gpucloud" / "rollout.json").read_text())
+    assert state["done"] == done and state["finished"] is False
+    status, again = rollout(fleet, "--resume")
+    assert status == 0, again
+    assert again["skipped"] == done  # recorded before the interrupt: not run again
+    assert len(again["done"]) + len(done) == 13
