@@ -568,3 +568,27 @@ def test_the_az_and_the_root_volume_are_onboarding_options(repo_copy: Path) -> N
         refused = gpucloud(repo_copy, *onboard_args("gamma", *extra))
         assert refused.returncode == 2 and needle in refused.stderr, (extra, refused.stderr)
     assert snapshot(repo_copy) == before
+
+
+def test_output_that_is_not_a_terminal_is_never_cut(repo_copy: Path) -> None:
+    name = "a-tenant-with-a-long-name-x"
+    assert (
+        gpucloud(
+            repo_copy, *onboard_args(name, "--display-name", "A display name that is rather long indeed")
+        ).returncode
+        == 0
+    )
+    listed = gpucloud(repo_copy, "tenant", "list", env={k: v for k, v in os.environ.items() if k != "COLUMNS"})
+    assert listed.returncode == 0
+    assert "…" not in listed.stdout
+    for value in (
+        name,
+        "10.16.16.0/20",
+        "p5.48xlarge",
+        "tenant-a-tenant-with-a-long-name-x-us-east-1",
+        "A display name that is rather long indeed",
+        "new: aws-a-tenant-with-a-long-name-x@example.com",
+    ):
+        assert value in listed.stdout, value  # fmt: skip
+    plan = gpucloud(repo_copy, "plan", "region-us-east-1")
+    assert "…" not in plan.stdout and "aws:ec2/capacityReservation:CapacityReservation region-us-east-1-" in plan.stdout
