@@ -301,6 +301,7 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
             str(row.nodes),
             row.az,
             row.egress,
+            f"leaving since {row.leaving}" if row.leaving else "active",
             display,
         )
     out.print(table)
@@ -319,30 +320,47 @@ def _row_json(row: TenantEntry, account: AccountEntry | None) -> dict[str, Any]:
 @tenant.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--region", required=True, metavar="R", help="The region to offboard the tenant from.")
+@click.option(
+    "--destroyed",
+    is_flag=True,
+    help="Second step, once `pulumi destroy` has run: remove the files, retire the CIDR and capacity.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def offboard(ctx: click.Context, name: str, region: str, yes: bool) -> int:
-    """Offboard tenant NAME from a region: remove its stack config, inventory and handover note; with
-    its last region, its account stack too.
+def offboard(ctx: click.Context, name: str, region: str, destroyed: bool, yes: bool) -> int:
+    """Offboard tenant NAME from a region, in two steps.
 
-    That frees its CIDR and capacity in the registry. Its cloud resources stay until `pulumi destroy`:
-    the steps are printed.
+    \b
+    1. gpucloud tenant offboard NAME --region R
+       marks its stack (and, with its last region, its account stack) as leaving; the files stay, so
+       `pulumi destroy` runs from this checkout; prints the exact steps.
+    2. gpucloud tenant offboard NAME --region R --destroyed
+       once the stacks are destroyed: removes the stack config, inventory and handover note (and the
+       account stack with the last region) and keeps the CIDR and capacity retired for 30 days
+       (stacks/retired.yaml), so no new tenant gets them while the old network may linger.
     """
     from gpucloud.tenants.offboard import offboard as do_offboard
 
     repo = repository(ctx)
+    what = "remove its files and retire its CIDR" if destroyed else "mark it as leaving"
     if not yes:
         if not sys.stdin.isatty():
-            raise ConfigError(f"offboarding {name} from {region} removes its files; pass --yes to confirm")
-        if not click.confirm(f"Remove tenant {name}'s files for {region} from this repository?"):
+            raise ConfigError(f"offboarding {name} from {region} will {what}; pass --yes to confirm")
+        if not click.confirm(f"Offboard tenant {name} from {region}: {what}?"):
             err.print("nothing changed")
             return 1
-    result = do_offboard(repo, name, region)
-    out.print(f"offboarded tenant {result.tenant} from {result.region}: freed cidr {result.cidr}")
-    if result.account is not None:
-        out.print(f"that was its last region: its account stack {result.account.stack} goes too")
-    for path in result.removed:
-        out.print(f"  removed {path}")
+    result = do_offboard(repo, name, region, destroyed=destroyed)
+    if destroyed:
+        out.print(f"offboarded tenant {result.tenant} from {result.region}: cidr {result.cidr} retired until "
+                  f"{result.retired_until}")  # fmt: skip
+        for path in result.removed:
+            out.print(f"  removed {path}")
+    else:
+        out.print(f"tenant {result.tenant} in {result.region} is leaving: its files stay until it is destroyed")
+        if result.account is not None:
+            out.print(f"that is its last region: its account stack {result.account.stack} goes too")
+        for path in result.removed:
+            out.print(f"  marked {path}")
     out.print("next:")
     for step in result.destroy_steps():
         out.print(f"  {step}")

@@ -27,11 +27,13 @@ CAPACITY_TYPES = ("reservation", "capacity-block")
 # Keys whose values are YAML objects or lists (Pulumi passes them to the program as JSON text).
 STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "adminPrincipals", "servedRegions"})
 REGION_KEYS = frozenset({"kind", "region", "org", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
-TENANT_KEYS = frozenset({"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "egress"})
+TENANT_KEYS = frozenset({"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "egress", "leaving"})
 ORG_KEYS = frozenset(
     {"kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn"}
 )
-ACCOUNT_KEYS = frozenset({"kind", "tenant", "region", "displayName", "org", "email", "accountId", "adminPrincipals"})
+ACCOUNT_KEYS = frozenset(
+    {"kind", "tenant", "region", "displayName", "org", "email", "accountId", "adminPrincipals", "leaving"}
+)
 ORG_STACK = "org"
 TENANT_PREFIX_RANGE = (16, 24)
 FSX_STEP_TIB = 2.4  # FSx for Lustre PERSISTENT_2 / SSD: 1.2 TiB, 2.4 TiB, then steps of 2.4 TiB
@@ -144,6 +146,7 @@ class TenantConfig:
     node_pool: NodePoolConfig
     storage: StorageConfig
     egress: str
+    leaving: datetime.date | None = None  # offboarding began then: destroy the stack, then remove the files
 
     @property
     def region_stack(self) -> str:
@@ -188,6 +191,7 @@ class AccountConfig:
     email: str | None
     account_id: str | None
     admin_principals: tuple[str, ...]
+    leaving: datetime.date | None = None  # its last region is being offboarded
 
     @property
     def org_stack_ref(self) -> str:
@@ -471,7 +475,20 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         node_pool=node_pool,
         storage=storage,
         egress=read.choice("egress", EGRESS_MODES),
+        leaving=_leaving(read),
     )
+
+
+def _leaving(read: _Reader) -> datetime.date | None:
+    value = read.raw.get("leaving")
+    if value is None:
+        return None
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value))
+    except ValueError:
+        raise read.fail("leaving", value, "want the date offboarding began, e.g. 2026-11-27") from None
 
 
 def _pulumi_org(read: _Reader) -> str:
@@ -566,6 +583,7 @@ def _parse_account(read: _Reader, region: str) -> AccountConfig:
         email=email,
         account_id=account_id,
         admin_principals=check_principals(read.require("adminPrincipals"), label="adminPrincipals", fail=read.fail),
+        leaving=_leaving(read),
     )
 
 

@@ -58,9 +58,7 @@ def build(config: StackConfig) -> None:
 
 
 def _build_org(config: OrgConfig) -> dict[str, pulumi.Input[object]]:
-    org = OrganizationFoundation(
-        config.stack, OrganizationFoundationArgs(config=config, tags=t.org_tags())
-    )
+    org = OrganizationFoundation(config.stack, OrganizationFoundationArgs(config=config, tags=t.org_tags()))
     return org.exports
 
 

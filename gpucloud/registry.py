@@ -24,6 +24,7 @@ from typing import Any
 from gpucloud.config import AccountConfig, OrgConfig, RegionConfig, StackConfig, TenantConfig
 from gpucloud.errors import GpucloudError
 from gpucloud.repo import Repository
+from gpucloud.tenants.retired import RETIRED_FILE, Tombstone, parse_retired
 
 CACHE_FILE = "registry-cache.json"
 
@@ -31,7 +32,9 @@ CACHE_FILE = "registry-cache.json"
 def iso(when: datetime.datetime | None) -> str | None:
     """A UTC time as the stack configs write it: 2026-12-31T11:30:00Z."""
     return None if when is None else when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-CACHE_VERSION = 4
+
+
+CACHE_VERSION = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +52,7 @@ class TenantEntry:
     egress: str
     org: str
     capacity_ends: str | None = None  # a Capacity Block's end, ISO 8601 UTC
+    leaving: str | None = None  # the date offboarding began (ISO), while its stack is being destroyed
 
     @classmethod
     def of(cls, config: TenantConfig) -> TenantEntry:
@@ -64,6 +68,7 @@ class TenantEntry:
             egress=config.egress,
             org=config.org,
             capacity_ends=iso(config.node_pool.capacity_ends),
+            leaving=None if config.leaving is None else config.leaving.isoformat(),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -87,6 +92,7 @@ class AccountEntry:
     email: str | None
     account_id: str | None
     admin_principals: tuple[str, ...]
+    leaving: str | None = None
 
     @classmethod
     def of(cls, config: AccountConfig) -> AccountEntry:
@@ -98,6 +104,7 @@ class AccountEntry:
             email=config.email,
             account_id=config.account_id,
             admin_principals=config.admin_principals,
+            leaving=None if config.leaving is None else config.leaving.isoformat(),
         )
 
     @property
@@ -120,6 +127,7 @@ class Registry:
     problems: dict[str, str]  # stacks whose config does not load: stack -> what is wrong
     accounts: dict[str, AccountEntry] = field(default_factory=dict)  # by tenant name
     org: OrgConfig | None = None
+    retired: list[Tombstone] = field(default_factory=list)  # offboarded tenants' holdings, still in their grace
 
     def account(self, tenant: str) -> AccountEntry | None:
         return self.accounts.get(tenant)
@@ -134,12 +142,18 @@ class Registry:
         return next((t for t in self.tenants if t.name == name and t.region == region), None)
 
     def held(self, region: str, gpu_type: str, az: str, *, excluding: str | None = None) -> int:
-        """Nodes of ``gpu_type`` in ``az`` that the region's tenants (but ``excluding``, a stack) hold."""
+        """Nodes of ``gpu_type`` in ``az`` that the region's tenants (but ``excluding``, a stack) hold, retired
+        tenants in their grace period included."""
+        holders: list[TenantEntry | Tombstone] = [*self.tenants, *self.retired]
         return sum(
             t.nodes
-            for t in self.tenants
+            for t in holders
             if t.region == region and t.gpu_type == gpu_type and t.az == az and t.stack != excluding
         )
+
+    def taken_cidrs(self) -> list[ipaddress.IPv4Network]:
+        """Every tenant CIDR allocation must avoid: live tenants' and retired ones' still in their grace."""
+        return [t.cidr for t in self.tenants] + [r.cidr for r in self.retired]
 
     def remaining(self, region: RegionConfig, gpu_type: str, *, excluding: str | None = None) -> dict[str, int]:
         """Free nodes of ``gpu_type`` per AZ of ``region``, in the order its capacity lists them."""
@@ -234,7 +248,15 @@ def load_registry(repo: Repository, *, use_cache: bool = True) -> Registry:
             problems[stack] = f"stack {stack}: a {_kind(config)} stack's name must start with {_kind(config)}-"
     if cache:
         cache.save(stacks)
-    return Registry(regions=regions, tenants=tenants, problems=problems, accounts=accounts, org=org)
+    retired: list[Tombstone] = []
+    path = repo.root / RETIRED_FILE
+    if path.is_file():
+        try:
+            today = datetime.datetime.now(datetime.UTC).date()
+            retired = [s for s in parse_retired(path.read_text(encoding="utf-8")) if s.active(today)]
+        except GpucloudError as err:
+            problems[str(RETIRED_FILE)] = str(err)
+    return Registry(regions=regions, tenants=tenants, problems=problems, accounts=accounts, org=org, retired=retired)
 
 
 def _kind(config: StackConfig) -> str:

@@ -74,7 +74,9 @@ def check_registry(registry: Registry, stack_count: int, *, now: datetime.dateti
     supernets = [(r.stack, r.tenant_supernet) for r in registry.regions.values()]
     for a, a_net, b, b_net in _overlaps(supernets):
         problems.append(Problem("cidr-disjoint", b, f"tenant supernet {b_net} overlaps {a}'s {a_net}"))
-    for a, a_net, b, b_net in _overlaps([(t.stack, t.cidr) for t in registry.tenants]):
+    named = [(t.stack, t.cidr) for t in registry.tenants]
+    named += [(f"{r.stack} (retired until {r.until})", r.cidr) for r in registry.retired]
+    for a, a_net, b, b_net in _overlaps(named):
         problems.append(Problem("cidr-disjoint", b, f"cidr {b_net} overlaps {a}'s {a_net}"))
     held: dict[tuple[str, str, str], list[TenantEntry]] = {}
     for tenant in registry.tenants:
@@ -127,7 +129,7 @@ def check_registry(registry: Registry, stack_count: int, *, now: datetime.dateti
         holder = registry.regions[region_code]
         entry = holder.capacity_for(gpu_type, az)
         assert entry is not None
-        total = sum(t.nodes for t in holders)
+        total = registry.held(region_code, gpu_type, az)  # retired tenants in their grace count too
         if entry.capacity_block_id is not None and len(holders) > 1:
             problems.append(
                 Problem(

@@ -69,57 +69,118 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
     ours = _except_our_access(access_role_name)
     baseline = _document(
         # A tenant cannot take its account (and our capacity in it) out of the organization and its guardrails.
-        {"Sid": "NoLeavingTheOrganization", "Effect": "Deny", "Action": "organizations:LeaveOrganization",
-         "Resource": "*"},
+        {
+            "Sid": "NoLeavingTheOrganization",
+            "Effect": "Deny",
+            "Action": "organizations:LeaveOrganization",
+            "Resource": "*",
+        },
         # No instance starts without IMDSv2: credentials on a node never answer a plain (SSRF-able) GET.
-        {"Sid": "RunInstancesOnlyWithImdsV2", "Effect": "Deny", "Action": "ec2:RunInstances",
-         "Resource": "arn:aws:ec2:*:*:instance/*",
-         "Condition": {"StringNotEquals": {"ec2:MetadataHttpTokens": "required"}}},
+        {
+            "Sid": "RunInstancesOnlyWithImdsV2",
+            "Effect": "Deny",
+            "Action": "ec2:RunInstances",
+            "Resource": "arn:aws:ec2:*:*:instance/*",
+            "Condition": {"StringNotEquals": {"ec2:MetadataHttpTokens": "required"}},
+        },
         # ... and no container more than one hop away from the node reaches the metadata service.
-        {"Sid": "ImdsHopLimitAtMostTwo", "Effect": "Deny", "Action": "ec2:RunInstances",
-         "Resource": "arn:aws:ec2:*:*:instance/*",
-         "Condition": {"NumericGreaterThan": {"ec2:MetadataHttpPutResponseHopLimit": "2"}}},
+        {
+            "Sid": "ImdsHopLimitAtMostTwo",
+            "Effect": "Deny",
+            "Action": "ec2:RunInstances",
+            "Resource": "arn:aws:ec2:*:*:instance/*",
+            "Condition": {"NumericGreaterThan": {"ec2:MetadataHttpPutResponseHopLimit": "2"}},
+        },
         # Nobody but our stacks turns IMDSv2 off on a running instance.
-        {"Sid": "NoWeakeningInstanceMetadata", "Effect": "Deny", "Action": "ec2:ModifyInstanceMetadataOptions",
-         "Resource": "*", "Condition": ours},
+        {
+            "Sid": "NoWeakeningInstanceMetadata",
+            "Effect": "Deny",
+            "Action": "ec2:ModifyInstanceMetadataOptions",
+            "Resource": "*",
+            "Condition": ours,
+        },
         # Capacity is ours to buy: a tenant account never reserves, buys blocks or commits to Savings Plans.
-        {"Sid": "NoCapacityPurchases", "Effect": "Deny", "Action": list(facts.capacity_purchase_actions),
-         "Resource": "*"},
+        {
+            "Sid": "NoCapacityPurchases",
+            "Effect": "Deny",
+            "Action": list(facts.capacity_purchase_actions),
+            "Resource": "*",
+        },
         # Nothing is shared out of a tenant account (not to another tenant, not to the world).
-        {"Sid": "NoSharingOut", "Effect": "Deny",
-         "Action": ["ram:CreateResourceShare", "ram:AssociateResourceShare", "ram:UpdateResourceShare"],
-         "Resource": "*"},
+        {
+            "Sid": "NoSharingOut",
+            "Effect": "Deny",
+            "Action": ["ram:CreateResourceShare", "ram:AssociateResourceShare", "ram:UpdateResourceShare"],
+            "Resource": "*",
+        },
     )
     regions = _document(
         # Only the regions we serve (global services, whose endpoints live in us-east-1, are exempt).
-        {"Sid": "OnlyServedRegions", "Effect": "Deny", "NotAction": list(facts.global_services), "Resource": "*",
-         "Condition": {"StringNotEquals": {"aws:RequestedRegion": list(served_regions)}}},
+        {
+            "Sid": "OnlyServedRegions",
+            "Effect": "Deny",
+            "NotAction": list(facts.global_services),
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": list(served_regions)}},
+        },
     )
     protect = _document(
         # Our roles and policies in the tenant account (operator, node, boundary) stay as our stacks made them.
-        {"Sid": "ProtectGpucloudIam", "Effect": "Deny",
-         "Action": [
-             "iam:AttachRolePolicy", "iam:DeleteRole", "iam:DeleteRolePermissionsBoundary", "iam:DeleteRolePolicy",
-             "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:UpdateRole",
-             "iam:UpdateAssumeRolePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
-             "iam:SetDefaultPolicyVersion",
-         ],
-         "Resource": [
-             f"arn:aws:iam::*:role{path}*", f"arn:aws:iam::*:policy{path}*",
-             f"arn:aws:iam::*:role/{access_role_name}",
-         ],
-         "Condition": ours},
+        {
+            "Sid": "ProtectGpucloudIam",
+            "Effect": "Deny",
+            "Action": [
+                "iam:AttachRolePolicy",
+                "iam:DeleteRole",
+                "iam:DeleteRolePermissionsBoundary",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PutRolePolicy",
+                "iam:UpdateRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:CreatePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+            ],
+            "Resource": [
+                f"arn:aws:iam::*:role{path}*",
+                f"arn:aws:iam::*:policy{path}*",
+                f"arn:aws:iam::*:role/{access_role_name}",
+            ],
+            "Condition": ours,
+        },
         # Flow logs of the tenant's VPCs keep flowing to our audit bucket.
-        {"Sid": "ProtectFlowLogs", "Effect": "Deny", "Action": ["ec2:DeleteFlowLogs"], "Resource": "*",
-         "Condition": ours},
+        {
+            "Sid": "ProtectFlowLogs",
+            "Effect": "Deny",
+            "Action": ["ec2:DeleteFlowLogs"],
+            "Resource": "*",
+            "Condition": ours,
+        },
         # Our audit trail (the organization trail) and any trail we make are not stopped or changed.
-        {"Sid": "ProtectAuditTrail", "Effect": "Deny",
-         "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
-                    "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors"],
-         "Resource": "*", "Condition": ours},
+        {
+            "Sid": "ProtectAuditTrail",
+            "Effect": "Deny",
+            "Action": [
+                "cloudtrail:StopLogging",
+                "cloudtrail:DeleteTrail",
+                "cloudtrail:UpdateTrail",
+                "cloudtrail:PutEventSelectors",
+                "cloudtrail:PutInsightSelectors",
+            ],
+            "Resource": "*",
+            "Condition": ours,
+        },
         # Our audit destinations: the S3 Block Public Access of the account stays on.
-        {"Sid": "ProtectAccountPublicAccessBlock", "Effect": "Deny", "Action": ["s3:PutAccountPublicAccessBlock"],
-         "Resource": "*", "Condition": ours},
+        {
+            "Sid": "ProtectAccountPublicAccessBlock",
+            "Effect": "Deny",
+            "Action": ["s3:PutAccountPublicAccessBlock"],
+            "Resource": "*",
+            "Condition": ours,
+        },
     )
     return dict(zip(GUARDRAIL_NAMES, (baseline, regions, protect), strict=True))
 

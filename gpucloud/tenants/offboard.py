@@ -8,18 +8,20 @@ account stack, whose ``pulumi destroy`` closes the AWS account.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from gpucloud.choices import closest, did_you_mean
-from gpucloud.config import TenantConfig
+from gpucloud.config import TenantConfig, config_from_namespaced
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name
 from gpucloud.organization.guardrails import load_guardrails
 from gpucloud.registry import AccountEntry, load_registry
-from gpucloud.repo import Repository
+from gpucloud.repo import Repository, config_mapping
 from gpucloud.tenants.defaults import DATA_NOTICE_DAYS
 from gpucloud.tenants.files import TENANT_INVENTORIES, TenantFiles
+from gpucloud.tenants.retired import GRACE_DAYS, RETIRED_FILE, Tombstone, render_retired
 from gpucloud.transaction import FileTransaction, repository_lock
 
 # The URN the account stack gives the protected account (TenantAccount's child "<stack>-account").
@@ -35,23 +37,33 @@ class Offboarding:
     stack: str
     org: str
     cidr: str
-    removed: tuple[PurePosixPath, ...]
-    account: AccountEntry | None  # set when this was the tenant's last region: its account stack goes too
+    removed: tuple[PurePosixPath, ...]  # step 1: the files marked leaving; step 2: the files removed
+    account: AccountEntry | None  # set when this is the tenant's last region: its account stack goes too
+    destroyed: bool = False  # step 2: the files are gone and the CIDR and capacity retired
+    retired_until: datetime.date | None = None
 
     def destroy_steps(self) -> list[str]:
+        if self.destroyed:
+            return [
+                f"commit and merge this change: {self.stack}'s files are gone; its CIDR {self.cidr} and capacity "
+                f"stay retired until {self.retired_until} (stacks/retired.yaml), then serve other tenants"
+            ]
         qualified = f"{self.org}/{self.stack}"
         steps = [
+            "commit and merge this change (the stack is marked leaving; its files stay for the destroy)",
             f"BUCKET=$(pulumi stack output bucket -s {qualified})   # note it first: the bucket outlives the stack",
-            f"pulumi destroy -s {qualified}   # from a checkout that still has {self.removed[0]}, i.e. before this "
-            "change merges: nodes, network, capacity carve and share, FSx (after a final backup); the bucket and "
-            "its key are retained in the tenant's account",
+            f"pulumi destroy -s {qualified}   # nodes, network, capacity carve and share, FSx (after a final "
+            "backup); the bucket and its key are retained in the tenant's account",
             f"pulumi stack rm {qualified}",
         ]
         if self.account is not None:
             steps += self._account_steps()
         else:
             steps += self._data_steps()
-        steps.append("commit and merge this change (its review frees the CIDR and the capacity for others)")
+        steps.append(
+            f"gpucloud tenant offboard {self.tenant} --region {self.region} --destroyed   # then: removes the "
+            f"files, retires the CIDR and capacity for {GRACE_DAYS} days"
+        )
         return steps
 
     def _data_steps(self) -> list[str]:
@@ -92,8 +104,16 @@ class Offboarding:
         ]
 
 
-def offboard(repo: Repository, name: str, region: str) -> Offboarding:
+def offboard(repo: Repository, name: str, region: str, *, destroyed: bool = False) -> Offboarding:
+    """Offboard tenant ``name`` from ``region`` in two steps.
+
+    1. (``destroyed=False``) mark its stack (and, with its last region, its account stack) as leaving: the
+       files stay, so ``pulumi destroy`` runs from this checkout; the steps are printed.
+    2. (``destroyed=True``, once the stacks are destroyed) remove the files and write a tombstone that keeps the
+       CIDR and capacity out of allocation for a grace period.
+    """
     check_tenant_name(name, key="NAME")
+    today = datetime.datetime.now(datetime.UTC).date()
     with repository_lock(repo.root):
         registry = load_registry(repo)
         entry = registry.tenant(name, region)
@@ -106,22 +126,70 @@ def offboard(repo: Repository, name: str, region: str) -> Offboarding:
         config = repo.load(entry.stack)
         assert isinstance(config, TenantConfig)
         files = TenantFiles(name, region)
-        paths = list(files.all())
         last_region = [t.stack for t in registry.regions_of(name)] == [entry.stack]
         account = registry.account(name) if last_region else None
-        if account is not None:
-            paths.append(files.account_config)
-        present = tuple(p for p in paths if (repo.root / p).exists())
         txn = FileTransaction(repo.root, prune_up_to=repo.root / TENANT_INVENTORIES)
-        for path in present:
-            txn.remove(path)
-        txn.commit()
+        if not destroyed:
+            changed = [_mark_leaving(repo, files.stack_config, today)]
+            if account is not None:
+                changed.append(_mark_leaving(repo, files.account_config, today))
+            for path, text in changed:
+                txn.write(path, text)
+            txn.commit()
+            touched = tuple(path for path, _ in changed)
+        else:
+            if config.leaving is None:
+                raise ConfigError(
+                    f"--destroyed: {entry.stack} is not leaving yet; first `gpucloud tenant offboard {name} "
+                    f"--region {region}`, then `pulumi destroy`, then --destroyed"
+                )
+            paths = [*files.all(), *([files.account_config] if account is not None else [])]
+            touched = tuple(p for p in paths if (repo.root / p).exists())
+            for path in touched:
+                txn.remove(path)
+            stones = [s for s in registry.retired if s.stack != entry.stack]
+            stones.append(
+                Tombstone(
+                    stack=entry.stack,
+                    region=region,
+                    cidr=config.cidr,
+                    gpu_type=config.node_pool.gpu_type,
+                    az=config.node_pool.az_id,
+                    nodes=config.node_pool.nodes,
+                    since=today,
+                    until=today + datetime.timedelta(days=GRACE_DAYS),
+                )
+            )
+            txn.write(RETIRED_FILE, render_retired(stones))
+            txn.commit()
     return Offboarding(
         tenant=name,
         region=region,
         stack=entry.stack,
         org=config.org,
         cidr=str(config.cidr),
-        removed=present,
+        removed=touched,
         account=account,
+        destroyed=destroyed,
+        retired_until=today + datetime.timedelta(days=GRACE_DAYS),
     )
+
+
+def _mark_leaving(repo: Repository, path: PurePosixPath, today: datetime.date) -> tuple[PurePosixPath, str]:
+    """The stack config at ``path`` with ``gpucloud:leaving: DATE`` after its kind, checked to load."""
+    text = (repo.root / path).read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    if any(line.startswith("  gpucloud:leaving:") for line in lines):
+        return path, text  # already leaving: offboarding again only prints the steps again
+    at = next((i for i, line in enumerate(lines) if line.startswith("  gpucloud:kind:")), None)
+    if at is None:
+        raise ConfigError(f"{path}: no '  gpucloud:kind:' line to mark the stack as leaving after; edit it by hand")
+    marked = [
+        *lines[: at + 1],
+        f'  gpucloud:leaving: "{today.isoformat()}"   # offboarding: destroy, then --destroyed\n',
+    ]
+    new = "".join([*marked, *lines[at + 1 :]])
+    stack = path.name[len("Pulumi.") : -len(".yaml")]
+    if config_from_namespaced(stack, config_mapping(new, str(path))).leaving != today:  # type: ignore[union-attr]
+        raise ConfigError(f"{path}: marking it as leaving did not round-trip; edit it by hand")
+    return path, new

@@ -222,6 +222,11 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         raise ConfigError(f"--update: tenant {request.name} is not onboarded in {request.region}; drop --update")
     existing = repo.load(current.stack) if current is not None else None
     assert existing is None or isinstance(existing, TenantConfig)
+    if existing is not None and existing.leaving is not None:
+        raise ConfigError(
+            f"tenant {request.name} is leaving {request.region} (offboarding began {existing.leaving}): finish it "
+            f"(pulumi destroy, then gpucloud tenant offboard {request.name} --region {request.region} --destroyed)"
+        )
     gpu_type = request.gpu_type or (existing.node_pool.gpu_type if existing else "")
     nodes = request.nodes or (existing.node_pool.nodes if existing else 0)
     if not any(c.gpu_type == gpu_type for c in region.capacity):
@@ -253,7 +258,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     if existing is not None:
         cidr = existing.cidr
     else:
-        block = first_free_block(region.tenant_supernet, region.tenant_cidr_prefix, (t.cidr for t in registry.tenants))
+        block = first_free_block(region.tenant_supernet, region.tenant_cidr_prefix, registry.taken_cidrs())
         if block is None:
             raise ConfigError(
                 f"--region={request.region}: the tenant supernet {region.tenant_supernet} has no free "
@@ -261,6 +266,11 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
             )
         cidr = block
     account = registry.account(request.name)
+    if account is not None and account.leaving is not None:
+        raise ConfigError(
+            f"tenant {request.name}'s account is being closed (offboarding began {account.leaving}); "
+            "finish that offboarding first"
+        )
     _check_account(registry, request, account)
     org = request.org or (
         existing.org if existing else account.org if account else _region_org(registry, request.region)

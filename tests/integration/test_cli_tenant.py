@@ -83,6 +83,7 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
         "nodes": 4,
         "capacity_type": "reservation",
         "capacity_ends": None,
+        "leaving": None,
         "display_name": "Beta Labs",
         "egress": "none",
         "org": "organization",
@@ -94,6 +95,7 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
             "email": "aws-beta@example.com",
             "account_id": None,
             "admin_principals": [],
+            "leaving": None,
         },
     }
 
@@ -105,15 +107,33 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
     assert check.returncode == 0 and json.loads(check.stdout) == {"stack": "tenant-beta-us-east-1", "violations": []}
     assert gpucloud(repo_copy, "validate").returncode == 0
 
+    # offboarding, step 1: marked leaving, the files stay for `pulumi destroy`
     off = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--yes")
     assert off.returncode == 0, off.stderr
     assert "pulumi destroy -s organization/tenant-beta-us-east-1" in off.stdout
+    assert "gpucloud tenant offboard beta --region us-east-1 --destroyed" in off.stdout
+    assert (repo_copy / "inventories" / "tenants" / "beta").is_dir()
+    assert {row["name"]: row["leaving"] for row in tenants(repo_copy)}["beta"] is not None
+    assert gpucloud(repo_copy, "plan", "tenant-beta-us-east-1").returncode == 0  # the destroy can still run
+    assert gpucloud(repo_copy, *ONBOARD, "beta", "--region", "us-east-1", "--update", "--nodes", "2").returncode == 2
+    # step 2, once destroyed: the files go, and the CIDR and capacity stay retired for the grace period
+    done = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--destroyed", "--yes")
+    assert done.returncode == 0, done.stderr
     assert not (repo_copy / "inventories" / "tenants" / "beta").exists()
     assert [row["name"] for row in tenants(repo_copy)] == ["acme"]
-    # the CIDR and the capacity are free again
-    again = gpucloud(repo_copy, *onboard_args("gamma", nodes=14), "--json")
+    retired = yaml.safe_load((repo_copy / "stacks" / "retired.yaml").read_text())["retired"]
+    assert [(r["stack"], r["cidr"], r["nodes"]) for r in retired] == [("tenant-beta-us-east-1", "10.16.16.0/20", 4)]
+    full = gpucloud(repo_copy, *onboard_args("gamma", nodes=14))
+    assert full.returncode == 2 and "too few free" in full.stderr  # 16 - acme's 2 - beta's 4 retired
+    again = gpucloud(repo_copy, *onboard_args("gamma", nodes=10), "--json")
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["cidr"] == "10.16.16.0/20"
+    assert json.loads(again.stdout)["cidr"] == "10.16.32.0/20"  # not beta's 10.16.16.0/20 while it is retired
+    assert gpucloud(repo_copy, "validate").returncode == 0
+    # once the grace period is over, the tombstone no longer counts
+    past = (repo_copy / "stacks" / "retired.yaml").read_text().replace("until: '20", "until: '19")
+    (repo_copy / "stacks" / "retired.yaml").write_text(past)
+    later = gpucloud(repo_copy, *onboard_args("delta", nodes=1), "--json")
+    assert json.loads(later.stdout)["cidr"] == "10.16.16.0/20"
 
 
 def test_human_output_ends_with_the_next_commands(repo_copy: Path) -> None:
@@ -404,6 +424,8 @@ def test_a_tenant_in_two_regions_has_one_account_and_it_goes_with_the_last_regio
 
     off_eu = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "eu-north-1", "--yes")
     assert off_eu.returncode == 0, off_eu.stderr
+    destroyed = [*ONBOARD[:1], "offboard", "beta", "--destroyed", "--yes", "--region"]
+    assert gpucloud(repo_copy, *destroyed, "eu-north-1").returncode == 0
     assert (repo_copy / "stacks" / "Pulumi.account-beta.yaml").is_file()  # another region still uses it
     assert "its account stack account-beta goes too" not in off_eu.stdout
     # the data stays in beta's account, and expires after the notice: the exact steps
@@ -415,6 +437,8 @@ def test_a_tenant_in_two_regions_has_one_account_and_it_goes_with_the_last_regio
     assert "aws s3api delete-bucket --profile gpucloud-account-beta" in steps
     off_us = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--yes")
     assert off_us.returncode == 0, off_us.stderr
+    assert "leaving" in (repo_copy / "stacks" / "Pulumi.account-beta.yaml").read_text()  # marked with the last region
+    assert gpucloud(repo_copy, *destroyed, "us-east-1").returncode == 0
     assert not (repo_copy / "stacks" / "Pulumi.account-beta.yaml").exists()
     steps = off_us.stdout
     region_step = steps.index("pulumi destroy -s organization/tenant-beta-us-east-1")
