@@ -47,7 +47,7 @@ def app(root: Path | None) -> None:
       gpucloud validate                     the whole registry: CIDRs disjoint, capacity not over-committed
       gpucloud tenant list                  tenants, their CIDR, GPU type and nodes
       gpucloud tenant onboard NAME --region R --gpu-type SKU --nodes N [--dry-run]
-      gpucloud region add R --capacity SKU=N --ami SKU=AMI   a new region stack
+      gpucloud region add R --capacity SKU=N --ami SKU=AMI:ROOT   a new region stack
       gpucloud rollout --plan-only          every stack in waves: plan and policy, halting on failure
       gpucloud nodes configure --inventory PATH   converge GPU nodes with the Ansible playbooks
       gpucloud health check --expect p5.48xlarge   on a GPU node: the hand-over gate

@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 from gpucloud.cli_support import CONTEXT, emit_json, out, repository
+from gpucloud.errors import ConfigError
 
 if TYPE_CHECKING:
     from gpucloud.region_add import RegionAddition
@@ -49,6 +50,11 @@ def _plan_summary(ctx: click.Context, result: RegionAddition) -> None:
 @click.option("--like", metavar="STACK", help="Copy capacity (SKUs and counts), supernet size and tenant block size.")
 @click.option("--supernet", metavar="CIDR", help="The region's tenant supernet [the first free block of the plan].")
 @click.option("--tenant-prefix", type=int, metavar="N", help="Tenant VPC size, /16 to /24 [20, or --like's].")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="For a region that has its stack: rewrite its inventory from the templates (the stack config stays).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the files; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print {region, stack, supernet, azs, files} as JSON.")
 @click.pass_context
@@ -60,6 +66,7 @@ def add(
     like: str | None,
     supernet: str | None,
     tenant_prefix: int | None,
+    update: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -69,7 +76,21 @@ def add(
     the first block of the global address plan that overlaps no region and no tenant. Then review the
     change and `pulumi up -s region-R`, or `gpucloud rollout --stacks region-R`.
     """
-    from gpucloud.region_add import RegionRequest, add_region
+    from gpucloud.region_add import RegionRequest, add_region, update_region
+
+    if update:
+        if capacity or amis or like or supernet or tenant_prefix:
+            raise ConfigError("--update rewrites an existing region's derived files; it takes no other option")
+        updated = update_region(repository(ctx), region_code, dry_run=dry_run)
+        if as_json:
+            emit_json({**updated.as_json(), "dry_run": dry_run})
+            return
+        verb = "would write" if dry_run else "wrote"
+        for path, _ in updated.files:
+            out.print(f"{verb} {path}")
+        if not updated.files:
+            out.print(f"nothing to change: region {region_code}'s files already say this")
+        return
 
     request = RegionRequest(
         region=region_code, capacity=capacity, amis=amis, like=like, supernet=supernet, tenant_prefix=tenant_prefix

@@ -55,7 +55,7 @@ def rollout(
       gpucloud rollout --plan-only
       gpucloud rollout --stacks 'region-*' --stacks 'tenant-*-us-east-1' --parallel 4
       gpucloud rollout --plan-only --stacks 'tenant-*' --waves 'canary:tenant-acme-*;rest:*'
-      gpucloud rollout --resume
+    After a halt (a failure or Ctrl-C), --resume carries on where it stopped.
     """
     from gpucloud.automation import require_pulumi_cli
     from gpucloud.rollout.runner import RolloutState, rollout_lock, run_rollout

@@ -146,6 +146,31 @@ def check_request(request: RegionRequest) -> tuple[AwsRegion, list[CapacityLine]
     return aws, capacity, amis
 
 
+def update_region(repo: Repository, code: str, *, dry_run: bool = False) -> RegionAddition:
+    """``region add R --update``: rewrite what is derived from an existing region stack (its operators'
+    inventory) from the templates; the stack config itself is the reviewed source and stays as written."""
+    aws = _aws_region(code)
+    with repository_lock(repo.root):
+        registry = load_registry(repo)
+        config = registry.regions.get(aws.code)
+        if config is None:
+            have = [r.stack for r in registry.regions.values()]
+            raise ConfigError(
+                f"--update: region {aws.code} has no stack {region_stack_name(aws.code)}; region stacks: "
+                f"{closest(aws.code, have)}; drop --update to add it"
+            )
+        path = REGION_INVENTORIES / f"{aws.code}.aws_ec2.yml"
+        context = {"region": aws.code, "region_name": aws.name, "inventory_path": str(path)}
+        text = render(repo.root, "region/inventory.aws_ec2.yml.j2", context)
+        target = repo.root / path
+        files = () if target.is_file() and target.read_text(encoding="utf-8") == text else ((path, text),)
+        if files and not dry_run:
+            txn = FileTransaction(repo.root)
+            txn.write(path, text)
+            txn.commit()
+    return RegionAddition(config=config, files=files)
+
+
 def add_region(repo: Repository, request: RegionRequest, *, dry_run: bool = False) -> RegionAddition:
     aws, capacity, amis = check_request(request)
     with repository_lock(repo.root):

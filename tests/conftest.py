@@ -32,8 +32,11 @@ def sample_plans() -> dict[str, Plan]:
 @pytest.fixture()
 def repo_copy(tmp_path: Path) -> Path:
     """A throw-away copy of the repository's project file, stacks, templates and inventories."""
-    dest = tmp_path / "repo"
-    dest.mkdir()
+    return copy_repository(tmp_path / "repo")
+
+
+def copy_repository(dest: Path) -> Path:
+    dest.mkdir(parents=True)
     shutil.copy(ROOT / "Pulumi.yaml", dest / "Pulumi.yaml")
     for folder in ("stacks", "templates", "inventories"):
         if (ROOT / folder).is_dir():

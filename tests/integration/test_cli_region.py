@@ -19,11 +19,13 @@ P4D = ["eu-west-1", "--capacity", "p4d.24xlarge=4", "--ami", f"p4d.24xlarge={AMI
 @pytest.fixture
 def served(repo_copy: Path) -> Path:
     """The org stack serves the regions these tests add (region add refuses one it does not serve)."""
-    edit_stack(repo_copy, "org", lambda cfg: cfg["gpucloud:servedRegions"].extend(["eu-west-1", "us-west-2"]))
+    assert {"eu-west-1", "us-west-2"} <= set(yaml.safe_load((repo_copy / "stacks" / "Pulumi.org.yaml").read_text())[
+        "config"]["gpucloud:servedRegions"])  # fmt: skip
     return repo_copy
 
 
 def test_a_region_the_org_does_not_serve_is_refused(repo_copy: Path) -> None:
+    edit_stack(repo_copy, "org", lambda cfg: cfg.__setitem__("gpucloud:servedRegions", ["us-east-1", "eu-north-1"]))
     before = snapshot(repo_copy)
     result = gpucloud(repo_copy, "region", "add", *P4D)
     assert result.returncode == 2 and "not in org's servedRegions" in result.stderr
@@ -186,3 +188,15 @@ def test_dry_run_shows_the_plan_summary_and_cost(served: Path) -> None:
     assert "offline plan of region-eu-west-1" in result.stdout
     assert "p4d.24xlarge reservation euw1-az1" in result.stdout and "indicative: $" in result.stdout
     assert snapshot(served) == before
+
+
+def test_every_sample_region_ships_its_inventory_and_update_regenerates_it(repo_copy: Path) -> None:
+    for region in ("us-east-1", "eu-north-1"):
+        path = repo_copy / "inventories" / "regions" / f"{region}.aws_ec2.yml"
+        assert yaml.safe_load(path.read_text())["regions"] == [region]
+        assert "nothing to change" in gpucloud(repo_copy, "region", "add", region, "--update").stdout
+        path.unlink()
+        again = gpucloud(repo_copy, "region", "add", region, "--update")
+        assert again.returncode == 0 and path.is_file(), again.stderr
+    missing = gpucloud(repo_copy, "region", "add", "eu-west-1", "--update")
+    assert missing.returncode == 2 and "has no stack region-eu-west-1" in missing.stderr
