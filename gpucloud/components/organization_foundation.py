@@ -16,13 +16,13 @@ import pulumi_aws as aws
 from gpucloud import tags as t
 from gpucloud.components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from gpucloud.components.policy_documents import Statement
+from gpucloud.components.region_foundation import AUDIT_RETENTION_DAYS
 from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
 from gpucloud.config import OrgConfig
 from gpucloud.organization.guardrails import minified, service_control_policies
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 TRAIL_NAME = "gpucloud-organization"
-AUDIT_RETENTION_DAYS = 400
 
 
 @dataclass(frozen=True, kw_only=True)
