@@ -45,7 +45,12 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
     assert isinstance(account, AccountConfig)
     assert (account.display_name, account.email, account.account_id) == ("Acme AI", "aws-acme@example.com", None)
     org = repo.load("org")
-    assert isinstance(org, OrgConfig) and set(org.served_regions) == {"us-east-1", "eu-north-1"}
+    assert isinstance(org, OrgConfig) and set(org.served_regions) == {
+        "us-east-1",
+        "eu-north-1",
+        "eu-west-1",
+        "us-west-2",
+    }
 
 
 @pytest.mark.parametrize(
