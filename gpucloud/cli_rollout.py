@@ -9,9 +9,21 @@ from rich.markup import escape
 
 from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
 from gpucloud.errors import ConfigError
+from gpucloud.repo import Repository
 
 if TYPE_CHECKING:
     from gpucloud.rollout.steps import StackOutcome
+
+
+def _not_leaving(repo: Repository) -> list[str]:
+    """The repository's stacks but those being offboarded: a leaving stack is destroyed, never rolled out."""
+    from gpucloud.registry import load_registry
+
+    registry = load_registry(repo)
+    leaving = {t.stack for t in registry.tenants if t.leaving} | {
+        a.stack for a in registry.accounts.values() if a.leaving
+    }
+    return [s for s in repo.stacks() if s not in leaving]
 
 
 @click.command(context_settings=CONTEXT)
@@ -76,7 +88,7 @@ def rollout(
                 kind = "--plan-only" if state.plan_only else "real"
                 raise ConfigError(f"--resume: the stored rollout is a {kind} rollout; resume it the same way")
         else:
-            stacks = select(repo.stacks(), globs)
+            stacks = select(_not_leaving(repo), globs)
             waves = plan_waves(stacks, spec)
             state = RolloutState(stacks=stacks, waves=[[w.name, list(w.stacks)] for w in waves], plan_only=plan_only)
         problems = [p for p in validate(repo).problems if p.stack in state.stacks or p.stack is None]

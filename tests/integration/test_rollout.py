@@ -190,3 +190,17 @@ def test_ctrl_c_prints_the_summary_so_far_and_resume_carries_on(fleet: Path) -> 
     assert status == 0, again
     assert again["skipped"] == done  # recorded before the interrupt: not run again
     assert len(again["done"]) + len(done) == 13
+
+
+def test_a_stack_being_offboarded_is_not_rolled_out(fleet: Path) -> None:
+    marked = subprocess.run(
+        [sys.executable, "-m", "gpucloud", "--root", str(fleet), "tenant", "offboard", "beta", "--region",
+         "us-east-1", "--yes"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert marked.returncode == 0, marked.stderr
+    status, doc = rollout(fleet)
+    assert status == 0, doc
+    ran = {o["stack"] for o in doc["done"]}  # type: ignore[union-attr]
+    assert "tenant-beta-us-east-1" not in ran and "account-beta" not in ran
+    assert "tenant-gamma-us-east-1" in ran
