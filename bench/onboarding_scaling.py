@@ -49,7 +49,7 @@ def region_config() -> dict[str, object]:
             "gpucloud:tenantSupernet": str(SUPERNET),
             "gpucloud:tenantCidrPrefix": PREFIX,
             "gpucloud:capacity": [{"gpuType": "p5.48xlarge", "az": "use1-az4", "count": 5000}],
-            "gpucloud:amis": {"p5.48xlarge": "ami-0a1b2c3d4e5f60001"},
+            "gpucloud:amis": {"p5.48xlarge": {"id": "ami-0a1b2c3d4e5f60001", "rootDevice": "/dev/sda1"}},
         }
     }
 
