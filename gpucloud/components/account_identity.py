@@ -29,8 +29,10 @@ from gpucloud.organization.roles import ADMIN_ROLE_NAME, OPERATOR_ROLE_NAME
 # What a tenant admin may do to the tenant's own (tagged) nodes: granted by the admin policy and allowed
 # by its permissions boundary, from this one list so the two cannot drift apart.
 NODE_OPERATIONS = ("ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstances", "ssm:StartSession")
-# The Session Manager documents a session may run: the default shell, and the one Ansible's aws_ssm uses.
-SESSION_DOCUMENTS = ("SSM-SessionManagerRunShell", "AWS-StartInteractiveCommand")
+# The Session Manager document a session may run: the default shell, which `aws ssm start-session` and
+# Ansible's aws_ssm connection (amazon.aws, unless ansible_aws_ssm_document names another) both use
+# (Session Manager, "Session document schema"; amazon.aws aws_ssm plugin source, recorded 2026-11-27).
+SESSION_DOCUMENTS = ("SSM-SessionManagerRunShell",)
 
 _OWN_ACCOUNT = {"StringEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}}
 
