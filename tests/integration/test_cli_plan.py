@@ -142,9 +142,12 @@ def test_main_in_process_returns_the_status(repo_root: Path, capsys: pytest.Capt
     assert main(["--root", str(repo_root), "plan", "nope"]) == 2
 
 
-def test_plan_json_is_byte_identical_across_processes(repo_root: Path) -> None:
-    first = gpucloud("--root", str(repo_root), "plan", "region-us-east-1", "--json")
-    second = gpucloud("--root", str(repo_root), "plan", "region-us-east-1", "--json")
+@pytest.mark.parametrize("stack", ["region-us-east-1", "tenant-acme-us-east-1"])
+@pytest.mark.parametrize("fmt", ["json", "terraform-plan"])
+def test_plan_json_is_byte_identical_across_processes(repo_root: Path, stack: str, fmt: str) -> None:
+    """A second offline plan of an unchanged stack is the same plan, byte for byte."""
+    first = gpucloud("--root", str(repo_root), "plan", stack, "--format", fmt)
+    second = gpucloud("--root", str(repo_root), "plan", stack, "--format", fmt)
     assert first.returncode == second.returncode == 0
     assert first.stdout == second.stdout
 
