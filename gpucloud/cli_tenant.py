@@ -174,12 +174,12 @@ def onboard(
     elif dry_run:
         _show_dry_run(ctx, result)
     else:
-        _show_written(ctx, result)
+        _show_written(result)
     if apply:
         pulumi_up(repo.root, result.stack)
 
 
-def _show_written(ctx: click.Context, result: Onboarding) -> None:
+def _show_written(result: Onboarding) -> None:
     cfg = result.config
     if not result.written:
         out.print(f"nothing to change: tenant {cfg.tenant}'s files for {cfg.region} already say this; nothing written")

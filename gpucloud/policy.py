@@ -471,7 +471,7 @@ def _no_foreign_data(stack: Stack) -> Iterator[Finding]:
 # --- accounts, shares, sessions, IAM -----------------------------------------------------------------
 
 
-def _provider_account(provider: RecordedResource) -> str | None:
+def provider_account(provider: RecordedResource) -> str | None:
     """The one account an explicit AWS provider may act in (its allowedAccountIds), if it names one."""
     allowed = provider.inputs.get("allowedAccountIds")
     if isinstance(allowed, str):
@@ -496,7 +496,7 @@ def _through_tenant_provider(stack: Stack) -> Iterator[Finding]:
             continue
         if provider is None:
             yield res.urn, "created in our account (default provider), not in the tenant's account"
-        elif _provider_account(provider) is None:
+        elif provider_account(provider) is None:
             yield res.urn, f"provider {provider.urn} does not pin the one account it may act in (allowedAccountIds)"
 
 
@@ -810,4 +810,4 @@ def evaluate(
     return [Violation(rule.name, urn, message) for rule in rules_for(config) for urn, message in rule.check(stack)]
 
 
-__all__ = ["RULES", "Rule", "Stack", "Violation", "evaluate", "links", "rules_for"]
+__all__ = ["RULES", "Rule", "Stack", "Violation", "evaluate", "links", "provider_account", "rules_for"]

@@ -7,7 +7,6 @@ the org stack.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +24,7 @@ from gpucloud.errors import ConfigError
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.plan.runner import ProgramRun, run_program
 from gpucloud.plan.summary import Summary, summarize
-from gpucloud.policy import Violation, evaluate
+from gpucloud.policy import PROVIDER_PREFIX, Violation, evaluate, provider_account
 from gpucloud.prices import load_prices
 from gpucloud.repo import Repository
 
@@ -45,11 +44,8 @@ class Plan:
         default provider (None) the account whose credentials run the stack, ours."""
         landing: dict[str | None, str] = {None: OUR_ACCOUNT}
         for res in self.resources:
-            if res.type.startswith("pulumi:providers:"):
-                allowed = res.inputs.get("allowedAccountIds") or []
-                if isinstance(allowed, str):  # provider config reaches the engine as JSON text
-                    allowed = json.loads(allowed)
-                landing[res.urn] = str(allowed[0]) if len(allowed) == 1 else "unknown"
+            if res.type.startswith(PROVIDER_PREFIX):
+                landing[res.urn] = provider_account(res) or "unknown"
         return landing
 
     def as_json(self) -> dict[str, Any]:
