@@ -220,4 +220,9 @@ def _error(message: str) -> None:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # Ctrl-C after the command's own handling ended (while exiting): no traceback
+        sys.stderr.write("gpucloud: interrupted\n")
+        status = 130
+    sys.exit(status)

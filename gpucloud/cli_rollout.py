@@ -67,7 +67,8 @@ def rollout(
       gpucloud rollout --plan-only
       gpucloud rollout --stacks 'region-*' --stacks 'tenant-*-us-east-1' --parallel 4
       gpucloud rollout --plan-only --stacks 'tenant-*' --waves 'canary:tenant-acme-*;rest:*'
-    After a halt (a failure or Ctrl-C), --resume carries on where it stopped.
+    After a halt (a failure or Ctrl-C), --resume carries on where it stopped. Ctrl-C lets the
+    stacks in flight finish and starts no other; a second Ctrl-C stops at once.
     """
     from gpucloud.automation import require_pulumi_cli
     from gpucloud.rollout.runner import RolloutState, rollout_lock, run_rollout
@@ -98,7 +99,9 @@ def rollout(
         console = err if as_json else out
 
         def progress(event: str, outcome: StackOutcome | None) -> None:
-            if event.startswith("wave:"):
+            if event == "stopping":
+                console.print("[yellow]Ctrl-C: stopping once the stacks in flight finish (Ctrl-C again: now)[/yellow]")
+            elif event.startswith("wave:"):
                 console.print(f"[bold]wave {escape(event[5:])}[/bold]")
             elif event.startswith("start:"):
                 console.print(f"  … {escape(event[6:])}", style="dim")

@@ -24,6 +24,7 @@ from gpucloud.errors import PlanError
 from gpucloud.plan.mocks import THREAD_LOOPS, PlanMocks, RecordedResource, RecordingMonitor
 
 PROJECT = "gpucloud"
+CANCEL_GRACE_S = 1.0  # how long the exit waits for the SDK's cancelled tasks to wind down
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,12 @@ def close_event_loop() -> None:
         for task in pending:
             task.cancel()
         if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            # Bounded: after a Ctrl-C in the middle of a program run, some of the SDK's tasks await futures
+            # that nothing will ever resolve, and waiting for them to finish would hang the exit for good.
+            loop.run_until_complete(asyncio.wait(pending, timeout=CANCEL_GRACE_S))
+            for task in pending:
+                if not task.done():
+                    task._log_destroy_pending = False  # type: ignore[attr-defined]  # abandoned on purpose
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     THREAD_LOOPS.clear()

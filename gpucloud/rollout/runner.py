@@ -6,6 +6,10 @@ finishes, so ``--resume`` carries on where a halted (or killed) rollout stopped.
 
 ``parallel`` 1 runs stacks in this process, one after another; more runs them in that many worker
 processes (the Pulumi mock runtime is global to a process, so threads would not do).
+
+Ctrl-C stops gracefully, as the Pulumi and Terraform CLIs do: the stacks in flight finish (a stack is never
+cut off halfway through its program or its ``pulumi up``), no other starts, and the summary so far is shown.
+A second Ctrl-C stops at once; the stacks it cuts off are not recorded as done, so ``--resume`` runs them again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -102,12 +108,41 @@ def rollout_lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the rollout, which lets their stacks finish (the terminal signals them all)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool(parallel: int) -> ProcessPoolExecutor:
     """Workers forked from a fork server that has already imported Pulumi and the program (fast to start,
     and safe: the server forks before any thread of ours exists)."""
     context = get_context("forkserver")
     context.set_forkserver_preload(["gpucloud.rollout.steps", "gpucloud.plan.offline", "pulumi_aws"])
-    return ProcessPoolExecutor(max_workers=parallel, mp_context=context)
+    return ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=_ignore_interrupts)
+
+
+class StopRequest:
+    """The first Ctrl-C asks the rollout to stop once the stacks in flight finish; the second stops it now."""
+
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self.requested = False
+        self._notify = notify
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._notify()
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 Progress = Callable[[str, StackOutcome | None], None]  # (event, outcome): "start:<stack>" or "end"
@@ -125,20 +160,25 @@ def run_rollout(
     started = time.monotonic()
     forget_plans()  # worker processes are new for each rollout; this process may have planned before
     pool = _pool(parallel) if parallel > 1 else None
+    stop = StopRequest(lambda: report("stopping", None))
     try:
-        for wave in summary.waves:
-            todo = [s for s in wave.stacks if s not in state.done]
-            if not todo:
-                continue
-            report(f"wave:{wave.name}", None)
-            ok = _run_wave(root, todo, state, summary, pool, parallel, report)
-            if not ok:
-                break
+        with stop:
+            for wave in summary.waves:
+                todo = [s for s in wave.stacks if s not in state.done]
+                if not todo:
+                    continue
+                if stop.requested:
+                    break
+                report(f"wave:{wave.name}", None)
+                ok = _run_wave(root, todo, state, summary, pool, parallel, report, stop)
+                if not ok:
+                    break
     except KeyboardInterrupt:
-        # Ctrl-C: every stack that finished is already in the state file; the one in flight is not, so
-        # `--resume` runs it again. The summary so far is still shown.
-        summary.interrupted = True
+        # A second Ctrl-C: every stack that finished is already in the state file; those in flight are
+        # not, so `--resume` runs them again.
+        stop.requested = True
     finally:
+        summary.interrupted = stop.requested
         state.finished = not summary.interrupted and not summary.failed and not summary.not_started()
         state.save(root)
         if pool is not None:
@@ -166,9 +206,12 @@ def _run_wave(
     pool: ProcessPoolExecutor | None,
     parallel: int,
     report: Progress,
+    stop: StopRequest,
 ) -> bool:
     if pool is None:
         for stack in stacks:
+            if stop.requested:
+                return False
             report(f"start:{stack}", None)
             outcome = run_stack(str(root), stack, state.plan_only)
             _record(root, state, summary, outcome, report)
@@ -179,6 +222,7 @@ def _run_wave(
     queue = list(stacks)
     halted = False
     while queue or pending:
+        halted = halted or stop.requested
         while queue and not halted and len(pending) < parallel:  # queued here, so a halt starts no more
             stack = queue.pop(0)
             report(f"start:{stack}", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -162,24 +163,28 @@ def test_a_real_rollout_without_the_pulumi_cli_is_refused(fleet: Path) -> None:
     assert result.returncode == 2 and "needs the Pulumi CLI" in result.stderr
 
 
-def test_ctrl_c_prints_the_summary_so_far_and_resume_carries_on(fleet: Path) -> None:
+@pytest.mark.parametrize("parallel", ["1", "2"])
+def test_ctrl_c_prints_the_summary_so_far_and_resume_carries_on(fleet: Path, parallel: str) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gpucloud", "--root", str(fleet), "rollout", "--plan-only", "--json"],
+        [sys.executable, "-m", "gpucloud", "--root", str(fleet), "rollout", "--plan-only", "--json",
+         "--parallel", parallel],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
+        start_new_session=True,  # its own process group, which a terminal's Ctrl-C signals as a whole
+    )  # fmt: skip
     assert proc.stderr is not None
     finished = 0
     for line in proc.stderr:  # progress goes to stderr with --json
         if "✓" in line:
             finished += 1
             if finished == 2:  # the org stack and the canary are done: interrupt the regions wave
-                proc.send_signal(signal.SIGINT)
+                os.killpg(proc.pid, signal.SIGINT)
                 break
     out, rest = proc.communicate(timeout=120)
     assert proc.returncode == 1, rest
     assert "Traceback" not in rest
+    assert "stopping once the stacks in flight finish" in rest
     doc = json.loads(out)
     assert doc["interrupted"] is True and doc["not_started"]
     done = [o["stack"] for o in doc["done"]]
