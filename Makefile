@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-DEB_PACKAGES := debootstrap apt-utils gnupg
+DEB_PACKAGES := debootstrap apt-utils gnupg systemd-container socat openssh-client gcc libc6-dev
 # Checkov (the AWS checks the industry runs) in a venv of its own: it pins packages Pulumi's SDK cannot share.
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .venv-checkov/bin/checkov
@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 plan: $(STAMP)
 	@for stack in $(STACKS); do $(BIN)/gpucloud plan $$stack || exit $$?; echo; done
 
-# Debian packages the node-software tests use (a Debian 12 root filesystem, a signed local apt repository).
+# Debian packages the node-software tests use: a Debian 12 root filesystem booted with systemd-nspawn, reached
+# over SSH through socat, a signed local apt repository, and the C compiler for the stand-in NVML library.
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

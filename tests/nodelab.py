@@ -72,55 +72,139 @@ def make_host(dest: Path) -> Path:
 class StandIn:
     name: str
     version: str
-    unit: str | None = None  # a systemd unit the real package ships and the roles enable
+    files: tuple[tuple[str, str | bytes, int], ...] = ()  # (path, content, mode)
+    enable: tuple[str, ...] = ()  # units enabled by the package (shipped as multi-user.target.wants links)
 
 
-def stand_ins(decoy_driver: str = "580.65.06-1") -> list[StandIn]:
+STANDINS = ROOT / "tests" / "standins"
+
+
+def _nvml_library(work: Path, version: str) -> bytes:
+    """The stand-in libnvidia-ml.so.1 of one driver version, built with the system compiler."""
+    out = work / "build" / f"libnvidia-ml-{version}.so.1"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", f'-DSTANDIN_DRIVER_VERSION="{version}"',
+         "-Wl,-soname,libnvidia-ml.so.1", "-o", str(out), str(STANDINS / "nvml_standin.c")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+def _script(name: str) -> str:
+    return (STANDINS / name).read_text()
+
+
+def driver_stand_ins(work: Path, version: str) -> list[StandIn]:
+    """NVIDIA's Debian 12 driver packages at ``version``, as node_packages.yaml names them, doing what the
+    real ones do to the node's state: a library that answers NVML, a module "loaded" only at boot, daemons."""
+    deb = f"{version}-1"
+    module_unit = (
+        "[Unit]\nDescription=stand-in: load the NVIDIA kernel module of this boot\n"
+        "Before=nvidia-persistenced.service nvidia-fabricmanager.service nvidia-dcgm.service\n"
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/lib/nvidia-standin/load-module\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    module = (
+        ("usr/lib/nvidia-standin/module-version", version + "\n", 0o644),
+        ("usr/lib/nvidia-standin/load-module", _script("load-module"), 0o755),
+        ("lib/systemd/system/nvidia-standin-module.service", module_unit, 0o644),
+    )
+    persistenced_unit = (  # as Ubuntu's nvidia-compute-utils ships it: persistence mode OFF
+        "[Unit]\nDescription=NVIDIA Persistence Daemon (stand-in)\nWants=syslog.target\n"
+        "[Service]\nType=forking\nPIDFile=/run/nvidia-persistenced/nvidia-persistenced.pid\n"
+        "ExecStart=/usr/bin/nvidia-persistenced --user nvidia-persistenced --no-persistence-mode --verbose\n"
+        "ExecStopPost=/bin/rm -rf /run/nvidia-persistenced\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    fabric_unit = (
+        "[Unit]\nDescription=NVIDIA fabric manager service (stand-in)\n"
+        "[Service]\nType=forking\nPIDFile=/run/nvidia-fabricmanager/nv-fabricmanager.pid\n"
+        "ExecStart=/usr/bin/nv-fabricmanager -c /usr/share/nvidia/nvswitch/fabricmanager.cfg\n"
+        "ExecStopPost=/bin/rm -rf /run/nvidia-fabricmanager\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    library = _nvml_library(work, version)
+    return [
+        StandIn("nvidia-driver-cuda", deb, (("usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1", library, 0o644),)),
+        StandIn("nvidia-kernel-open-dkms", deb, module, enable=("nvidia-standin-module.service",)),
+        StandIn("nvidia-kernel-dkms", deb, module, enable=("nvidia-standin-module.service",)),
+        StandIn(
+            "nvidia-persistenced",
+            deb,
+            (
+                ("usr/bin/nvidia-persistenced", _script("nvidia-persistenced"), 0o755),
+                ("lib/systemd/system/nvidia-persistenced.service", persistenced_unit, 0o644),
+            ),
+        ),
+        StandIn(
+            "nvidia-fabricmanager",
+            deb,
+            (
+                ("usr/bin/nv-fabricmanager", _script("nv-fabricmanager").replace("@VERSION@", version), 0o755),
+                ("lib/systemd/system/nvidia-fabricmanager.service", fabric_unit, 0o644),
+            ),
+        ),
+        StandIn("libnvidia-nscq", deb),
+    ]
+
+
+def stand_ins(work: Path, decoy_driver: str = "590.48.01") -> list[StandIn]:
+    """Every package the roles install, at the pinned versions and at the previous driver pin, plus a newer
+    driver (a decoy: the pin must win) and a kernel flavour and headers to hold and match."""
     p = pins()
-    driver = f"{p['nvidia_driver_version']}-1"
-    branch = p["nvidia_driver_branch"]
     cuda = str(p["cuda_version"]).replace(".", "-")
     ctk = str(p["nvidia_container_toolkit_version"])
-    return [
-        StandIn("nvidia-driver", driver),
-        StandIn("nvidia-driver", decoy_driver),  # a newer driver in the repo: the pin must win
-        StandIn("nvidia-kernel-open-dkms", driver),
-        StandIn("nvidia-kernel-open-dkms", decoy_driver),
-        StandIn("nvidia-kernel-dkms", driver),
-        StandIn("nvidia-persistenced", driver, unit="nvidia-persistenced.service"),
-        StandIn(
-            f"nvidia-fabricmanager-{branch}", f"{p['fabric_manager_version']}-1", unit="nvidia-fabricmanager.service"
-        ),
+    dcgm_major = str(p["cuda_version"]).split(".")[0]
+    dcgm_unit = (
+        "[Unit]\nDescription=NVIDIA DCGM host engine (stand-in)\n[Service]\n"
+        "ExecStart=/usr/bin/nv-hostengine -n --service-account nvidia-dcgm\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    packages = [
+        *driver_stand_ins(work, str(p["nvidia_driver_version"])),
+        *driver_stand_ins(work, str(p["nvidia_driver_previous_version"])),
+        *driver_stand_ins(work, decoy_driver),
         StandIn(f"cuda-toolkit-{cuda}", str(p["cuda_package_version"])),
         StandIn("nvidia-container-toolkit", ctk),
         StandIn("nvidia-container-toolkit-base", ctk),
         StandIn("libnvidia-container-tools", ctk),
         StandIn("libnvidia-container1", ctk),
-        StandIn("datacenter-gpu-manager-4-cuda12", str(p["dcgm_package_version"]), unit="nvidia-dcgm.service"),
+        StandIn(
+            f"datacenter-gpu-manager-4-cuda{dcgm_major}",
+            str(p["dcgm_package_version"]),
+            (
+                ("usr/bin/nv-hostengine", _script("nv-hostengine"), 0o755),
+                ("lib/systemd/system/nvidia-dcgm.service", dcgm_unit, 0o644),
+            ),
+        ),
     ]
+    return packages
 
 
 def _deb(work: Path, pkg: StandIn) -> Path:
-    tree = work / f"{pkg.name}_{pkg.version.replace(':', '_')}"
+    tree = work / "trees" / f"{pkg.name}_{pkg.version.replace(':', '_')}"
     (tree / "DEBIAN").mkdir(parents=True)
     upstream = pkg.version.split(":")[-1]
     (tree / "DEBIAN" / "control").write_text(
-        f"Package: {pkg.name}\nVersion: {pkg.version}\nArchitecture: all\n"
+        f"Package: {pkg.name}\nVersion: {pkg.version}\nArchitecture: amd64\n"
         "Maintainer: gpucloud tests <tests@gpucloud.invalid>\n"
-        f"Description: gpucloud test stand-in for NVIDIA's {pkg.name}\n This package has the real name and version and"
-        f" nothing else: no driver, no library.\n"
+        f"Description: gpucloud test stand-in for NVIDIA's {pkg.name}\n A stand-in with the real name and version"
+        f" whose files mimic what the real package does to a node's state.\n"
     )
     doc = tree / "usr" / "share" / "doc" / pkg.name
     doc.mkdir(parents=True)
     (doc / "STAND-IN").write_text(f"{pkg.name} {upstream}\n")
-    if pkg.unit:
-        units = tree / "lib" / "systemd" / "system"
-        units.mkdir(parents=True)
-        (units / pkg.unit).write_text(
-            f"[Unit]\nDescription=stand-in for {pkg.unit}\n[Service]\nExecStart=/bin/true\n"
-            "[Install]\nWantedBy=multi-user.target\n"
-        )
-    out = work / "repo" / f"{tree.name}_all.deb"
+    for rel, content, mode in pkg.files:
+        target = tree / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+        target.chmod(mode)
+    for unit in pkg.enable:
+        wants = tree / "etc" / "systemd" / "system" / "multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / unit).symlink_to(f"/lib/systemd/system/{unit}")
+    out = work / "repo" / f"{tree.name}_amd64.deb"
     out.parent.mkdir(exist_ok=True)
     subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree), str(out)], check=True, capture_output=True)
     return out
@@ -135,7 +219,7 @@ def install_kernel_stand_in(work: Path, host: Path) -> None:
 
 def build_apt_repo(work: Path) -> Path:
     """A flat, signed apt repository of stand-ins at ``work/repo`` (``key.asc`` beside the index)."""
-    for pkg in stand_ins():
+    for pkg in stand_ins(work):
         _deb(work, pkg)
     repo = work / "repo"
     packages = subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, check=True, capture_output=True, text=True)

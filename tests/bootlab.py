@@ -1,0 +1,266 @@
+"""A lab of booted GPU-node stand-ins: Debian 12 root filesystems booted with ``systemd-nspawn --boot``.
+
+- Each node runs real systemd in a network namespace of its own (``--private-network``: loopback only)
+  under a supervisor that boots it again when its systemd reboots (exit status 133), as
+  ``systemd-nspawn@.service`` does. ``ansible.builtin.reboot`` therefore really reboots a node.
+- Ansible reaches a node over SSH: its ProxyCommand (``lab-connect``) enters the node's current network
+  namespace and connects to sshd on the node's own loopback. Nothing listens on the host's network.
+- The node's only package source is the lab's signed apt repository, served on the host over a UNIX
+  socket and forwarded to ``127.0.0.1:8080`` inside each node's namespace. No other address is reachable.
+- The GPUs are the stand-ins of ``tests/standins/`` (a stand-in libnvidia-ml.so.1 that pynvml loads):
+  their "hardware" is /etc/nvidia-standin/gpus.conf, written here from the GPU catalog; faults are injected
+  in /etc/nvidia-standin/faults.conf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nodelab
+import yaml
+
+ROOT = nodelab.ROOT
+CACHE = nodelab.CACHE
+REPO_PORT = 8080  # inside each node's namespace
+REBOOT = 133  # systemd-nspawn's exit status when the container's systemd rebooted
+PACKAGES = [
+    "python3", "python3-venv", "python3-packaging", "systemd", "systemd-sysv", "dbus", "openssh-server",
+    "ca-certificates", "kmod", "procps", "gnupg", "python3-apt",
+]  # fmt: skip
+
+
+def rootfs_tarball() -> Path:
+    """A bootable Debian 12 root filesystem (systemd, sshd, python3), cached by its package list."""
+    key = hashlib.sha256(",".join(PACKAGES).encode()).hexdigest()[:10]
+    tarball = CACHE / f"rootfs-{nodelab.SUITE}-boot-{key}.tar"
+    if tarball.is_file():
+        return tarball
+    CACHE.mkdir(parents=True, exist_ok=True)
+    build = CACHE / f"rootfs-boot-{key}.build"
+    shutil.rmtree(build, ignore_errors=True)
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", nodelab.SUITE, str(build),
+         nodelab.MIRROR],
+        check=True, capture_output=True, timeout=1200,
+    )  # fmt: skip
+    # The lab's repository is the node's only package source (the Debian mirror is not reachable from a node).
+    (build / "etc" / "apt" / "sources.list").write_text("")
+    for unit in ("apt-daily.timer", "apt-daily-upgrade.timer"):  # nothing moves packages behind the tests' back
+        (build / "etc" / "systemd" / "system" / unit).symlink_to("/dev/null")
+    tmp = tarball.with_suffix(".tmp")
+    subprocess.run(["tar", "-C", str(build), "-cf", str(tmp), "."], check=True)
+    os.replace(tmp, tarball)
+    shutil.rmtree(build, ignore_errors=True)
+    return tarball
+
+
+def lab_key() -> Path:
+    """The lab's SSH key (made once, kept in the cache)."""
+    key = CACHE / "lab-ssh" / "id_ed25519"
+    if not key.is_file():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key
+
+
+def hardware(sku: str) -> str:
+    """/etc/nvidia-standin/gpus.conf for a SKU of the GPU catalog: what its GPUs report."""
+    entry = yaml.safe_load((ROOT / "gpucloud" / "data" / "catalog.yaml").read_text())["instance_types"][sku]
+    memory_mib = int(entry["gpu_memory_gb"] * 1024 * 0.9956)  # an H100 80GB reports 81,559 MiB
+    return (
+        f"count={entry['gpu_count']}\nname={entry['gpu_model']}\nmemory_mib={memory_mib}\n"
+        f"nvlinks={entry['nvlinks_per_gpu']}\nnvswitch={1 if entry['nvswitch'] else 0}\npcie_gen=5\npcie_width=16\n"
+    )
+
+
+@dataclass
+class Node:
+    """One booted node and its supervisor."""
+
+    name: str
+    root: Path
+    sku: str
+    repo_socket: Path
+    boots: int = 0
+    _thread: threading.Thread | None = None
+    _stopping: bool = False
+    _proc: subprocess.Popen[bytes] | None = None
+    _forwarder: subprocess.Popen[bytes] | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def leader_file(self) -> Path:
+        return self.root.with_suffix(".leader")
+
+    def create(self, key: Path) -> None:
+        self.root.mkdir(parents=True)
+        subprocess.run(["tar", "-C", str(self.root), "-xf", str(rootfs_tarball())], check=True)
+        ssh = self.root / "root" / ".ssh"
+        ssh.mkdir(mode=0o700, exist_ok=True)
+        shutil.copy(key.with_suffix(".pub"), ssh / "authorized_keys")
+        (self.root / "etc" / "hostname").write_text(self.name + "\n")
+        standin = self.root / "etc" / "nvidia-standin"
+        standin.mkdir(parents=True, exist_ok=True)
+        (standin / "gpus.conf").write_text(hardware(self.sku))
+        (standin / "faults.conf").write_text("")
+
+    def inject(self, **faults: int) -> None:
+        """Faults the stand-in NVML reports from its next call on (gpus_missing=1, gpu3_ecc_uncorrected=2, ...)."""
+
+        def key(name: str) -> str:  # gpu3_ecc_uncorrected -> gpu3.ecc_uncorrected
+            return name.replace("_", ".", 1) if name.startswith("gpu") and name[3].isdigit() else name
+
+        lines = [f"{key(k)}={v}" for k, v in faults.items()]
+        (self.root / "etc" / "nvidia-standin" / "faults.conf").write_text("\n".join(lines) + "\n")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._supervise, name=f"lab-{self.name}", daemon=True)
+        self._thread.start()
+        self.wait_running()
+
+    def _leader(self, nspawn_pid: int, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children")
+            pids = children.read_text().split() if children.exists() else []
+            if pids:
+                return int(pids[0])
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name}: systemd-nspawn started no container within {timeout:g} s")
+
+    def _supervise(self) -> None:
+        while not self._stopping:
+            self._proc = subprocess.Popen(
+                ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "--quiet",
+                 "--console=read-only", f"--machine={self.name}", "-D", str(self.root)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            )  # fmt: skip
+            leader = self._leader(self._proc.pid)
+            self.boots += 1
+            # The node's package repository: 127.0.0.1:8080 in its namespace, forwarded to the host's socket.
+            self._forwarder = subprocess.Popen(
+                ["nsenter", "-t", str(leader), "-n", "socat",
+                 f"TCP-LISTEN:{REPO_PORT},bind=127.0.0.1,reuseaddr,fork", f"UNIX-CONNECT:{self.repo_socket}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            self.leader_file.write_text(str(leader))
+            _, err = self._proc.communicate()
+            self.leader_file.unlink(missing_ok=True)
+            self._forwarder.kill()
+            self._forwarder.wait()
+            self.log.append(f"boot {self.boots}: exit {self._proc.returncode} {err.decode(errors='replace')[-300:]}")
+            if self._proc.returncode != REBOOT:
+                break
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A command inside the running node (all its namespaces), as root."""
+        leader = self.leader_file.read_text().strip()
+        return subprocess.run(
+            ["nsenter", "-t", leader, "-m", "-u", "-i", "-n", "-p", *argv],
+            capture_output=True, text=True, check=check, timeout=120,
+        )  # fmt: skip
+
+    def wait_running(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            if self.leader_file.exists():
+                try:
+                    state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
+                except (subprocess.SubprocessError, OSError):
+                    state = ""
+                if state in ("running", "degraded"):
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"{self.name}: not running after {timeout:g} s (state {state!r}; {self.log})")
+
+    def boot_id(self) -> str:
+        return self.run("cat", "/proc/sys/kernel/random/boot_id").stdout.strip()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)  # systemd-nspawn: power the container off
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+
+@contextmanager
+def repo_socket(url: str, path: Path) -> Iterator[Path]:
+    """The lab repository (served on the host's 127.0.0.1) behind a UNIX socket the nodes' forwarders use."""
+    host_port = url.rstrip("/").rsplit(":", 1)[1]
+    proc = subprocess.Popen(
+        ["socat", f"UNIX-LISTEN:{path},fork,mode=600", f"TCP:127.0.0.1:{host_port}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield path
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def write_inventory(path: Path, wheelhouse: Path, nodes: list[Node], key: Path, **extra: Any) -> Path:
+    """An inventory of booted nodes reached over SSH, taking packages from the lab repository."""
+    connect = ROOT / "tests" / "lab-connect"
+    url = f"http://127.0.0.1:{REPO_PORT}/"
+    hosts = {
+        node.name: {
+            "ansible_host": node.name,
+            "gpucloud_sku": extra.get("gpucloud_sku", node.sku),  # a host var: the override must be one too
+            "ansible_ssh_common_args": (
+                f"-o ProxyCommand='{connect} {node.leader_file}' -o StrictHostKeyChecking=no "
+                "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+            ),
+        }
+        for node in nodes
+    }
+    doc = {
+        "all": {
+            "vars": {
+                "ansible_connection": "ssh",
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(key),
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "gpucloud_site": "onprem",
+                "gpucloud_repo_url": url,
+                "gpucloud_repo_key_url": url + "key.asc",
+                "gpu_health_wheelhouse": str(wheelhouse),
+                # A container cannot load kernel modules: the stand-in driver records what it "loaded" at boot.
+                "nvidia_driver_loaded_version_file": "/run/nvidia-standin/loaded-driver-version",
+                **extra,
+            },
+            "hosts": hosts,
+        }
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def require_boot_lab() -> str | None:
+    """Why booted nodes cannot run here, or None."""
+    reason = nodelab.require_lab()
+    if reason:
+        return reason
+    for tool in ("systemd-nspawn", "nsenter", "socat", "ssh", "gcc"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (make deps installs systemd-container, socat, openssh-client, gcc)"
+    return None

@@ -1,0 +1,264 @@
+"""The node roles on booted nodes: Debian 12 root filesystems booted with systemd-nspawn, reached over SSH,
+with stand-in NVIDIA packages whose libnvidia-ml.so.1 answers pynvml from the node's state (tests/bootlab.py).
+The health gate runs, as on a real node: nothing here switches it off."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bootlab
+import nodelab
+import pytest
+
+from gpucloud.nodes import RunResult, configure
+
+pytestmark = pytest.mark.integration
+ROOT = nodelab.ROOT
+
+
+@dataclass
+class Lab:
+    work: Path
+    wheelhouse: Path
+    key: Path
+    nodes: dict[str, bootlab.Node]
+    inventory: Path
+    first: RunResult
+    second: RunResult
+    boot_ids: dict[str, str]
+
+    def inventory_with(self, path: Path, **extra: object) -> Path:
+        return bootlab.write_inventory(path, self.wheelhouse, list(self.nodes.values()), self.key, **extra)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    reason = bootlab.require_boot_lab()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: the repository installs it (make deps); CI must have it")
+        pytest.skip(reason)
+    work = tmp_path_factory.mktemp("bootlab")
+    repo = nodelab.build_apt_repo(work)
+    wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
+    key = bootlab.lab_key()
+    with nodelab.serve(repo) as url, bootlab.repo_socket(url, work / "repo.sock") as sock:
+        nodes = {
+            "node-p5": bootlab.Node("node-p5", work / "p5", "p5.48xlarge", sock),
+            "node-g6e": bootlab.Node("node-g6e", work / "g6e", "g6e.48xlarge", sock),
+        }
+        try:
+            for node in nodes.values():
+                node.create(key)
+                node.start()
+            boot_ids = {name: node.boot_id() for name, node in nodes.items()}
+            inventory = bootlab.write_inventory(work / "hosts.yml", wheelhouse, list(nodes.values()), key)
+            start = time.monotonic()
+            first = configure(ROOT, inventory)
+            first_s = time.monotonic() - start
+            start = time.monotonic()
+            second = configure(ROOT, inventory)
+            print(f"booted lab converge: first {first_s:.1f} s, second {time.monotonic() - start:.1f} s")
+            yield Lab(work, wheelhouse, key, nodes, inventory, first, second, boot_ids)
+        finally:
+            for node in nodes.values():
+                node.stop()
+
+
+def gpucloud_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gpucloud", "--root", str(ROOT), *args], capture_output=True, text=True, timeout=900
+    )
+
+
+def node_health(node: bootlab.Node) -> tuple[int, dict[str, object]]:
+    """The health check the gate runs, run on the node itself."""
+    result = node.run("/opt/gpucloud/venv/bin/gpucloud", "health", "check", "--expect", node.sku, "--json", check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def failed_checks(doc: dict[str, object]) -> set[str]:
+    return {c["name"] for c in doc["checks"] if c["verdict"] == "FAIL"}  # type: ignore[index, union-attr]
+
+
+def test_a_fresh_node_converges_reboots_starts_its_services_and_passes_the_gate(lab: Lab) -> None:
+    assert lab.first.ok, [h.as_json() for h in lab.first.hosts]
+    assert all(h.changed > 0 for h in lab.first.hosts)
+    for name, node in lab.nodes.items():
+        assert node.boots == 2, node.log  # the driver was installed, then the node rebooted into it once
+        assert node.boot_id() != lab.boot_ids[name]
+        status, doc = node_health(node)
+        assert status == 0 and doc["verdict"] == "PASS", failed_checks(doc)
+        assert node.run("test", "-e", "/var/lib/gpucloud/in-service", check=False).returncode == 0
+    p5, g6e = lab.nodes["node-p5"], lab.nodes["node-g6e"]
+    assert p5.run("systemctl", "is-active", "nvidia-fabricmanager", check=False).stdout.strip() == "active"
+    assert g6e.run("systemctl", "is-active", "nvidia-fabricmanager", check=False).stdout.strip() != "active"
+    for node in lab.nodes.values():
+        for unit in ("nvidia-persistenced", "nvidia-dcgm", "gpucloud-health.timer"):
+            assert node.run("systemctl", "is-active", unit, check=False).stdout.strip() == "active", unit
+
+
+def test_a_second_converge_changes_nothing(lab: Lab) -> None:
+    assert lab.second.ok, [h.as_json() for h in lab.second.hosts]
+    assert [(h.host, h.changed) for h in lab.second.hosts] == [("node-g6e", 0), ("node-p5", 0)]
+    assert all(node.boots == 2 for node in lab.nodes.values())  # no reboot when the pinned driver is loaded
+
+
+def installed(node: bootlab.Node) -> dict[str, str]:
+    out = node.run("dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n").stdout
+    return {n: v for n, v, s in (line.split(" ", 2) for line in out.splitlines()) if s.startswith(("ii", "hi"))}
+
+
+def held(node: bootlab.Node) -> set[str]:
+    out = node.run("dpkg", "--get-selections").stdout
+    return {line.split()[0] for line in out.splitlines() if line.split()[-1] == "hold"}
+
+
+def test_the_pinned_debian_packages_are_installed_and_held(lab: Lab) -> None:
+    pins = nodelab.pins()
+    driver = f"{pins['nvidia_driver_version']}-1"
+    cuda = "cuda-toolkit-" + str(pins["cuda_version"]).replace(".", "-")
+    dcgm = "datacenter-gpu-manager-4-cuda" + str(pins["cuda_version"]).split(".")[0]
+    for node in lab.nodes.values():
+        found = installed(node)
+        for name in ("nvidia-driver-cuda", "nvidia-kernel-open-dkms", "nvidia-persistenced"):
+            assert found[name] == driver, name  # not the newer decoy the repository also offers
+        assert "nvidia-kernel-dkms" not in found  # open modules, as pinned
+        assert found[cuda] == pins["cuda_package_version"]
+        assert found[dcgm] == pins["dcgm_package_version"]
+        assert {"nvidia-driver-cuda", "nvidia-kernel-open-dkms", cuda, dcgm} <= held(node)
+        dropin = node.run("cat", "/etc/systemd/system/nvidia-persistenced.service.d/gpucloud.conf").stdout
+        assert "--persistence-mode" in dropin
+    assert {"nvidia-fabricmanager", "libnvidia-nscq"} <= held(lab.nodes["node-p5"])
+    assert "nvidia-fabricmanager" not in installed(lab.nodes["node-g6e"])
+
+
+def test_injected_faults_fail_the_gate(lab: Lab) -> None:
+    node = lab.nodes["node-g6e"]
+    try:
+        node.inject(gpu3_ecc_uncorrected=2)
+        result = gpucloud_cli("nodes", "configure", "--inventory", str(lab.inventory), "--playbook", "health",
+                              "--json")  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        hosts = {h["host"]: h for h in json.loads(result.stdout)["hosts"]}
+        assert hosts["node-g6e"]["status"] == "failed" and hosts["node-p5"]["status"] != "failed"
+        for faults, check in (
+            ({"gpus_missing": 1}, "gpu-count"),
+            ({"gpu1_row_remap_failed": 1}, "row-remapping"),
+            ({"gpu2_lost": 1}, "model"),
+        ):
+            node.inject(**faults)
+            status, doc = node_health(node)
+            assert status == 1 and doc["verdict"] == "FAIL", faults
+            assert check in failed_checks(doc), (faults, failed_checks(doc))
+    finally:
+        node.inject()
+    assert node_health(node)[0] == 0
+
+
+def test_a_stopped_fabric_manager_or_persistence_daemon_fails_the_gate(lab: Lab) -> None:
+    node = lab.nodes["node-p5"]
+    try:
+        node.run("systemctl", "stop", "nvidia-fabricmanager")
+        status, doc = node_health(node)
+        assert status == 1 and "fabric" in failed_checks(doc)
+    finally:
+        node.run("systemctl", "start", "nvidia-fabricmanager")
+    try:
+        node.run("systemctl", "stop", "nvidia-persistenced")
+        status, doc = node_health(node)
+        assert status == 1 and "persistence-mode" in failed_checks(doc)
+    finally:
+        node.run("systemctl", "start", "nvidia-persistenced")
+    assert node_health(node)[0] == 0
+
+
+def test_a_node_in_service_on_the_wrong_driver_reboots_only_where_allowed(lab: Lab, tmp_path: Path) -> None:
+    """The reboot is decided from the node's state, not from a task's `changed`: a converge that installs
+    nothing still reboots a node whose loaded driver is not the pin, if it may."""
+    node = lab.nodes["node-g6e"]
+    boots = node.boots
+    node.run("sh", "-c", "echo 580.0.0 > /run/nvidia-standin/loaded-driver-version")
+    refused = configure(ROOT, lab.inventory, limit="node-g6e")
+    (host,) = refused.hosts
+    assert host.status == "failed" and "needs a reboot" in host.message and "in service" in host.message
+    assert node.boots == boots and node_health(node)[0] == 1  # NVML: driver/library version mismatch
+    allowed = configure(ROOT, lab.inventory_with(tmp_path / "hosts.yml", nvidia_driver_reboot_allowed=True),
+                        limit="node-g6e")  # fmt: skip
+    assert allowed.ok, [h.as_json() for h in allowed.hosts]
+    assert node.boots == boots + 1 and node_health(node)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"),
+    [
+        ({"cuda_toolkit_package_version": "13.0.2-1", "nvidia_driver_version": "580.82.07"},
+         "(CUDA 13.0.2) needs a driver >= 580.95.05"),
+        ({"fabric_manager_version": "580.95.05"}, "fabric_manager_version=580.95.05 must equal"),
+        ({"gpucloud_sku": "p9.huge"}, "gpucloud_sku=p9.huge is not in the GPU catalog"),
+        ({"gpucloud_repo_url": ""}, 'nvidia_driver_repo_url=""'),
+        ({"nvidia_driver_version": "575.57.08"}, "is not on nvidia_driver_branch=580"),
+    ],
+)  # fmt: skip
+def test_preflight_refuses_before_anything_changes(lab: Lab, tmp_path: Path, bad: dict[str, str], needle: str) -> None:
+    before = installed(lab.nodes["node-p5"])
+    result = configure(ROOT, lab.inventory_with(tmp_path / "hosts.yml", **bad), limit="node-p5")
+    (node,) = result.hosts
+    assert node.status == "failed" and needle in node.message, node.message
+    assert node.changed == 0
+    assert installed(lab.nodes["node-p5"]) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--inventory", "/no/such/inventory.yml"], "--inventory=/no/such/inventory.yml"),
+        (["--inventory", "inventories/sample", "--playbook", "nope"], "--playbook='nope'"),
+    ],
+)
+def test_bad_input_is_exit_2(args: list[str], needle: str) -> None:
+    result = gpucloud_cli("nodes", "configure", *args)
+    assert result.returncode == 2 and needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_rollout_health_gate_stops_a_tenant_whose_node_lost_a_gpu(lab: Lab, tmp_path: Path) -> None:
+    from gpucloud.rollout.steps import StepError, health_gate
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("Pulumi.yaml", "ansible.cfg"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stacks", "playbooks", "gpucloud/data"):
+        shutil.copytree(ROOT / folder, repo / folder)
+    # The tenant's inventory, pointing at a booted lab node instead of EC2 instances.
+    inventory = repo / "inventories/tenants/acme/us-east-1.aws_ec2.yml"
+    inventory.parent.mkdir(parents=True)
+    node = lab.nodes["node-p5"]
+    bootlab.write_inventory(inventory, lab.wheelhouse, [node], lab.key)
+    health_gate(repo, "tenant-acme-us-east-1")  # healthy: passes
+    try:
+        node.inject(gpus_missing=1)
+        with pytest.raises(StepError) as failure:
+            health_gate(repo, "tenant-acme-us-east-1")
+    finally:
+        node.inject()
+    assert failure.value.step == "health"
+    assert "node-p5" in str(failure.value)
+
+
+def test_check_mode_on_a_converged_host_limited_to_it_exits_0(lab: Lab) -> None:
+    result = gpucloud_cli(
+        "nodes", "configure", "--inventory", str(lab.inventory), "--limit", "node-g6e", "--check", "--json"
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    hosts = json.loads(result.stdout)["hosts"]
+    assert [h["host"] for h in hosts] == ["node-g6e"]
+    assert hosts[0]["failed"] == 0 and hosts[0]["changed"] == 0
