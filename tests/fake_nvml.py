@@ -14,6 +14,8 @@ from typing import Any
 
 import pynvml
 
+from gpucloud.datafiles import load_data_file
+
 MIB = 1024 * 1024
 
 
@@ -59,13 +61,15 @@ class FakeNvml:
         self,
         gpus: list[FakeGpu],
         *,
-        driver: str = "570.172.08",
+        driver: str | None = None,  # None: the pinned driver (gpucloud/data/node_software.yaml)
         init_error: int | None = None,
         count_error: int | None = None,
         hang_s: float = 0.0,
     ) -> None:
         self.gpus = gpus
-        self.driver = driver
+        self.driver = (
+            driver if driver is not None else str(load_data_file("node_software.yaml")["nvidia_driver_version"])
+        )
         self.init_error = init_error
         self.count_error = count_error
         self.hang_s = hang_s
