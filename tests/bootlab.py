@@ -221,11 +221,12 @@ def repo_socket(url: str, path: Path) -> Iterator[Path]:
 def write_inventory(path: Path, wheelhouse: Path, nodes: list[Node], key: Path, **extra: Any) -> Path:
     """An inventory of booted nodes reached over SSH, taking packages from the lab repository."""
     connect = ROOT / "tests" / "lab-connect"
+    sku = extra.pop("gpucloud_sku", None)  # a host var (each node has one), so an override must be one too
     url = f"http://127.0.0.1:{REPO_PORT}/"
     hosts = {
         node.name: {
             "ansible_host": node.name,
-            "gpucloud_sku": extra.get("gpucloud_sku", node.sku),  # a host var: the override must be one too
+            "gpucloud_sku": sku or node.sku,
             "ansible_ssh_common_args": (
                 f"-o ProxyCommand='{connect} {node.leader_file}' -o StrictHostKeyChecking=no "
                 "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
@@ -257,10 +258,10 @@ def write_inventory(path: Path, wheelhouse: Path, nodes: list[Node], key: Path, 
 
 def require_boot_lab() -> str | None:
     """Why booted nodes cannot run here, or None."""
-    reason = nodelab.require_lab()
-    if reason:
-        return reason
-    for tool in ("systemd-nspawn", "nsenter", "socat", "ssh", "gcc"):
+    if os.geteuid() != 0:
+        return "booting nodes with systemd-nspawn needs root"
+    for tool in ("debootstrap", "apt-ftparchive", "gpg", "dpkg-deb", "chroot", "systemd-nspawn", "nsenter", "socat",
+                 "ssh", "gcc"):  # fmt: skip
         if not shutil.which(tool):
-            return f"{tool} is not installed (make deps installs systemd-container, socat, openssh-client, gcc)"
+            return f"{tool} is not installed (make deps installs the Debian packages the lab needs)"
     return None

@@ -1,12 +1,12 @@
-"""A lab of GPU-node stand-ins for the Ansible tests: real Debian 12 root filesystems, a real signed apt
-repository on 127.0.0.1 and a real wheelhouse of gpucloud.
+"""What the booted-node lab (tests/bootlab.py) installs from: a real signed apt repository of stand-in
+packages and a real wheelhouse of gpucloud.
 
-- ``build_rootfs``: debootstrap (minbase plus python3, python3-venv and systemd, which minbase lacks),
-  cached as a tarball; each host gets a fresh copy with a ``policy-rc.d`` that stops daemons starting.
 - ``build_apt_repo``: NVIDIA's repository is not reachable here, so this builds stand-in packages that
-  carry NVIDIA's real package names and versions (and the systemd units the roles enable), indexes them
-  with apt-ftparchive, signs the index with a throw-away GPG key, and serves it over HTTP. The roles get
-  its URL and key URL exactly as they would get a mirror's.
+  carry NVIDIA's real Debian 12 package names and versions (the pin, the previous pin, a newer decoy) and
+  mimic what the real ones do to a node (tests/standins/), indexes them with apt-ftparchive, signs the
+  index with a throw-away GPG key, and serves it over HTTP. The roles get its URL and key URL exactly as
+  they would get a mirror's.
+- ``build_wheelhouse``: gpucloud's wheel and its node-side dependencies, which the gpu_health role installs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -36,36 +35,6 @@ MIRROR = "http://deb.debian.org/debian"
 def pins() -> dict[str, object]:
     doc: dict[str, object] = yaml.safe_load((ROOT / "gpucloud" / "data" / "node_software.yaml").read_text())
     return doc
-
-
-def rootfs_tarball() -> Path:
-    """The cached Debian 12 root filesystem, built with debootstrap the first time (about 40 s)."""
-    tarball = CACHE / f"rootfs-{SUITE}.tar"
-    if tarball.is_file():
-        return tarball
-    CACHE.mkdir(parents=True, exist_ok=True)
-    build = CACHE / f"rootfs-{SUITE}.build"
-    shutil.rmtree(build, ignore_errors=True)
-    subprocess.run(
-        ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,systemd,ca-certificates", SUITE,
-         str(build), MIRROR],
-        check=True, capture_output=True, timeout=900,
-    )  # fmt: skip
-    tmp = tarball.with_suffix(".tmp")
-    subprocess.run(["tar", "-C", str(build), "-cf", str(tmp), "."], check=True)
-    os.replace(tmp, tarball)
-    shutil.rmtree(build, ignore_errors=True)
-    return tarball
-
-
-def make_host(dest: Path) -> Path:
-    """A fresh root filesystem at ``dest`` from the cached tarball, daemons kept from starting."""
-    dest.mkdir(parents=True)
-    subprocess.run(["tar", "-C", str(dest), "-xf", str(rootfs_tarball())], check=True)
-    policy = dest / "usr" / "sbin" / "policy-rc.d"
-    policy.write_text("#!/bin/sh\n# gpucloud tests: services are enabled, never started, in a chroot\nexit 101\n")
-    policy.chmod(0o755)
-    return dest
 
 
 @dataclass(frozen=True)
@@ -211,7 +180,8 @@ def _deb(work: Path, pkg: StandIn) -> Path:
 
 
 def install_kernel_stand_in(work: Path, host: Path) -> None:
-    """A stand-in kernel metapackage, installed into ``host`` as a real node would have it."""
+    """A stand-in kernel flavour, installed into the root filesystem ``host`` (before it boots) as a real
+    node has one: the roles must find it and hold it."""
     deb = _deb(work, StandIn("linux-image-amd64", "6.1.140-1"))
     shutil.copy(deb, host / "tmp" / deb.name)
     chroot(host, "dpkg", "-i", f"/tmp/{deb.name}")
@@ -278,55 +248,5 @@ def build_wheelhouse(dest: Path) -> Path:
     return dest
 
 
-def write_inventory(path: Path, url: str, wheelhouse: Path, hosts: dict[str, dict[str, Any]]) -> Path:
-    """An inventory of chroot hosts that take their packages from the lab's repository at ``url``."""
-    doc = {
-        "all": {
-            "vars": {
-                "ansible_connection": "community.general.chroot",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "gpucloud_site": "onprem",
-                "gpucloud_repo_url": url,
-                "gpucloud_repo_key_url": url + "key.asc",
-                "gpu_health_wheelhouse": str(wheelhouse),
-                "gpu_health_gate": False,  # these hosts have no GPU: the gate is tested on its own below
-            },
-            "hosts": hosts,
-        }
-    }
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
 def chroot(host: Path, *argv: str) -> str:
     return subprocess.run(["chroot", str(host), *argv], check=True, capture_output=True, text=True).stdout
-
-
-def installed(host: Path) -> dict[str, str]:
-    out = chroot(host, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n")
-    found = {}
-    for line in out.splitlines():
-        name, version, status = line.split(" ", 2)
-        if status.startswith(("ii", "hi")):
-            found[name] = version
-    return found
-
-
-def held(host: Path) -> set[str]:
-    out = chroot(host, "dpkg", "--get-selections")
-    return {line.split()[0] for line in out.splitlines() if line.split()[-1] == "hold"}
-
-
-def tool_missing(name: str) -> str | None:
-    return None if shutil.which(name) else f"{name} is not installed (apt-get install debootstrap apt-utils gnupg)"
-
-
-def require_lab() -> str | None:
-    """Why the lab cannot run here, or None. Under CI a missing tool the repository installs is a failure."""
-    if os.geteuid() != 0:
-        return "the chroot connection needs root"
-    for tool in ("debootstrap", "apt-ftparchive", "gpg", "dpkg-deb", "chroot"):
-        reason = tool_missing(tool)
-        if reason:
-            return reason
-    return None

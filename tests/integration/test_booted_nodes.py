@@ -58,6 +58,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         try:
             for node in nodes.values():
                 node.create(key)
+            nodelab.install_kernel_stand_in(work, nodes["node-p5"].root)  # a kernel flavour to find and hold
+            for node in nodes.values():
                 node.start()
             boot_ids = {name: node.boot_id() for name, node in nodes.items()}
             inventory = bootlab.write_inventory(work / "hosts.yml", wheelhouse, list(nodes.values()), key)
@@ -139,6 +141,8 @@ def test_the_pinned_debian_packages_are_installed_and_held(lab: Lab) -> None:
         assert "--persistence-mode" in dropin
     assert {"nvidia-fabricmanager", "libnvidia-nscq"} <= held(lab.nodes["node-p5"])
     assert "nvidia-fabricmanager" not in installed(lab.nodes["node-g6e"])
+    assert "linux-image-amd64" in held(lab.nodes["node-p5"])  # the kernel flavour it has is held
+    assert "linux-image-amd64" not in installed(lab.nodes["node-g6e"])  # no flavour installed: nothing held
 
 
 def test_injected_faults_fail_the_gate(lab: Lab) -> None:
@@ -164,20 +168,17 @@ def test_injected_faults_fail_the_gate(lab: Lab) -> None:
     assert node_health(node)[0] == 0
 
 
-def test_a_stopped_fabric_manager_or_persistence_daemon_fails_the_gate(lab: Lab) -> None:
+@pytest.mark.parametrize(
+    ("unit", "check"), [("nvidia-fabricmanager", "fabric"), ("nvidia-persistenced", "persistence-mode")]
+)
+def test_a_stopped_fabric_manager_or_persistence_daemon_fails_the_gate(lab: Lab, unit: str, check: str) -> None:
     node = lab.nodes["node-p5"]
     try:
-        node.run("systemctl", "stop", "nvidia-fabricmanager")
+        node.run("systemctl", "stop", unit)
         status, doc = node_health(node)
-        assert status == 1 and "fabric" in failed_checks(doc)
+        assert status == 1 and check in failed_checks(doc)
     finally:
-        node.run("systemctl", "start", "nvidia-fabricmanager")
-    try:
-        node.run("systemctl", "stop", "nvidia-persistenced")
-        status, doc = node_health(node)
-        assert status == 1 and "persistence-mode" in failed_checks(doc)
-    finally:
-        node.run("systemctl", "start", "nvidia-persistenced")
+        node.run("systemctl", "start", unit)
     assert node_health(node)[0] == 0
 
 
