@@ -10,11 +10,15 @@
 - The GPUs are the stand-ins of ``tests/standins/`` (a stand-in libnvidia-ml.so.1 that pynvml loads):
   their "hardware" is /etc/nvidia-standin/gpus.conf, written here from the GPU catalog; faults are injected
   in /etc/nvidia-standin/faults.conf.
+- The kernel log: a container reads no kernel messages, so each node's /dev/kmsg is a FIFO of the lab's
+  that the node's journald reads as it reads the kernel's (records in /dev/kmsg's own format); an Xid
+  written there shows in ``journalctl -k`` with the kernel as its source, where the health check looks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -37,6 +41,7 @@ REBOOT = 133  # systemd-nspawn's exit status when the container's systemd reboot
 PACKAGES = [
     "python3", "python3-venv", "python3-packaging", "systemd", "systemd-sysv", "dbus", "openssh-server",
     "ca-certificates", "kmod", "procps", "gnupg", "python3-apt",
+    "containerd",  # a container engine, as GPU servers have one, for the container toolkit to wire in
 ]  # fmt: skip
 
 
@@ -97,11 +102,17 @@ class Node:
     _stopping: bool = False
     _proc: subprocess.Popen[bytes] | None = None
     _forwarder: subprocess.Popen[bytes] | None = None
+    _kmsg: int | None = None  # the lab's end of the node's /dev/kmsg, held open so writers never block
     log: list[str] = field(default_factory=list)
 
     @property
     def leader_file(self) -> Path:
         return self.root.with_suffix(".leader")
+
+    @property
+    def kernel_log(self) -> Path:
+        """The node's /dev/kmsg: a FIFO its journald reads as the kernel log (see ``kernel_message``)."""
+        return self.root.with_suffix(".kmsg")
 
     def create(self, key: Path) -> None:
         self.root.mkdir(parents=True)
@@ -114,6 +125,24 @@ class Node:
         standin.mkdir(parents=True, exist_ok=True)
         (standin / "gpus.conf").write_text(hardware(self.sku))
         (standin / "faults.conf").write_text("")
+        scheduler = self.root / "usr" / "local" / "sbin" / "lab-scheduler"
+        shutil.copy(nodelab.STANDINS / "lab-scheduler", scheduler)
+        scheduler.chmod(0o755)
+        # What efivarfs shows for Secure Boot on (attributes 0x6, then 1): preflight is pointed at it to test
+        # its refusal (a container sees no firmware variables of its own).
+        (standin / "secureboot-enabled").write_bytes(bytes([6, 0, 0, 0, 1]))
+        os.mkfifo(self.kernel_log, 0o600)
+        self._kmsg = os.open(self.kernel_log, os.O_RDWR | os.O_NONBLOCK)
+
+    def kernel_message(self, text: str, priority: int = 3) -> None:
+        """A message from "the kernel" (an NVRM Xid line, say), as the node's journald reads /dev/kmsg."""
+        assert self._kmsg is not None, "create() the node first"
+        sequence = time.time_ns() // 1000  # journald drops a record whose sequence number is not new
+        os.write(self._kmsg, f"{priority},{sequence},{time.monotonic_ns() // 1000},-;{text}\n".encode())
+
+    def clear_kernel_log(self) -> None:
+        """Forget the kernel messages (as a new boot would), so an injected Xid stops failing the check."""
+        self.run("sh", "-c", "journalctl --rotate && sleep 1.5 && journalctl --vacuum-time=1s --quiet")
 
     def inject(self, **faults: int) -> None:
         """Faults the stand-in NVML reports from its next call on (gpus_missing=1, gpu3_ecc_uncorrected=2, ...)."""
@@ -143,7 +172,8 @@ class Node:
         while not self._stopping:
             self._proc = subprocess.Popen(
                 ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "--quiet",
-                 "--console=read-only", f"--machine={self.name}", "-D", str(self.root)],
+                 "--console=read-only", f"--bind={self.kernel_log}:/dev/kmsg", f"--machine={self.name}",
+                 "-D", str(self.root)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
             )  # fmt: skip
             leader = self._leader(self._proc.pid)
@@ -198,6 +228,9 @@ class Node:
                 self._proc.kill()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        if self._kmsg is not None:
+            os.close(self._kmsg)
+            self._kmsg = None
 
 
 @contextmanager
@@ -216,6 +249,62 @@ def repo_socket(url: str, path: Path) -> Iterator[Path]:
     finally:
         proc.terminate()
         proc.wait()
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What lab nodes install from: the signed stand-in repository (behind ``socket``) and gpucloud's wheels."""
+
+    work: Path
+    wheelhouse: Path
+    key: Path
+    socket: Path
+
+
+@contextmanager
+def lab_sources(work: Path) -> Iterator[Sources]:
+    """Build the stand-in repository and the wheelhouse once, and serve the repository while in use."""
+    repo = nodelab.build_apt_repo(work)
+    wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
+    with nodelab.serve(repo) as url, repo_socket(url, work / "repo.sock") as sock:
+        yield Sources(work, wheelhouse, lab_key(), sock)
+
+
+@contextmanager
+def booted(nodes: list[Node], key: Path, before_boot: Any = None) -> Iterator[dict[str, Node]]:
+    """Create and boot ``nodes`` (``before_boot(nodes)`` runs between the two); power them off after."""
+    try:
+        for node in nodes:
+            node.create(key)
+        if before_boot is not None:
+            before_boot(nodes)
+        for node in nodes:
+            node.start()
+        yield {node.name: node for node in nodes}
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def health(node: Node) -> tuple[int, dict[str, Any]]:
+    """The health check the gate runs, run on the node itself: its exit status and its JSON."""
+    result = node.run("/opt/gpucloud/venv/bin/gpucloud", "health", "check", "--expect", node.sku, "--json", check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def failed_checks(doc: dict[str, Any]) -> set[str]:
+    return {c["name"] for c in doc["checks"] if c["verdict"] == "FAIL"}
+
+
+def installed(node: Node) -> dict[str, str]:
+    """Installed packages and their versions."""
+    out = node.run("dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n").stdout
+    return {n: v for n, v, s in (line.split(" ", 2) for line in out.splitlines()) if s.startswith(("ii", "hi"))}
+
+
+def held(node: Node) -> set[str]:
+    out = node.run("dpkg", "--get-selections").stdout
+    return {line.split()[0] for line in out.splitlines() if line.split()[-1] == "hold"}
 
 
 def write_inventory(path: Path, wheelhouse: Path, nodes: list[Node], key: Path, **extra: Any) -> Path:

@@ -43,6 +43,7 @@ class StandIn:
     version: str
     files: tuple[tuple[str, str | bytes, int], ...] = ()  # (path, content, mode)
     enable: tuple[str, ...] = ()  # units enabled by the package (shipped as multi-user.target.wants links)
+    preinst: str = ""  # a maintainer script run before the package is unpacked
 
 
 STANDINS = ROOT / "tests" / "standins"
@@ -93,7 +94,12 @@ def driver_stand_ins(work: Path, version: str) -> list[StandIn]:
     )
     library = _nvml_library(work, version)
     return [
-        StandIn("nvidia-driver-cuda", deb, (("usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1", library, 0o644),)),
+        StandIn(
+            "nvidia-driver-cuda",
+            deb,
+            (("usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1", library, 0o644),),
+            preinst=_script("record-swap"),
+        ),
         StandIn("nvidia-kernel-open-dkms", deb, module, enable=("nvidia-standin-module.service",)),
         StandIn("nvidia-kernel-dkms", deb, module, enable=("nvidia-standin-module.service",)),
         StandIn(
@@ -132,8 +138,10 @@ def stand_ins(work: Path, decoy_driver: str = "590.48.01") -> list[StandIn]:
         *driver_stand_ins(work, str(p["nvidia_driver_previous_version"])),
         *driver_stand_ins(work, decoy_driver),
         StandIn(f"cuda-toolkit-{cuda}", str(p["cuda_package_version"])),
+        # DKMS builds the module against the running kernel's headers (a container runs the host's kernel).
+        StandIn(f"linux-headers-{os.uname().release}", "1"),
         StandIn("nvidia-container-toolkit", ctk),
-        StandIn("nvidia-container-toolkit-base", ctk),
+        StandIn("nvidia-container-toolkit-base", ctk, (("usr/bin/nvidia-ctk", _script("nvidia-ctk"), 0o755),)),
         StandIn("libnvidia-container-tools", ctk),
         StandIn("libnvidia-container1", ctk),
         StandIn(
@@ -169,6 +177,9 @@ def _deb(work: Path, pkg: StandIn) -> Path:
         else:
             target.write_text(content)
         target.chmod(mode)
+    if pkg.preinst:
+        (tree / "DEBIAN" / "preinst").write_text(pkg.preinst)
+        (tree / "DEBIAN" / "preinst").chmod(0o755)
     for unit in pkg.enable:
         wants = tree / "etc" / "systemd" / "system" / "multi-user.target.wants"
         wants.mkdir(parents=True, exist_ok=True)

@@ -40,39 +40,26 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    reason = bootlab.require_boot_lab()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}: the repository installs it (make deps); CI must have it")
-        pytest.skip(reason)
+def lab(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     work = tmp_path_factory.mktemp("bootlab")
-    repo = nodelab.build_apt_repo(work)
-    wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
-    key = bootlab.lab_key()
-    with nodelab.serve(repo) as url, bootlab.repo_socket(url, work / "repo.sock") as sock:
-        nodes = {
-            "node-p5": bootlab.Node("node-p5", work / "p5", "p5.48xlarge", sock),
-            "node-g6e": bootlab.Node("node-g6e", work / "g6e", "g6e.48xlarge", sock),
-        }
-        try:
-            for node in nodes.values():
-                node.create(key)
-            nodelab.install_kernel_stand_in(work, nodes["node-p5"].root)  # a kernel flavour to find and hold
-            for node in nodes.values():
-                node.start()
-            boot_ids = {name: node.boot_id() for name, node in nodes.items()}
-            inventory = bootlab.write_inventory(work / "hosts.yml", wheelhouse, list(nodes.values()), key)
-            start = time.monotonic()
-            first = configure(ROOT, inventory)
-            first_s = time.monotonic() - start
-            start = time.monotonic()
-            second = configure(ROOT, inventory)
-            print(f"booted lab converge: first {first_s:.1f} s, second {time.monotonic() - start:.1f} s")
-            yield Lab(work, wheelhouse, key, nodes, inventory, first, second, boot_ids)
-        finally:
-            for node in nodes.values():
-                node.stop()
+    nodes = [
+        bootlab.Node("node-p5", work / "p5", "p5.48xlarge", lab_sources.socket),
+        bootlab.Node("node-g6e", work / "g6e", "g6e.48xlarge", lab_sources.socket),
+    ]
+
+    def kernel_flavour(nodes: list[bootlab.Node]) -> None:  # a kernel flavour to find and hold on the p5
+        nodelab.install_kernel_stand_in(work, nodes[0].root)
+
+    with bootlab.booted(nodes, lab_sources.key, kernel_flavour) as by_name:
+        boot_ids = {name: node.boot_id() for name, node in by_name.items()}
+        inventory = bootlab.write_inventory(work / "hosts.yml", lab_sources.wheelhouse, nodes, lab_sources.key)
+        start = time.monotonic()
+        first = configure(ROOT, inventory)
+        first_s = time.monotonic() - start
+        start = time.monotonic()
+        second = configure(ROOT, inventory)
+        print(f"booted lab converge: first {first_s:.1f} s, second {time.monotonic() - start:.1f} s")
+        yield Lab(work, lab_sources.wheelhouse, lab_sources.key, by_name, inventory, first, second, boot_ids)
 
 
 def gpucloud_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -81,24 +68,14 @@ def gpucloud_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def node_health(node: bootlab.Node) -> tuple[int, dict[str, object]]:
-    """The health check the gate runs, run on the node itself."""
-    result = node.run("/opt/gpucloud/venv/bin/gpucloud", "health", "check", "--expect", node.sku, "--json", check=False)
-    return result.returncode, json.loads(result.stdout)
-
-
-def failed_checks(doc: dict[str, object]) -> set[str]:
-    return {c["name"] for c in doc["checks"] if c["verdict"] == "FAIL"}  # type: ignore[index, union-attr]
-
-
 def test_a_fresh_node_converges_reboots_starts_its_services_and_passes_the_gate(lab: Lab) -> None:
     assert lab.first.ok, [h.as_json() for h in lab.first.hosts]
     assert all(h.changed > 0 for h in lab.first.hosts)
     for name, node in lab.nodes.items():
         assert node.boots == 2, node.log  # the driver was installed, then the node rebooted into it once
         assert node.boot_id() != lab.boot_ids[name]
-        status, doc = node_health(node)
-        assert status == 0 and doc["verdict"] == "PASS", failed_checks(doc)
+        status, doc = bootlab.health(node)
+        assert status == 0 and doc["verdict"] == "PASS", bootlab.failed_checks(doc)
         assert node.run("test", "-e", "/var/lib/gpucloud/in-service", check=False).returncode == 0
     p5, g6e = lab.nodes["node-p5"], lab.nodes["node-g6e"]
     assert p5.run("systemctl", "is-active", "nvidia-fabricmanager", check=False).stdout.strip() == "active"
@@ -114,35 +91,25 @@ def test_a_second_converge_changes_nothing(lab: Lab) -> None:
     assert all(node.boots == 2 for node in lab.nodes.values())  # no reboot when the pinned driver is loaded
 
 
-def installed(node: bootlab.Node) -> dict[str, str]:
-    out = node.run("dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n").stdout
-    return {n: v for n, v, s in (line.split(" ", 2) for line in out.splitlines()) if s.startswith(("ii", "hi"))}
-
-
-def held(node: bootlab.Node) -> set[str]:
-    out = node.run("dpkg", "--get-selections").stdout
-    return {line.split()[0] for line in out.splitlines() if line.split()[-1] == "hold"}
-
-
 def test_the_pinned_debian_packages_are_installed_and_held(lab: Lab) -> None:
     pins = nodelab.pins()
     driver = f"{pins['nvidia_driver_version']}-1"
     cuda = "cuda-toolkit-" + str(pins["cuda_version"]).replace(".", "-")
     dcgm = "datacenter-gpu-manager-4-cuda" + str(pins["cuda_version"]).split(".")[0]
     for node in lab.nodes.values():
-        found = installed(node)
+        found = bootlab.installed(node)
         for name in ("nvidia-driver-cuda", "nvidia-kernel-open-dkms", "nvidia-persistenced"):
             assert found[name] == driver, name  # not the newer decoy the repository also offers
         assert "nvidia-kernel-dkms" not in found  # open modules, as pinned
         assert found[cuda] == pins["cuda_package_version"]
         assert found[dcgm] == pins["dcgm_package_version"]
-        assert {"nvidia-driver-cuda", "nvidia-kernel-open-dkms", cuda, dcgm} <= held(node)
+        assert {"nvidia-driver-cuda", "nvidia-kernel-open-dkms", cuda, dcgm} <= bootlab.held(node)
         dropin = node.run("cat", "/etc/systemd/system/nvidia-persistenced.service.d/gpucloud.conf").stdout
         assert "--persistence-mode" in dropin
-    assert {"nvidia-fabricmanager", "libnvidia-nscq"} <= held(lab.nodes["node-p5"])
-    assert "nvidia-fabricmanager" not in installed(lab.nodes["node-g6e"])
-    assert "linux-image-amd64" in held(lab.nodes["node-p5"])  # the kernel flavour it has is held
-    assert "linux-image-amd64" not in installed(lab.nodes["node-g6e"])  # no flavour installed: nothing held
+    assert {"nvidia-fabricmanager", "libnvidia-nscq"} <= bootlab.held(lab.nodes["node-p5"])
+    assert "nvidia-fabricmanager" not in bootlab.installed(lab.nodes["node-g6e"])
+    assert "linux-image-amd64" in bootlab.held(lab.nodes["node-p5"])  # the kernel flavour it has is held
+    assert "linux-image-amd64" not in bootlab.installed(lab.nodes["node-g6e"])  # no flavour installed: nothing held
 
 
 def test_injected_faults_fail_the_gate(lab: Lab) -> None:
@@ -154,18 +121,24 @@ def test_injected_faults_fail_the_gate(lab: Lab) -> None:
         assert result.returncode == 1, result.stderr
         hosts = {h["host"]: h for h in json.loads(result.stdout)["hosts"]}
         assert hosts["node-g6e"]["status"] == "failed" and hosts["node-p5"]["status"] != "failed"
+        assert "on GPU 3: uncorrectable memory errors" in hosts["node-g6e"]["message"], hosts["node-g6e"]  # named
         for faults, check in (
             ({"gpus_missing": 1}, "gpu-count"),
             ({"gpu1_row_remap_failed": 1}, "row-remapping"),
             ({"gpu2_lost": 1}, "model"),
         ):
             node.inject(**faults)
-            status, doc = node_health(node)
+            status, doc = bootlab.health(node)
             assert status == 1 and doc["verdict"] == "FAIL", faults
-            assert check in failed_checks(doc), (faults, failed_checks(doc))
+            assert check in bootlab.failed_checks(doc), (faults, bootlab.failed_checks(doc))
+        node.inject()
+        node.kernel_message("NVRM: Xid (PCI:0000:18:00): 79, pid=1234, name=python3, GPU has fallen off the bus.")
+        status, doc = bootlab.health(node)
+        assert status == 1 and bootlab.failed_checks(doc) == {"xid"}, bootlab.failed_checks(doc)
     finally:
         node.inject()
-    assert node_health(node)[0] == 0
+        node.clear_kernel_log()
+    assert bootlab.health(node)[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -175,11 +148,11 @@ def test_a_stopped_fabric_manager_or_persistence_daemon_fails_the_gate(lab: Lab,
     node = lab.nodes["node-p5"]
     try:
         node.run("systemctl", "stop", unit)
-        status, doc = node_health(node)
-        assert status == 1 and check in failed_checks(doc)
+        status, doc = bootlab.health(node)
+        assert status == 1 and check in bootlab.failed_checks(doc)
     finally:
         node.run("systemctl", "start", unit)
-    assert node_health(node)[0] == 0
+    assert bootlab.health(node)[0] == 0
 
 
 def test_a_node_in_service_on_the_wrong_driver_reboots_only_where_allowed(lab: Lab, tmp_path: Path) -> None:
@@ -191,11 +164,11 @@ def test_a_node_in_service_on_the_wrong_driver_reboots_only_where_allowed(lab: L
     refused = configure(ROOT, lab.inventory, limit="node-g6e")
     (host,) = refused.hosts
     assert host.status == "failed" and "needs a reboot" in host.message and "in service" in host.message
-    assert node.boots == boots and node_health(node)[0] == 1  # NVML: driver/library version mismatch
+    assert node.boots == boots and bootlab.health(node)[0] == 1  # NVML: driver/library version mismatch
     allowed = configure(ROOT, lab.inventory_with(tmp_path / "hosts.yml", nvidia_driver_reboot_allowed=True),
                         limit="node-g6e")  # fmt: skip
     assert allowed.ok, [h.as_json() for h in allowed.hosts]
-    assert node.boots == boots + 1 and node_health(node)[0] == 0
+    assert node.boots == boots + 1 and bootlab.health(node)[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -210,12 +183,12 @@ def test_a_node_in_service_on_the_wrong_driver_reboots_only_where_allowed(lab: L
     ],
 )  # fmt: skip
 def test_preflight_refuses_before_anything_changes(lab: Lab, tmp_path: Path, bad: dict[str, str], needle: str) -> None:
-    before = installed(lab.nodes["node-p5"])
+    before = bootlab.installed(lab.nodes["node-p5"])
     result = configure(ROOT, lab.inventory_with(tmp_path / "hosts.yml", **bad), limit="node-p5")
     (node,) = result.hosts
     assert node.status == "failed" and needle in node.message, node.message
     assert node.changed == 0
-    assert installed(lab.nodes["node-p5"]) == before
+    assert bootlab.installed(lab.nodes["node-p5"]) == before
 
 
 @pytest.mark.parametrize(

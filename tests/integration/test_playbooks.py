@@ -45,7 +45,7 @@ def test_ansible_lint_production_profile_is_clean() -> None:
 def test_every_role_documents_its_interface() -> None:
     for role in sorted((ROOT / "playbooks" / "roles").iterdir()):
         defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
-        specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
-        options = specs.get("options", {})
+        entry_points = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        options = {name for spec in entry_points.values() for name in spec.get("options", {})}
         assert set(defaults) <= set(options), f"{role.name}: undocumented {sorted(set(defaults) - set(options))}"
         assert all(name.startswith(role.name + "_") for name in defaults), f"{role.name}: unprefixed variables"
