@@ -34,10 +34,14 @@ def configure(ctx: click.Context, inventory: Path, limit: str | None, playbook: 
 
     \b
     Playbooks:
-      gpu_nodes        converge: preflight, driver, fabric manager, CUDA, container toolkit, DCGM, EFA, health
+      gpu_nodes        converge: preflight, driver, fabric manager, CUDA, container toolkit, DCGM, EFA,
+                       reboot from state, daemons, CDI spec, health gate
       health           the hand-over gate alone (gpucloud health check on every node)
-      upgrade_driver   rolling driver upgrade in batches, drain, reboot where allowed, gate, undrain
-    A failed host never stops the others; the table at the end says which host did what.
+      upgrade_driver   rolling upgrade to the pins, upgrade_batch hosts at a time: drain and wait for
+                       jobs, swap the driver, reboot, gate, give the node back; a failed node stays
+                       drained and stops the rollout
+    In gpu_nodes and health a failed host never stops the others; the table at the end says which
+    host did what.
     """
     from gpucloud.nodes import check_inventory, playbook_path
     from gpucloud.nodes import configure as run_configure

@@ -64,6 +64,16 @@ class RunResult:
         return self.rc == 0 and all(h.status in ("ok", "changed") for h in self.hosts)
 
 
+def _failure_text(res: dict[str, Any], status: str) -> str:
+    """What a failed task says: its message, or for a command that only exited non-zero, what it printed."""
+    msg = str(res.get("msg") or "")
+    stderr = str(res.get("stderr") or "").strip()
+    if stderr and (not msg or msg == "non-zero return code"):
+        last = stderr.splitlines()[-1]
+        return f"{msg}: {last}" if msg else last
+    return msg or status
+
+
 def playbook_path(root: Path, name: str) -> Path:
     stem = name.removesuffix(".yml")
     path = root / "playbooks" / f"{stem}.yml"
@@ -107,7 +117,7 @@ def configure(
                 status = "changed"
             if status in ("failed", "unreachable") and host not in failures and not data.get("ignore_errors"):
                 res = data.get("res", {})
-                failures[host] = f"{data.get('task', '')}: {res.get('msg') or res.get('stderr') or status}".strip()
+                failures[host] = f"{data.get('task', '')}: {_failure_text(res, status)}".strip()
             if progress:
                 progress(host, data.get("task", ""), status)
         return True

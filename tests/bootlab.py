@@ -79,9 +79,15 @@ def lab_key() -> Path:
     return key
 
 
+def catalog_entry(sku: str) -> dict[str, Any]:
+    catalog = yaml.safe_load((ROOT / "gpucloud" / "data" / "catalog.yaml").read_text())
+    entry: dict[str, Any] = catalog["instance_types"][sku]
+    return entry
+
+
 def hardware(sku: str) -> str:
     """/etc/nvidia-standin/gpus.conf for a SKU of the GPU catalog: what its GPUs report."""
-    entry = yaml.safe_load((ROOT / "gpucloud" / "data" / "catalog.yaml").read_text())["instance_types"][sku]
+    entry = catalog_entry(sku)
     memory_mib = int(entry["gpu_memory_gb"] * 1024 * 0.9956)  # an H100 80GB reports 81,559 MiB
     return (
         f"count={entry['gpu_count']}\nname={entry['gpu_model']}\nmemory_mib={memory_mib}\n"
@@ -125,6 +131,7 @@ class Node:
         standin.mkdir(parents=True, exist_ok=True)
         (standin / "gpus.conf").write_text(hardware(self.sku))
         (standin / "faults.conf").write_text("")
+        (standin / "efa.conf").write_text(f"interfaces={catalog_entry(self.sku)['efa_interfaces']}\n")
         scheduler = self.root / "usr" / "local" / "sbin" / "lab-scheduler"
         shutil.copy(nodelab.STANDINS / "lab-scheduler", scheduler)
         scheduler.chmod(0o755)
@@ -259,15 +266,25 @@ class Sources:
     wheelhouse: Path
     key: Path
     socket: Path
+    efa_checksums: dict[str, str]  # stand-in EFA installer version -> sha256
+
+    def efa(self, version: str) -> dict[str, str]:
+        """Inventory variables that install the stand-in EFA installer ``version`` from the lab repository."""
+        return {
+            "efa_installer_version": version,
+            "efa_installer_url": f"http://127.0.0.1:{REPO_PORT}/aws-efa-installer-{version}.tar.gz",
+            "efa_installer_checksum": f"sha256:{self.efa_checksums[version]}",
+        }
 
 
 @contextmanager
 def lab_sources(work: Path) -> Iterator[Sources]:
     """Build the stand-in repository and the wheelhouse once, and serve the repository while in use."""
     repo = nodelab.build_apt_repo(work)
+    efa = nodelab.build_efa_installers(repo)
     wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
     with nodelab.serve(repo) as url, repo_socket(url, work / "repo.sock") as sock:
-        yield Sources(work, wheelhouse, lab_key(), sock)
+        yield Sources(work, wheelhouse, lab_key(), sock, efa)
 
 
 @contextmanager

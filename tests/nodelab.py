@@ -11,6 +11,7 @@ packages and a real wheelhouse of gpucloud.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import os
 import shutil
@@ -128,7 +129,7 @@ def stand_ins(work: Path, decoy_driver: str = "590.48.01") -> list[StandIn]:
     p = pins()
     cuda = str(p["cuda_version"]).replace(".", "-")
     ctk = str(p["nvidia_container_toolkit_version"])
-    dcgm_major = str(p["cuda_version"]).split(".")[0]
+    dcgm_major = str(p["driver_cuda_major"][str(p["nvidia_driver_branch"])])  # type: ignore[index]
     dcgm_unit = (
         "[Unit]\nDescription=NVIDIA DCGM host engine (stand-in)\n[Service]\n"
         "ExecStart=/usr/bin/nv-hostengine -n --service-account nvidia-dcgm\n[Install]\nWantedBy=multi-user.target\n"
@@ -144,13 +145,16 @@ def stand_ins(work: Path, decoy_driver: str = "590.48.01") -> list[StandIn]:
         StandIn("nvidia-container-toolkit-base", ctk, (("usr/bin/nvidia-ctk", _script("nvidia-ctk"), 0o755),)),
         StandIn("libnvidia-container-tools", ctk),
         StandIn("libnvidia-container1", ctk),
-        StandIn(
-            f"datacenter-gpu-manager-4-cuda{dcgm_major}",
-            str(p["dcgm_package_version"]),
-            (
-                ("usr/bin/nv-hostengine", _script("nv-hostengine"), 0o755),
-                ("lib/systemd/system/nvidia-dcgm.service", dcgm_unit, 0o644),
-            ),
+        *(
+            StandIn(
+                f"datacenter-gpu-manager-4-cuda{major}",
+                str(p["dcgm_package_version"]),
+                (
+                    ("usr/bin/nv-hostengine", _script("nv-hostengine"), 0o755),
+                    ("lib/systemd/system/nvidia-dcgm.service", dcgm_unit, 0o644),
+                ),
+            )
+            for major in sorted({dcgm_major, "12", "13"})  # the driver's CUDA major must win over the other
         ),
     ]
     return packages
@@ -196,6 +200,27 @@ def install_kernel_stand_in(work: Path, host: Path) -> None:
     deb = _deb(work, StandIn("linux-image-amd64", "6.1.140-1"))
     shutil.copy(deb, host / "tmp" / deb.name)
     chroot(host, "dpkg", "-i", f"/tmp/{deb.name}")
+
+
+EFA_BUMP = "+lab1"  # suffix of a second stand-in EFA installer version: "the next pin", to upgrade to
+
+
+def build_efa_installers(repo: Path) -> dict[str, str]:
+    """Stand-in aws-efa-installer-<version>.tar.gz at the pinned version and a next one, served beside the
+    apt repository; returns each version's sha256 (the lab's own, not AWS's)."""
+    pinned = str(pins()["efa_installer_version"])
+    checksums = {}
+    for version in (pinned, pinned + EFA_BUMP):
+        tree = repo.parent / "efa" / version / "aws-efa-installer"
+        tree.mkdir(parents=True)
+        (tree / "efa_installer.sh").write_text(_script("efa_installer.sh").replace("@VERSION@", version))
+        (tree / "fi_info").write_text(_script("fi_info"))
+        for name in ("efa_installer.sh", "fi_info"):
+            (tree / name).chmod(0o755)
+        tarball = repo / f"aws-efa-installer-{version}.tar.gz"
+        subprocess.run(["tar", "-C", str(tree.parent), "-czf", str(tarball), "aws-efa-installer"], check=True)
+        checksums[version] = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    return checksums
 
 
 def build_apt_repo(work: Path) -> Path:

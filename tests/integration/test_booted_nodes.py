@@ -5,7 +5,6 @@ The health gate runs, as on a real node: nothing here switches it off."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import bootlab
 import nodelab
 import pytest
+import yaml
 
 from gpucloud.nodes import RunResult, configure
 
@@ -34,9 +34,12 @@ class Lab:
     first: RunResult
     second: RunResult
     boot_ids: dict[str, str]
+    sources: bootlab.Sources
+    base: dict[str, object]  # what every inventory of this lab says (AWS nodes, with EFA)
 
     def inventory_with(self, path: Path, **extra: object) -> Path:
-        return bootlab.write_inventory(path, self.wheelhouse, list(self.nodes.values()), self.key, **extra)
+        nodes = list(self.nodes.values())
+        return bootlab.write_inventory(path, self.wheelhouse, nodes, self.key, **{**self.base, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +53,19 @@ def lab(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFactory) 
     def kernel_flavour(nodes: list[bootlab.Node]) -> None:  # a kernel flavour to find and hold on the p5
         nodelab.install_kernel_stand_in(work, nodes[0].root)
 
+    # AWS nodes: both SKUs have EFA, installed from the lab's stand-in of the pinned installer version.
+    base = {"gpucloud_site": "aws", **lab_sources.efa(str(nodelab.pins()["efa_installer_version"]))}
     with bootlab.booted(nodes, lab_sources.key, kernel_flavour) as by_name:
         boot_ids = {name: node.boot_id() for name, node in by_name.items()}
-        inventory = bootlab.write_inventory(work / "hosts.yml", lab_sources.wheelhouse, nodes, lab_sources.key)
+        inventory = bootlab.write_inventory(work / "hosts.yml", lab_sources.wheelhouse, nodes, lab_sources.key, **base)
         start = time.monotonic()
         first = configure(ROOT, inventory)
         first_s = time.monotonic() - start
         start = time.monotonic()
         second = configure(ROOT, inventory)
         print(f"booted lab converge: first {first_s:.1f} s, second {time.monotonic() - start:.1f} s")
-        yield Lab(work, lab_sources.wheelhouse, lab_sources.key, by_name, inventory, first, second, boot_ids)
+        yield Lab(work, lab_sources.wheelhouse, lab_sources.key, by_name, inventory, first, second, boot_ids,
+                  lab_sources, base)  # fmt: skip
 
 
 def gpucloud_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -85,6 +91,35 @@ def test_a_fresh_node_converges_reboots_starts_its_services_and_passes_the_gate(
             assert node.run("systemctl", "is-active", unit, check=False).stdout.strip() == "active", unit
 
 
+def test_the_container_engine_runs_the_nvidia_runtime_and_cdi_names_the_gpus(lab: Lab) -> None:
+    driver = str(nodelab.pins()["nvidia_driver_version"])
+    for node in lab.nodes.values():
+        # The real containerd, reading the config the toolkit's CLI wrote, and running after its restart.
+        config = node.run("containerd", "config", "dump").stdout
+        assert "containerd.runtimes.nvidia]" in config, config[-2000:]
+        assert 'BinaryName = "/usr/bin/nvidia-container-runtime"' in config
+        assert node.run("systemctl", "is-active", "containerd", check=False).stdout.strip() == "active"
+        spec = yaml.safe_load(node.run("cat", "/etc/cdi/nvidia.yaml").stdout)
+        gpus = bootlab.catalog_entry(node.sku)["gpu_count"]
+        assert [d["name"] for d in spec["devices"]] == [*map(str, range(gpus)), "all"]
+        assert any(m["hostPath"].endswith(f"libnvidia-ml.so.{driver}") for m in spec["containerEdits"]["mounts"])
+
+
+def test_efa_is_installed_at_the_pin_and_every_interface_is_seen(lab: Lab, tmp_path: Path) -> None:
+    version = str(nodelab.pins()["efa_installer_version"])
+    for node in lab.nodes.values():
+        assert f"EFA installer version: {version}" in node.run("cat", "/opt/amazon/efa_installed_packages").stdout
+    node = lab.nodes["node-p5"]
+    try:
+        node.inject(efa_missing=1)
+        result = configure(ROOT, lab.inventory_with(tmp_path / "hosts.yml"), limit="node-p5")
+    finally:
+        node.inject()
+    (host,) = result.hosts
+    assert host.status == "failed", host
+    assert "fi_info -p efa found 31 EFA interfaces on node-p5, the catalog says p5.48xlarge has 32" in host.message
+
+
 def test_a_second_converge_changes_nothing(lab: Lab) -> None:
     assert lab.second.ok, [h.as_json() for h in lab.second.hosts]
     assert [(h.host, h.changed) for h in lab.second.hosts] == [("node-g6e", 0), ("node-p5", 0)]
@@ -95,12 +130,17 @@ def test_the_pinned_debian_packages_are_installed_and_held(lab: Lab) -> None:
     pins = nodelab.pins()
     driver = f"{pins['nvidia_driver_version']}-1"
     cuda = "cuda-toolkit-" + str(pins["cuda_version"]).replace(".", "-")
-    dcgm = "datacenter-gpu-manager-4-cuda" + str(pins["cuda_version"]).split(".")[0]
+    cuda_major = pins["driver_cuda_major"][str(pins["nvidia_driver_branch"])]  # type: ignore[index]
+    dcgm = f"datacenter-gpu-manager-4-cuda{cuda_major}"  # the driver's CUDA major, not only the toolkit's
     for node in lab.nodes.values():
         found = bootlab.installed(node)
         for name in ("nvidia-driver-cuda", "nvidia-kernel-open-dkms", "nvidia-persistenced"):
             assert found[name] == driver, name  # not the newer decoy the repository also offers
         assert "nvidia-kernel-dkms" not in found  # open modules, as pinned
+        assert [name for name in found if name.startswith("datacenter-gpu-manager-4-")] == [dcgm]
+        assert f"linux-headers-{node.run('uname', '-r').stdout.strip()}" in found  # what DKMS builds against
+        blacklist = node.run("apt-config", "dump", "Unattended-Upgrade::Package-Blacklist").stdout
+        assert all(f'"^{p}' in blacklist for p in ("nvidia-", "libnvidia-", "linux-")), blacklist
         assert found[cuda] == pins["cuda_package_version"]
         assert found[dcgm] == pins["dcgm_package_version"]
         assert {"nvidia-driver-cuda", "nvidia-kernel-open-dkms", cuda, dcgm} <= bootlab.held(node)
@@ -180,6 +220,7 @@ def test_a_node_in_service_on_the_wrong_driver_reboots_only_where_allowed(lab: L
         ({"gpucloud_sku": "p9.huge"}, "gpucloud_sku=p9.huge is not in the GPU catalog"),
         ({"gpucloud_repo_url": ""}, 'nvidia_driver_repo_url=""'),
         ({"nvidia_driver_version": "575.57.08"}, "is not on nvidia_driver_branch=580"),
+        ({"preflight_secure_boot_file": "/etc/nvidia-standin/secureboot-enabled"}, "Secure Boot is on"),
     ],
 )  # fmt: skip
 def test_preflight_refuses_before_anything_changes(lab: Lab, tmp_path: Path, bad: dict[str, str], needle: str) -> None:
@@ -236,3 +277,15 @@ def test_check_mode_on_a_converged_host_limited_to_it_exits_0(lab: Lab) -> None:
     hosts = json.loads(result.stdout)["hosts"]
     assert [h["host"] for h in hosts] == ["node-g6e"]
     assert hosts[0]["failed"] == 0 and hosts[0]["changed"] == 0
+
+
+def test_bumping_the_efa_pin_upgrades_an_installed_node(lab: Lab, tmp_path: Path) -> None:
+    node = lab.nodes["node-g6e"]
+    boots = node.boots
+    bumped = str(nodelab.pins()["efa_installer_version"]) + nodelab.EFA_BUMP
+    inventory = lab.inventory_with(tmp_path / "hosts.yml", nvidia_driver_reboot_allowed=True, **lab.sources.efa(bumped))
+    result = configure(ROOT, inventory, limit="node-g6e")
+    assert result.ok, [h.as_json() for h in result.hosts]
+    assert f"EFA installer version: {bumped}" in node.run("cat", "/opt/amazon/efa_installed_packages").stdout
+    assert node.boots == boots + 1  # the installer changed kernel modules: the node rebooted onto them
+    assert bootlab.health(node)[0] == 0

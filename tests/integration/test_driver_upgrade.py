@@ -144,6 +144,9 @@ def test_the_upgrade_passes_and_gives_each_node_back_as_it_was(fleet: Fleet) -> 
     assert bootlab.installed(p5)["nvidia-fabricmanager"] == f"{NEW}-1"
     assert p5.run("systemctl", "is-active", "nvidia-fabricmanager", check=False).stdout.strip() == "active"
     assert {"nvidia-fabricmanager", "libnvidia-nscq"} <= bootlab.held(p5)
+    for node in (g6e, p5):  # the CDI spec names the new driver's libraries, not the old one's
+        spec = node.run("cat", "/etc/cdi/nvidia.yaml").stdout
+        assert f"libnvidia-ml.so.{NEW}" in spec and f"libnvidia-ml.so.{OLD}" not in spec
     assert last_swap(p5)[1] == f"nvidia-driver-cuda upgrade {OLD}-1 running:"
     assert p5.boots == boots["up-p5"] + 1
     assert g6e.boots == boots["up-g6e"]  # already on the pin: gated and given back, not rebooted again
