@@ -24,6 +24,8 @@ import bootlab  # noqa: E402
 
 from gpucloud.nodes import configure  # noqa: E402
 
+TIMEOUT_S = 600  # one converge; Mitogen has hung in the reboot on one of 4 nodes here
+
 
 def settings(work: Path) -> list[tuple[str, dict[str, str]]]:
     default_cfg = work / "default.cfg"
@@ -48,12 +50,20 @@ def converge_twice(sources: bootlab.Sources, work: Path, label: str, count: int,
     with bootlab.booted(nodes, sources.key):
         inventory = bootlab.write_inventory(work / f"{label}-{count}.yml", sources.wheelhouse, nodes, sources.key)
         times = []
+        last: dict[str, str] = {}  # each host's last finished task, to say where a run that timed out stood
+
+        def progress(host: str, task: str, status: str) -> None:
+            last[host] = task
+
         for _ in range(2):
             start = time.perf_counter()
-            result = configure(ROOT, inventory, extra_env=env)
+            result = configure(ROOT, inventory, extra_env=env, timeout_s=TIMEOUT_S, progress=progress)
             times.append(time.perf_counter() - start)
             if not result.ok:
-                failure = next((h.message for h in result.hosts if h.message), f"exit {result.rc}")
+                failure = next((h.message for h in result.hosts if h.message), f"{result.status}, exit {result.rc}")
+                if result.status == "timeout":
+                    stood = ", ".join(f"{host} after {task!r}" for host, task in sorted(last.items()))
+                    failure = f"not done after {TIMEOUT_S} s ({stood})"
                 return label, count, None, None, failure
     for node in nodes:
         shutil.rmtree(node.root, ignore_errors=True)
@@ -70,7 +80,7 @@ def main() -> None:
         for label, env in settings(work):
             for count in (1, 4):
                 rows.append(converge_twice(sources, work, label, count, env))
-                print(f"  done: {label}, {count} host(s)", file=sys.stderr)
+                print(f"  done: {rows[-1]}", file=sys.stderr, flush=True)
     print("converge of playbooks/gpu_nodes.yml on booted nodes over SSH (this machine, 2 cores; the first run")
     print("installs everything and reboots each node into the driver once)")
     print(f"{'settings':<9} {'hosts':>5} {'first s':>8} {'second s':>9} {'changed on 2nd':>15}")

@@ -25,7 +25,9 @@ def nodes() -> None:
     help="An inventory: inventories/tenants/T/R.aws_ec2.yml, inventories/sample/, an on-prem site.",
 )
 @click.option("--limit", metavar="PATTERN", help="Only these hosts or groups (Ansible's --limit).")
-@click.option("--playbook", default="gpu_nodes", show_default=True, help="gpu_nodes, health or upgrade_driver.")
+@click.option(
+    "--playbook", default="gpu_nodes", show_default=True, help="gpu_nodes, health, upgrade_driver or cluster."
+)
 @click.option("--check", is_flag=True, help="Dry run: report what would change, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-host results as JSON.")
 @click.pass_context
@@ -40,6 +42,8 @@ def configure(ctx: click.Context, inventory: Path, limit: str | None, playbook: 
       upgrade_driver   rolling upgrade to the pins, upgrade_batch hosts at a time: drain and wait for
                        jobs, swap the driver, reboot, gate, give the node back; a failed node stays
                        drained and stops the rollout
+      cluster          a tenant's Slurm cluster: head node (slurmctld), GPU nodes (gpu_nodes, then
+                       MUNGE and slurmd, the health check as Slurm's HealthCheckProgram), a smoke job
     In gpu_nodes and health a failed host never stops the others; the table at the end says which
     host did what.
     """

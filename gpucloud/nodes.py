@@ -18,7 +18,7 @@ from typing import Any
 
 from gpucloud.errors import ConfigError
 
-PLAYBOOKS = ("gpu_nodes", "health", "upgrade_driver")
+PLAYBOOKS = ("gpu_nodes", "health", "upgrade_driver", "cluster")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ def configure(
     check: bool = False,
     progress: Progress | None = None,
     extra_env: dict[str, str] | None = None,
+    timeout_s: int | None = None,
 ) -> RunResult:
     import ansible_runner
 
@@ -143,6 +144,7 @@ def configure(
             event_handler=on_event,
             quiet=True,
             suppress_env_files=True,
+            timeout=timeout_s,
         )
         stats = runner.stats or {}
     hosts = sorted(
@@ -160,4 +162,7 @@ def configure(
         )
         for h in hosts
     ]
-    return RunResult(playbook=path.stem, rc=int(runner.rc), status=str(runner.status), hosts=results)
+    # No exit status when ansible-playbook did not end by itself (killed, or past timeout_s): a failure.
+    rc = 1 if runner.rc is None else int(runner.rc)
+    return RunResult(playbook=path.stem, rc=rc or (1 if runner.status != "successful" else 0),
+                     status=str(runner.status), hosts=results)  # fmt: skip

@@ -38,10 +38,13 @@ ROOT = nodelab.ROOT
 CACHE = nodelab.CACHE
 REPO_PORT = 8080  # inside each node's namespace
 REBOOT = 133  # systemd-nspawn's exit status when the container's systemd rebooted
+LAB_SUBNET = "10.77.0"  # the lab network's addresses (a /24 inside the lab's own network namespace)
 PACKAGES = [
     "python3", "python3-venv", "python3-packaging", "systemd", "systemd-sysv", "dbus", "openssh-server",
     "ca-certificates", "kmod", "procps", "gnupg", "python3-apt",
     "containerd",  # a container engine, as GPU servers have one, for the container toolkit to wire in
+    # Debian's Slurm and MUNGE, which the cluster roles install from the OS archive (the nodes cannot reach it).
+    "slurmctld", "slurmd", "slurm-client", "munge",
 ]  # fmt: skip
 
 
@@ -101,8 +104,9 @@ class Node:
 
     name: str
     root: Path
-    sku: str
+    sku: str | None  # None: a node without GPUs (a cluster's head node)
     repo_socket: Path
+    network: LabNetwork | None = None  # a lab network it joins as eth1 (see LabNetwork), besides its loopback
     boots: int = 0
     _thread: threading.Thread | None = None
     _stopping: bool = False
@@ -129,9 +133,10 @@ class Node:
         (self.root / "etc" / "hostname").write_text(self.name + "\n")
         standin = self.root / "etc" / "nvidia-standin"
         standin.mkdir(parents=True, exist_ok=True)
-        (standin / "gpus.conf").write_text(hardware(self.sku))
+        (standin / "gpus.conf").write_text(hardware(self.sku) if self.sku else "count=0\n")
         (standin / "faults.conf").write_text("")
-        (standin / "efa.conf").write_text(f"interfaces={catalog_entry(self.sku)['efa_interfaces']}\n")
+        efa = catalog_entry(self.sku)["efa_interfaces"] if self.sku else 0
+        (standin / "efa.conf").write_text(f"interfaces={efa}\n")
         scheduler = self.root / "usr" / "local" / "sbin" / "lab-scheduler"
         shutil.copy(nodelab.STANDINS / "lab-scheduler", scheduler)
         scheduler.chmod(0o755)
@@ -191,6 +196,8 @@ class Node:
                  f"TCP-LISTEN:{REPO_PORT},bind=127.0.0.1,reuseaddr,fork", f"UNIX-CONNECT:{self.repo_socket}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
+            if self.network is not None:
+                self.network.attach(self, leader)
             self.leader_file.write_text(str(leader))
             _, err = self._proc.communicate()
             self.leader_file.unlink(missing_ok=True)
@@ -287,12 +294,60 @@ def lab_sources(work: Path) -> Iterator[Sources]:
         yield Sources(work, wheelhouse, lab_key(), sock, efa)
 
 
+class LabNetwork:
+    """A network of the lab's own between booted nodes: a bridge in a network namespace the lab makes (none of
+    this machine's interfaces is on it), and a veth from each node's namespace to it: the node's eth1, with
+    an address of LAB_SUBNET. Each node also lists every other in its /etc/hosts. A node that reboots gets a
+    new namespace, and its link is made again."""
+
+    def __init__(self, name: str) -> None:
+        self.namespace = name
+        self.addresses: dict[str, str] = {}
+
+    def __enter__(self) -> LabNetwork:
+        subprocess.run(["ip", "netns", "add", self.namespace], check=True)
+        for argv in (["link", "add", "br0", "type", "bridge"], ["link", "set", "br0", "up"]):
+            subprocess.run(["ip", "-n", self.namespace, *argv], check=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["ip", "netns", "del", self.namespace], check=False)
+
+    def join(self, nodes: list[Node]) -> None:
+        for node in nodes:
+            node.network = self
+            self.addresses[node.name] = f"{LAB_SUBNET}.{10 + len(self.addresses)}"
+
+    def hosts_file(self) -> str:
+        return "".join(f"{address} {name}\n" for name, address in self.addresses.items())
+
+    def attach(self, node: Node, leader: int) -> None:
+        link = f"lab{list(self.addresses).index(node.name)}"
+        ip = ["ip", "-n", self.namespace]
+        subprocess.run([*ip, "link", "del", link], capture_output=True, check=False)  # the last boot's, if any
+        subprocess.run(
+            [*ip, "link", "add", link, "type", "veth", "peer", "name", "eth1", "netns", str(leader)], check=True
+        )
+        subprocess.run([*ip, "link", "set", link, "master", "br0", "up"], check=True)
+        inside = ["nsenter", "-t", str(leader), "-n", "ip"]
+        subprocess.run([*inside, "addr", "add", f"{self.addresses[node.name]}/24", "dev", "eth1"], check=True)
+        subprocess.run([*inside, "link", "set", "eth1", "up"], check=True)
+
+
 @contextmanager
-def booted(nodes: list[Node], key: Path, before_boot: Any = None) -> Iterator[dict[str, Node]]:
-    """Create and boot ``nodes`` (``before_boot(nodes)`` runs between the two); power them off after."""
+def booted(
+    nodes: list[Node], key: Path, before_boot: Any = None, network: LabNetwork | None = None
+) -> Iterator[dict[str, Node]]:
+    """Create and boot ``nodes`` (``before_boot(nodes)`` runs between the two), on ``network`` if given;
+    power them off after."""
     try:
+        if network is not None:
+            network.join(nodes)
         for node in nodes:
             node.create(key)
+            if network is not None:
+                with (node.root / "etc" / "hosts").open("a") as hosts:
+                    hosts.write(network.hosts_file())
         if before_boot is not None:
             before_boot(nodes)
         for node in nodes:
@@ -324,8 +379,11 @@ def held(node: Node) -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.split()[-1] == "hold"}
 
 
-def write_inventory(path: Path, wheelhouse: Path, nodes: list[Node], key: Path, **extra: Any) -> Path:
-    """An inventory of booted nodes reached over SSH, taking packages from the lab repository."""
+def write_inventory(
+    path: Path, wheelhouse: Path, nodes: list[Node], key: Path, groups: dict[str, list[str]] | None = None, **extra: Any
+) -> Path:
+    """An inventory of booted nodes reached over SSH, taking packages from the lab repository; ``groups``
+    names inventory groups of them (role_head, role_gpu)."""
     connect = ROOT / "tests" / "lab-connect"
     sku = extra.pop("gpucloud_sku", None)  # a host var (each node has one), so an override must be one too
     url = f"http://127.0.0.1:{REPO_PORT}/"
@@ -356,8 +414,12 @@ def write_inventory(path: Path, wheelhouse: Path, nodes: list[Node], key: Path, 
                 **extra,
             },
             "hosts": hosts,
+            "children": {group: {"hosts": {name: {} for name in names}} for group, names in (groups or {}).items()},
         }
     }
+    for node in nodes:
+        if node.network is not None:  # the cluster's own network, not the SSH path
+            hosts[node.name]["slurm_config_node_address"] = node.network.addresses[node.name]
     path.write_text(yaml.safe_dump(doc))
     return path
 
@@ -367,7 +429,7 @@ def require_boot_lab() -> str | None:
     if os.geteuid() != 0:
         return "booting nodes with systemd-nspawn needs root"
     for tool in ("debootstrap", "apt-ftparchive", "gpg", "dpkg-deb", "chroot", "systemd-nspawn", "nsenter", "socat",
-                 "ssh", "gcc"):  # fmt: skip
+                 "ssh", "gcc", "ip"):  # fmt: skip
         if not shutil.which(tool):
             return f"{tool} is not installed (make deps installs the Debian packages the lab needs)"
     return None
