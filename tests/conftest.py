@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import bootlab
 import pytest
 import yaml
 
@@ -73,3 +74,16 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env["COLUMNS"] = "200"
     return env
+
+
+@pytest.fixture(scope="session")
+def lab_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bootlab.Sources]:
+    """The booted-node lab's stand-in repository and gpucloud's wheelhouse (tests/bootlab.py), built once a
+    session and served while it runs; shared by every module that boots nodes."""
+    reason = bootlab.require_boot_lab()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}: the repository installs it (make deps); CI must have it")
+        pytest.skip(reason)
+    with bootlab.lab_sources(tmp_path_factory.mktemp("labsources")) as sources:
+        yield sources
