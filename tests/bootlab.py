@@ -334,6 +334,14 @@ class LabNetwork:
         subprocess.run([*inside, "link", "set", "eth1", "up"], check=True)
 
 
+def nvswitch_and_pcie_nodes(work: Path, prefix: str, sources: Sources) -> list[Node]:
+    """The lab's usual pair: an NVSwitch p5 (fabric manager, 32 EFA) and a PCIe g6e, not yet created."""
+    return [
+        Node(f"{prefix}-p5", work / f"{prefix}-p5", "p5.48xlarge", sources.socket),
+        Node(f"{prefix}-g6e", work / f"{prefix}-g6e", "g6e.48xlarge", sources.socket),
+    ]
+
+
 @contextmanager
 def booted(
     nodes: list[Node], key: Path, before_boot: Any = None, network: LabNetwork | None = None

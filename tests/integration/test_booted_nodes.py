@@ -45,10 +45,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     work = tmp_path_factory.mktemp("bootlab")
-    nodes = [
-        bootlab.Node("node-p5", work / "p5", "p5.48xlarge", lab_sources.socket),
-        bootlab.Node("node-g6e", work / "g6e", "g6e.48xlarge", lab_sources.socket),
-    ]
+    nodes = bootlab.nvswitch_and_pcie_nodes(work, "node", lab_sources)
 
     def kernel_flavour(nodes: list[bootlab.Node]) -> None:  # a kernel flavour to find and hold on the p5
         nodelab.install_kernel_stand_in(work, nodes[0].root)

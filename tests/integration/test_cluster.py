@@ -73,9 +73,7 @@ def cluster(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFacto
 
 def test_the_cluster_converges_and_runs_a_job_on_every_gpu_node(cluster: Cluster) -> None:
     assert cluster.first.ok, [h.as_json() for h in cluster.first.hosts]
-    nodes = dict(
-        line.split() for line in cluster.slurm("sinfo", "--noheader", "--Node", "--format=%N %T").splitlines()
-    )
+    nodes = dict(line.split() for line in cluster.slurm("sinfo", "--noheader", "--Node", "--format=%N %T").splitlines())
     assert nodes == {"gpu-a": "idle", "gpu-b": "idle"}
     gres = dict(line.split() for line in cluster.slurm("sinfo", "--noheader", "--Node", "--format=%N %G").splitlines())
     assert gres == {"gpu-a": "gpu:h100:8", "gpu-b": "gpu:l40s:8"}

@@ -50,10 +50,7 @@ class Fleet:
 def fleet(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """Two nodes in service on the previous pin (the p5 with its fabric manager)."""
     work = tmp_path_factory.mktemp("upgrade")
-    nodes = [
-        bootlab.Node("up-p5", work / "p5", "p5.48xlarge", lab_sources.socket),
-        bootlab.Node("up-g6e", work / "g6e", "g6e.48xlarge", lab_sources.socket),
-    ]
+    nodes = bootlab.nvswitch_and_pcie_nodes(work, "up", lab_sources)
     with bootlab.booted(nodes, lab_sources.key) as by_name:
         inventory = bootlab.write_inventory(
             work / "old.yml", lab_sources.wheelhouse, nodes, lab_sources.key,
