@@ -246,6 +246,8 @@ def build_apt_repo(work: Path) -> Path:
     )
     key = subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True)
     (repo / "key.asc").write_bytes(key.stdout)
+    # gpg started an agent for the throw-away key: stop it, or it outlives the tests.
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
     return repo
 
 
