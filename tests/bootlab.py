@@ -391,7 +391,7 @@ def write_inventory(
     path: Path, wheelhouse: Path, nodes: list[Node], key: Path, groups: dict[str, list[str]] | None = None, **extra: Any
 ) -> Path:
     """An inventory of booted nodes reached over SSH, taking packages from the lab repository; ``groups``
-    names inventory groups of them (role_head, role_gpu)."""
+    names inventory groups of them (role_head_node, role_gpu_node)."""
     connect = ROOT / "tests" / "lab-connect"
     sku = extra.pop("gpucloud_sku", None)  # a host var (each node has one), so an override must be one too
     url = f"http://127.0.0.1:{REPO_PORT}/"

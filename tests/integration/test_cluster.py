@@ -57,7 +57,7 @@ def cluster(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFacto
     ):
         inventory = bootlab.write_inventory(
             work / "hosts.yml", lab_sources.wheelhouse, [head, *gpus], lab_sources.key,
-            groups={"role_head": ["head"], "role_gpu": ["gpu-a", "gpu-b"]},
+            groups={"role_head_node": ["head"], "role_gpu_node": ["gpu-a", "gpu-b"]},
             munge_key=MUNGE_KEY,
             slurm_config_overrides=True,  # the lab's nodes have 2 CPUs, not the 192 of a p5
             # This machine's cgroups are v1, read-only inside the nodes: no cgroup tracking or confinement here.
@@ -112,7 +112,7 @@ def test_an_operators_drain_is_left_alone_by_the_health_program(cluster: Cluster
 def test_a_missing_munge_key_is_refused_before_anything_changes(cluster: Cluster, tmp_path: Path) -> None:
     inventory = bootlab.write_inventory(
         tmp_path / "hosts.yml", cluster.sources.wheelhouse, [cluster.head, *cluster.gpus], cluster.sources.key,
-        groups={"role_head": ["head"], "role_gpu": ["gpu-a", "gpu-b"]}, munge_key="short",
+        groups={"role_head_node": ["head"], "role_gpu_node": ["gpu-a", "gpu-b"]}, munge_key="short",
     )  # fmt: skip
     result = configure(ROOT, inventory, "cluster", limit="head")
     (host,) = result.hosts

@@ -123,6 +123,7 @@ def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path
     doc = json.loads(result.stdout)
     assert sorted(doc["tenant_acme"]["hosts"]) == sorted(acme)
     assert sorted(doc["gpu_type_p5_48xlarge"]["hosts"]) == sorted(acme)
+    assert sorted(doc["role_gpu_node"]["hosts"]) == sorted(acme)  # the group playbooks/cluster.yml configures
     assert sorted(doc["region_us_east_1"]["hosts"]) == sorted(acme)
     assert "tenant_beta" not in doc and not set(beta) & set(doc["_meta"]["hostvars"])
     assert not set(other) & set(doc["_meta"]["hostvars"])
