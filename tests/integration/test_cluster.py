@@ -13,6 +13,7 @@ from pathlib import Path
 import bootlab
 import nodelab
 import pytest
+import yaml
 
 from gpucloud.nodes import RunResult, configure
 
@@ -117,3 +118,37 @@ def test_a_missing_munge_key_is_refused_before_anything_changes(cluster: Cluster
     result = configure(ROOT, inventory, "cluster", limit="head")
     (host,) = result.hosts
     assert host.status == "failed" and "munge_key is too short (5 characters)" in host.message, host.message
+
+
+def test_the_sample_inventorys_slurm_drain_commands_work_on_real_slurm(cluster: Cluster) -> None:
+    """upgrade_driver.yml's node_drain role runs these on the node; here they run on a node of the lab's
+    Slurm 22.05, as the role would run them, with the values Ansible would put in."""
+    sample = yaml.safe_load((ROOT / "inventories/sample/group_vars/all/upgrade.yml").read_text())
+    node = cluster.gpus[0]
+
+    def argv(name: str, reason: str = "") -> list[str]:
+        return [
+            part.replace("{{ inventory_hostname_short }}", node.name).replace("{{ node_drain_reason }}", reason)
+            for part in sample[name]
+        ]
+
+    assert node.run(*argv("node_drain_reason_argv")).stdout.strip() == "none"  # not drained: the role reads ""
+    node.run(*argv("node_drain_argv", "gpucloud: driver upgrade to 580.105.08"))
+    try:
+        assert node.run(*argv("node_drain_reason_argv")).stdout.strip() == "gpucloud: driver upgrade to 580.105.08"
+        assert node.run(*argv("node_drain_idle_argv"), check=False).returncode == 0  # no job on it
+        job = cluster.head.run("sbatch", "--nodelist=gpu-a", "--wrap=sleep 30", "--parsable").stdout.strip()
+        # A drained node takes no new job: the job waits, and the node stays idle.
+        assert node.run(*argv("node_drain_idle_argv"), check=False).returncode == 0
+        cluster.head.run("scancel", job)
+    finally:
+        node.run(*argv("node_drain_resume_argv"))
+    assert cluster.settles(node.name, "idle")
+    job = cluster.head.run("sbatch", "--nodelist=gpu-a", "--wrap=sleep 30", "--parsable").stdout.strip()
+    try:
+        deadline = time.monotonic() + 30
+        while node.run(*argv("node_drain_idle_argv"), check=False).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert node.run(*argv("node_drain_idle_argv"), check=False).returncode != 0  # a job runs on it: not idle
+    finally:
+        cluster.head.run("scancel", job)
