@@ -162,7 +162,8 @@ def configure(
         )
         for h in hosts
     ]
-    # No exit status when ansible-playbook did not end by itself (killed, or past timeout_s): a failure.
-    rc = 1 if runner.rc is None else int(runner.rc)
-    return RunResult(playbook=path.stem, rc=rc or (1 if runner.status != "successful" else 0),
-                     status=str(runner.status), hosts=results)  # fmt: skip
+    # A run that did not end successfully by itself (killed: no exit status; past timeout_s) is a failure.
+    rc = int(runner.rc) if runner.rc else 0
+    if rc == 0 and runner.status != "successful":
+        rc = 1
+    return RunResult(playbook=path.stem, rc=rc, status=str(runner.status), hosts=results)

@@ -269,7 +269,6 @@ def repo_socket(url: str, path: Path) -> Iterator[Path]:
 class Sources:
     """What lab nodes install from: the signed stand-in repository (behind ``socket``) and gpucloud's wheels."""
 
-    work: Path
     wheelhouse: Path
     key: Path
     socket: Path
@@ -291,7 +290,7 @@ def lab_sources(work: Path) -> Iterator[Sources]:
     efa = nodelab.build_efa_installers(repo)
     wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
     with nodelab.serve(repo) as url, repo_socket(url, work / "repo.sock") as sock:
-        yield Sources(work, wheelhouse, lab_key(), sock, efa)
+        yield Sources(wheelhouse, lab_key(), sock, efa)
 
 
 class LabNetwork:

@@ -26,9 +26,6 @@ ROOT = nodelab.ROOT
 
 @dataclass
 class Lab:
-    work: Path
-    wheelhouse: Path
-    key: Path
     nodes: dict[str, bootlab.Node]
     inventory: Path
     first: RunResult
@@ -39,7 +36,7 @@ class Lab:
 
     def inventory_with(self, path: Path, **extra: object) -> Path:
         nodes = list(self.nodes.values())
-        return bootlab.write_inventory(path, self.wheelhouse, nodes, self.key, **{**self.base, **extra})
+        return bootlab.write_inventory(path, self.sources.wheelhouse, nodes, self.sources.key, **{**self.base, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +58,7 @@ def lab(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFactory) 
         start = time.monotonic()
         second = configure(ROOT, inventory)
         print(f"booted lab converge: first {first_s:.1f} s, second {time.monotonic() - start:.1f} s")
-        yield Lab(work, lab_sources.wheelhouse, lab_sources.key, by_name, inventory, first, second, boot_ids,
-                  lab_sources, base)  # fmt: skip
+        yield Lab(by_name, inventory, first, second, boot_ids, lab_sources, base)
 
 
 def gpucloud_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -254,7 +250,7 @@ def test_the_rollout_health_gate_stops_a_tenant_whose_node_lost_a_gpu(lab: Lab, 
     inventory = repo / "inventories/tenants/acme/us-east-1.aws_ec2.yml"
     inventory.parent.mkdir(parents=True)
     node = lab.nodes["node-p5"]
-    bootlab.write_inventory(inventory, lab.wheelhouse, [node], lab.key)
+    bootlab.write_inventory(inventory, lab.sources.wheelhouse, [node], lab.sources.key)
     health_gate(repo, "tenant-acme-us-east-1")  # healthy: passes
     try:
         node.inject(gpus_missing=1)

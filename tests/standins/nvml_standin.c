@@ -295,29 +295,17 @@ nvmlReturn_t nvmlDeviceGetNvLinkErrorCounter(nvmlDevice_t device, unsigned link,
     return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t device, unsigned *value) {
-    DEVICE_CALL(device, value);
-    *value = node.pcie_gen;
-    return NVML_SUCCESS;
-}
-
-nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t device, unsigned *value) {
-    DEVICE_CALL(device, value);
-    *value = node.pcie_gen;
-    return NVML_SUCCESS;
-}
-
-nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t device, unsigned *value) {
-    DEVICE_CALL(device, value);
-    *value = node.pcie_width;
-    return NVML_SUCCESS;
-}
-
-nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t device, unsigned *value) {
-    DEVICE_CALL(device, value);
-    *value = node.pcie_width;
-    return NVML_SUCCESS;
-}
+/* The PCIe link: running at its maximum generation and width (the stand-in's links never train down). */
+#define PCIE_GETTER(name, field)                                  \
+    nvmlReturn_t name(nvmlDevice_t device, unsigned *value) {     \
+        DEVICE_CALL(device, value);                               \
+        *value = node.field;                                      \
+        return NVML_SUCCESS;                                      \
+    }
+PCIE_GETTER(nvmlDeviceGetCurrPcieLinkGeneration, pcie_gen)
+PCIE_GETTER(nvmlDeviceGetMaxPcieLinkGeneration, pcie_gen)
+PCIE_GETTER(nvmlDeviceGetCurrPcieLinkWidth, pcie_width)
+PCIE_GETTER(nvmlDeviceGetMaxPcieLinkWidth, pcie_width)
 
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, int sensor, unsigned *value) {
     DEVICE_CALL(device, value);
