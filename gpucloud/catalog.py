@@ -46,11 +46,29 @@ class GpuSku:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeadNodeType:
+    """A CPU instance type a cluster's head node (Slurm controller and login node) may be."""
+
+    instance_type: str
+    vcpu: int
+    memory_gib: int
+    regions: tuple[str, ...]
+
+    def offered_in(self, region: str) -> bool:
+        return region in self.regions
+
+
+@dataclass(frozen=True, kw_only=True)
 class Catalog:
     catalog_date: str
     price_region: str
     price_source: str
     skus: dict[str, GpuSku]
+    head_node_types: dict[str, HeadNodeType]
+    default_head_node_type: str
+
+    def head_node_types_in(self, region: str) -> list[str]:
+        return sorted(name for name, kind in self.head_node_types.items() if kind.offered_in(region))
 
     def names(self) -> list[str]:
         return sorted(self.skus)
@@ -106,9 +124,6 @@ def parse_sku(name: str, doc: Any) -> GpuSku:
     nvswitch = require(doc, "nvswitch", bool, where)
     if nvswitch and ints["nvlinks_per_gpu"] == 0:
         raise CatalogError(f"{where}: nvswitch=true needs nvlinks_per_gpu > 0")
-    regions = require(doc, "regions", list, where)
-    if not regions or not all(isinstance(r, str) for r in regions):
-        raise CatalogError(f"{where}: regions must be a non-empty list of region codes")
     return GpuSku(
         instance_type=name,
         gpu_model=require(doc, "gpu_model", str, where),
@@ -116,9 +131,30 @@ def parse_sku(name: str, doc: Any) -> GpuSku:
         nvswitch=nvswitch,
         pricing_model=pricing_model,
         price_usd_hour=float(price) if price is not None else None,
-        regions=tuple(regions),
+        regions=_regions(doc, where),
         **ints,
     )
+
+
+def _regions(doc: dict[str, Any], where: str) -> tuple[str, ...]:
+    regions = require(doc, "regions", list, where)
+    if not regions or not all(isinstance(r, str) for r in regions):
+        raise CatalogError(f"{where}: regions must be a non-empty list of region codes")
+    return tuple(regions)
+
+
+def parse_head_node_type(name: str, doc: Any) -> HeadNodeType:
+    where = f"catalog.yaml: head_node_types.{name}"
+    if not isinstance(doc, dict):
+        raise CatalogError(f"{where}: want a mapping")
+    unknown = sorted(set(doc) - {"vcpu", "memory_gib", "regions"})
+    if unknown:
+        raise CatalogError(f"{where}: unknown keys {unknown}; allowed: memory_gib, regions, vcpu")
+    sizes = {key: require(doc, key, int, where) for key in ("vcpu", "memory_gib")}
+    for key, value in sizes.items():
+        if value < 1:
+            raise CatalogError(f"{where}: {key}={value} must be >= 1")
+    return HeadNodeType(instance_type=name, regions=_regions(doc, where), **sizes)
 
 
 def parse_catalog(doc: dict[str, Any]) -> Catalog:
@@ -126,11 +162,17 @@ def parse_catalog(doc: dict[str, Any]) -> Catalog:
     types = require(doc, "instance_types", dict, where)
     if not types:
         raise CatalogError(f"{where}: instance_types is empty")
+    heads = require(doc, "head_node_types", dict, where)
+    default_head = require(doc, "default_head_node_type", str, where)
+    if default_head not in heads:
+        raise CatalogError(f"{where}: default_head_node_type={default_head!r} is not one of head_node_types")
     return Catalog(
         catalog_date=str(require(doc, "catalog_date", str, where)),
         price_region=require(doc, "price_region", str, where),
         price_source=require(doc, "price_source", str, where),
         skus={name: parse_sku(name, body) for name, body in types.items()},
+        head_node_types={name: parse_head_node_type(name, body) for name, body in heads.items()},
+        default_head_node_type=default_head,
     )
 
 

@@ -110,7 +110,12 @@ def plan(ctx: click.Context, stack: str, as_json: bool, output_format: str | Non
 
 
 @app.command(context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True, help="Print {ok, stacks, problems: [{check, stack, message}]}.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {ok, stacks, problems: [{check, stack, message}], warnings, schedulers: {slurm, none}}.",
+)
 @click.pass_context
 def validate(ctx: click.Context, as_json: bool) -> int:
     """Check the whole registry: every stack config loads, names agree, CIDRs are disjoint, capacity holds.
@@ -131,7 +136,9 @@ def validate(ctx: click.Context, as_json: bool) -> int:
     else:
         for problem in result.problems:
             out.print(f"[red]{problem.check}[/red] {escape(problem.stack or '-')}: {escape(problem.message)}")
-        out.print(f"validate: {result.stacks} stack(s), {len(result.problems)} problem(s)")
+        clusters = ", ".join(f"{count} {scheduler}" for scheduler, count in result.schedulers.items())
+        counts = f"{result.stacks} stack(s), {len(result.problems)} problem(s)"
+        out.print(f"validate: {counts}; tenant schedulers: {clusters}")
     for warning in result.warnings:  # on stderr, with or without --json: they never change the exit status
         err_console.print(f"warning: {warning.check} {escape(warning.stack or '-')}: {escape(warning.message)}")
     return 1 if result.problems else 0

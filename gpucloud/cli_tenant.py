@@ -13,11 +13,12 @@ from rich.table import Table
 from rich.text import Text
 
 from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
-from gpucloud.config import EGRESS_MODES
+from gpucloud.config import EGRESS_MODES, SCHEDULERS
 from gpucloud.errors import ConfigError
-from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
+from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_SCHEDULER, DEFAULT_STORAGE_TIB
 
 if TYPE_CHECKING:
+    from gpucloud.config import TenantConfig
     from gpucloud.registry import AccountEntry, TenantEntry
     from gpucloud.tenants.onboard import Onboarding, RenderedFile
 
@@ -71,6 +72,17 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
     help=f"Each node's root volume in GiB [new tenants: {DEFAULT_ROOT_VOLUME_GIB}].",
 )
 @click.option("--egress", type=click.Choice(EGRESS_MODES), help=f"Internet egress [new tenants: {DEFAULT_EGRESS}].")
+@click.option(
+    "--scheduler",
+    type=click.Choice(SCHEDULERS),
+    help="slurm: a head node and a Slurm cluster of the GPU nodes (gpucloud nodes configure --playbook cluster); "
+    f"none: bare GPU nodes [new tenants: {DEFAULT_SCHEDULER}].",
+)
+@click.option(
+    "--head-node-type",
+    metavar="TYPE",
+    help="The Slurm head node's CPU instance type, from the catalog [the catalog's default, m7i.2xlarge].",
+)
 @click.option("--display-name", metavar="TEXT", help="The tenant's name as people write it [NAME].")
 @click.option("--org", metavar="ORG", help="Pulumi organization of the stacks [the region's tenants' org].")
 @click.option(
@@ -119,6 +131,8 @@ def onboard(
     az: str | None,
     root_volume_gib: int | None,
     egress: str | None,
+    scheduler: str | None,
+    head_node_type: str | None,
     display_name: str | None,
     org: str | None,
     admin_principals: tuple[str, ...],
@@ -166,6 +180,8 @@ def onboard(
         remove_admin_principals=remove_admin_principals,
         account_email=account_email,
         account_id=account_id,
+        scheduler=scheduler,
+        head_node_type=head_node_type,
         update=update,
     )
     result = do_onboard(repo, request, dry_run=dry_run)
@@ -187,13 +203,19 @@ def _show_written(result: Onboarding) -> None:
     verb = "updated" if result.updated else "onboarded"
     out.print(
         f"{verb} tenant {cfg.tenant} in {cfg.region}: stack {cfg.stack}, cidr {cfg.cidr}, "
-        f"{cfg.node_pool.nodes} × {cfg.node_pool.gpu_type} in {cfg.node_pool.az_id}"
+        f"{cfg.node_pool.nodes} × {cfg.node_pool.gpu_type} in {cfg.node_pool.az_id}, {_scheduler(cfg)}"
     )
     for file in result.files:
         out.print(f"  {_verb(file, dry_run=False)} {file.path}")
         if file.changed and file.existed:
             _print_diff(file, before=file.before)
     _next_steps(result)
+
+
+def _scheduler(cfg: TenantConfig) -> str:
+    if cfg.cluster.head_node_type is None:
+        return "no scheduler (bare nodes)"
+    return f"Slurm, head node {cfg.cluster.head_node_type}"
 
 
 def _print_diff(file: RenderedFile, *, before: str) -> None:
@@ -225,7 +247,8 @@ def _next_steps(result: Onboarding) -> None:
     if any(f.path.name == f"Pulumi.{result.account.stack}.yaml" and not f.existed for f in result.written):
         out.print(f"  pulumi up -s {cfg.org}/{result.account.stack}   # the account, before its region stacks")
     out.print(f"  pulumi up -s {cfg.org}/{cfg.stack}")
-    out.print(f"  gpucloud nodes configure --inventory {inventory}")
+    playbook = " --playbook cluster" if cfg.cluster.has_head_node else ""
+    out.print(f"  gpucloud nodes configure --inventory {inventory}{playbook}")
     out.print(f"  gpucloud health check --expect {cfg.node_pool.gpu_type}   # on each node, before handover")
 
 
@@ -259,7 +282,7 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of tenants.")
 @click.pass_context
 def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
-    """List onboarded tenants: name, region, stack, account, CIDR, GPU type and nodes, AZ."""
+    """List onboarded tenants: name, region, stack, account, CIDR, GPU type and nodes, AZ, egress, scheduler."""
     from gpucloud.registry import load_registry
     from gpucloud.transaction import repository_lock
 
@@ -284,6 +307,8 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
         "nodes",
         "az",
         "egress",
+        "scheduler",
+        "status",
         "display name",
         show_edge=False,
     )
@@ -301,6 +326,7 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
             str(row.nodes),
             row.az,
             row.egress,
+            row.scheduler,
             f"leaving since {row.leaving}" if row.leaving else "active",
             display,
         )

@@ -24,10 +24,14 @@ NAMESPACE = "gpucloud"
 KINDS = ("org", "account", "region", "tenant")
 EGRESS_MODES = ("nat", "none")
 CAPACITY_TYPES = ("reservation", "capacity-block")
+# A tenant's cluster: Slurm (a head node, MUNGE, slurmd on the GPU nodes) or bare GPU nodes.
+SCHEDULERS = ("slurm", "none")
 # Keys whose values are YAML objects or lists (Pulumi passes them to the program as JSON text).
-STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "adminPrincipals", "servedRegions"})
+STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "cluster", "adminPrincipals", "servedRegions"})
 REGION_KEYS = frozenset({"kind", "region", "org", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
-TENANT_KEYS = frozenset({"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "egress", "leaving"})
+TENANT_KEYS = frozenset(
+    {"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "cluster", "egress", "leaving"}
+)
 ORG_KEYS = frozenset(
     {"kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn"}
 )
@@ -135,6 +139,23 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """How the tenant's GPU nodes are handed over: as a Slurm cluster (with a head node) or bare."""
+
+    scheduler: str  # one of SCHEDULERS
+    head_node_type: str | None = None  # the head node's CPU instance type (catalog head_node_types); Slurm only
+
+    @property
+    def has_head_node(self) -> bool:
+        return self.scheduler == "slurm"
+
+
+# A tenant stack written before clusters existed has no gpucloud:cluster key: its nodes stay bare, as they were
+# built, rather than gaining a head node on the next `pulumi up` nobody asked for.
+BARE_NODES = ClusterConfig(scheduler="none")
+
+
+@dataclass(frozen=True, kw_only=True)
 class TenantConfig:
     """One tenant in one region: built in the tenant's own AWS account (its account stack)."""
 
@@ -146,6 +167,7 @@ class TenantConfig:
     node_pool: NodePoolConfig
     storage: StorageConfig
     egress: str
+    cluster: ClusterConfig = BARE_NODES
     leaving: datetime.date | None = None  # offboarding began then: destroy the stack, then remove the files
 
     @property
@@ -475,8 +497,38 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         node_pool=node_pool,
         storage=storage,
         egress=read.choice("egress", EGRESS_MODES),
+        cluster=_parse_cluster(read, region, catalog),
         leaving=_leaving(read),
     )
+
+
+def _parse_cluster(read: _Reader, region: str, catalog: Catalog) -> ClusterConfig:
+    if "cluster" not in read.raw:
+        return BARE_NODES
+    raw = read.mapping("cluster")
+    extra = sorted(set(raw) - {"scheduler", "headNodeType"})
+    if extra:
+        raise read.fail(f"cluster.{extra[0]}", raw[extra[0]], "unknown key; allowed: scheduler, headNodeType")
+    scheduler = raw.get("scheduler")
+    if scheduler not in SCHEDULERS:
+        raise read.fail("cluster.scheduler", scheduler, f"allowed: {', '.join(SCHEDULERS)}")
+    head = raw.get("headNodeType")
+    if scheduler == "none":
+        if head is not None:
+            raise read.fail("cluster.headNodeType", head, "only a cluster with scheduler slurm has a head node")
+        return BARE_NODES
+    check_head_node_type(head, region, catalog, fail=lambda allowed: read.fail("cluster.headNodeType", head, allowed))
+    return ClusterConfig(scheduler=str(scheduler), head_node_type=str(head))
+
+
+def check_head_node_type(value: Any, region: str, catalog: Catalog, *, fail: Any) -> str:
+    """``value`` if it is a head node type of the catalog offered in ``region``; else ``fail(allowed)``."""
+    offered = catalog.head_node_types_in(region)
+    if value not in catalog.head_node_types:
+        raise fail(f"allowed: {', '.join(sorted(catalog.head_node_types))}")
+    if value not in offered:
+        raise fail(f"not offered in {region}; offered there: {', '.join(offered) or 'none'}")
+    return str(value)
 
 
 def _leaving(read: _Reader) -> datetime.date | None:

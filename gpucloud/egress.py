@@ -16,14 +16,17 @@ from gpucloud.datafiles import load_data_file, require
 class EgressFacts:
     always: tuple[str, ...]
     without_nat: tuple[str, ...]
+    cluster_without_nat: tuple[str, ...]
     dns_allowed_domains: tuple[str, ...]
     dns_blocked_domains: tuple[str, ...]
     dns_association_priority: int
     dns_fail_open: str
 
-    def interface_endpoints(self, egress: str) -> tuple[str, ...]:
-        """The interface endpoints a VPC with this egress mode gets."""
-        return self.always + (self.without_nat if egress == "none" else ())
+    def interface_endpoints(self, egress: str, *, cluster: bool = False) -> tuple[str, ...]:
+        """The interface endpoints a VPC with this egress mode (and a Slurm cluster, or not) gets."""
+        if egress != "none":
+            return self.always
+        return self.always + self.without_nat + (self.cluster_without_nat if cluster else ())
 
 
 @cache
@@ -33,6 +36,7 @@ def load_egress() -> EgressFacts:
     return EgressFacts(
         always=tuple(require(doc, "always", list, where)),
         without_nat=tuple(require(doc, "without_nat", list, where)),
+        cluster_without_nat=tuple(require(doc, "cluster_without_nat", list, where)),
         dns_allowed_domains=tuple(require(doc, "dns_allowed_domains", list, where)),
         dns_blocked_domains=tuple(require(doc, "dns_blocked_domains", list, where)),
         dns_association_priority=require(doc, "dns_association_priority", int, where),

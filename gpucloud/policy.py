@@ -484,10 +484,14 @@ def provider_account(provider: RecordedResource) -> str | None:
     return None
 
 
+# Providers whose resources live in no cloud account (values the engine makes, such as a cluster's MUNGE key).
+ACCOUNTLESS_PROVIDERS = ("random:",)
+
+
 def _through_tenant_provider(stack: Stack) -> Iterator[Finding]:
     providers = {r.urn: r for r in stack.resources if r.type.startswith(PROVIDER_PREFIX)}
     for res in stack.resources:
-        if not res.custom or res.type.startswith(PROVIDER_PREFIX) or res.type.startswith("pulumi:pulumi:"):
+        if not res.custom or res.type.startswith((PROVIDER_PREFIX, "pulumi:pulumi:", *ACCOUNTLESS_PROVIDERS)):
             continue
         provider = providers.get(res.provider) if res.provider else None
         if res.type in IN_OUR_ACCOUNT:

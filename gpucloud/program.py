@@ -136,6 +136,7 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
             ),
             account_id=account_id,
             tenant_provider=provider,
+            deployer_role_arn=account.require_output("accessRoleArn"),
             tags=t.tenant_tags(config.tenant, config.region),
         ),
     )

@@ -34,7 +34,7 @@ def iso(when: datetime.datetime | None) -> str | None:
     return None if when is None else when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +53,8 @@ class TenantEntry:
     org: str
     capacity_ends: str | None = None  # a Capacity Block's end, ISO 8601 UTC
     leaving: str | None = None  # the date offboarding began (ISO), while its stack is being destroyed
+    scheduler: str = "none"  # "slurm" (a head node and a Slurm cluster) or "none" (bare GPU nodes)
+    head_node_type: str | None = None
 
     @classmethod
     def of(cls, config: TenantConfig) -> TenantEntry:
@@ -69,6 +71,8 @@ class TenantEntry:
             org=config.org,
             capacity_ends=iso(config.node_pool.capacity_ends),
             leaving=None if config.leaving is None else config.leaving.isoformat(),
+            scheduler=config.cluster.scheduler,
+            head_node_type=config.cluster.head_node_type,
         )
 
     def as_json(self) -> dict[str, Any]:

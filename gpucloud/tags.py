@@ -10,6 +10,11 @@ ROLE = "gpucloud:role"
 GPU_TYPE = "gpucloud:gpu-type"
 # On GPU nodes: the tenant bucket that Ansible's SSM connection stages files through.
 SSM_BUCKET = "gpucloud:ssm-bucket"
+# On a Slurm cluster's nodes: the ARN of the secret holding its MUNGE key (each node reads it with its own role),
+# and the tenant's FSx for Lustre file system (DNS name, mount name), which the inventory composes for the roles.
+MUNGE_KEY_SECRET = "gpucloud:munge-key-secret"
+FSX_DNS_NAME = "gpucloud:fsx-dns-name"
+FSX_MOUNT_NAME = "gpucloud:fsx-mount-name"
 
 
 def region_tags(region: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpucloud.config import ORG_STACK
+from gpucloud.config import ORG_STACK, SCHEDULERS
 from gpucloud.names import account_stack_name, region_stack_name
 from gpucloud.regions import load_regions
 from gpucloud.registry import Registry, TenantEntry, iso, load_registry
@@ -35,6 +35,7 @@ class Validation:
     stacks: int
     problems: list[Problem]
     warnings: list[Problem] = field(default_factory=list)  # worth knowing, not a reason to refuse a change
+    schedulers: dict[str, int] = field(default_factory=dict)  # tenant stacks per scheduler (slurm, none)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class Validation:
             "stacks": self.stacks,
             "problems": [p.as_json() for p in self.problems],
             "warnings": [w.as_json() for w in self.warnings],
+            "schedulers": self.schedulers,
         }
 
 
@@ -150,7 +152,10 @@ def check_registry(registry: Registry, stack_count: int, *, now: datetime.dateti
             )
     problems += list(_account_problems(registry))
     warnings = list(_blocks_ending(registry, now or datetime.datetime.now(datetime.UTC)))
-    return Validation(stacks=stack_count, problems=problems, warnings=warnings)
+    schedulers = {scheduler: 0 for scheduler in SCHEDULERS}
+    for tenant in registry.tenants:
+        schedulers[tenant.scheduler] += 1
+    return Validation(stacks=stack_count, problems=problems, warnings=warnings, schedulers=schedulers)
 
 
 def _blocks_ending(registry: Registry, now: datetime.datetime) -> Iterator[Problem]:

@@ -45,6 +45,7 @@ PACKAGES = [
     "containerd",  # a container engine, as GPU servers have one, for the container toolkit to wire in
     # Debian's Slurm and MUNGE, which the cluster roles install from the OS archive (the nodes cannot reach it).
     "slurmctld", "slurmd", "slurm-client", "munge",
+    "python3-boto3",  # the munge role's secret reader (AWS's SDK for Python, from the OS archive)
 ]  # fmt: skip
 
 
@@ -305,9 +306,23 @@ class LabNetwork:
 
     def __enter__(self) -> LabNetwork:
         subprocess.run(["ip", "netns", "add", self.namespace], check=True)
-        for argv in (["link", "add", "br0", "type", "bridge"], ["link", "set", "br0", "up"]):
+        for argv in (
+            ["link", "add", "br0", "type", "bridge"],
+            ["addr", "add", f"{self.gateway}/24", "dev", "br0"],  # where the lab's own services listen
+            ["link", "set", "br0", "up"],
+        ):
             subprocess.run(["ip", "-n", self.namespace, *argv], check=True)
         return self
+
+    @property
+    def gateway(self) -> str:
+        return f"{LAB_SUBNET}.1"
+
+    def start(self, argv: list[str]) -> subprocess.Popen[str]:
+        """Run ``argv`` inside the lab network's namespace (a service the nodes reach at ``gateway``)."""
+        return subprocess.Popen(
+            ["ip", "netns", "exec", self.namespace, *argv], stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
 
     def __exit__(self, *exc: object) -> None:
         subprocess.run(["ip", "netns", "del", self.namespace], check=False)

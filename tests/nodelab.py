@@ -156,6 +156,14 @@ def stand_ins(work: Path, decoy_driver: str = "590.48.01") -> list[StandIn]:
             )
             for major in sorted({dcgm_major, "12", "13"})  # the driver's CUDA major must win over the other
         ),
+        # AWS's Lustre client for FSx, for the running kernel; its mount helper records how mount(8) called it
+        # and fails as a client with no Lustre server to reach would (the lab has none).
+        StandIn(
+            f"lustre-client-modules-{os.uname().release}",
+            "2.15.6-1fsx1",
+            (("sbin/mount.lustre", _script("mount.lustre"), 0o755),),
+        ),
+        StandIn("lustre-client-modules-aws", "2.15.6-1fsx1"),
     ]
     return packages
 

@@ -59,6 +59,9 @@ class GpuNodePoolArgs:
     tags: Mapping[str, str]
     # The bucket Ansible's SSM connection stages files through; tagged on each node for the inventory.
     ssm_bucket: pulumi.Input[str] | None = None
+    # Tags on each node only (not the launch template: changing them updates the nodes in place, never replaces
+    # them): what the inventory composes for the cluster roles (gpucloud.components.cluster_head.node_tags).
+    node_tags: Mapping[str, pulumi.Input[str]] | None = None
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -140,7 +143,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 launch_template=aws.ec2.InstanceLaunchTemplateArgs(
                     id=template.id, version=template.latest_version.apply(str)
                 ),
-                tags=self._node_tags(tags, f"{name}-{index}", args.ssm_bucket),
+                tags={**self._node_tags(tags, f"{name}-{index}", args.ssm_bucket), **(args.node_tags or {})},
                 opts=child,
             )
             self.instance_ids.append(node.id)

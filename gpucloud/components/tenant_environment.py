@@ -14,8 +14,9 @@ import pulumi
 import pulumi_aws as aws
 
 from gpucloud import tags as t
-from gpucloud.catalog import GpuSku
+from gpucloud.catalog import GpuSku, load_catalog
 from gpucloud.components.capacity_share import CapacityShare, CapacityShareArgs
+from gpucloud.components.cluster_head import ClusterHead, ClusterHeadArgs
 from gpucloud.components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from gpucloud.components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from gpucloud.components.tenant_identity import TenantIdentity, TenantIdentityArgs
@@ -43,6 +44,7 @@ class TenantEnvironmentArgs:
     region: RegionExports
     account_id: pulumi.Input[str]
     tenant_provider: aws.Provider  # acts in the tenant's account (assumes the organization's access role there)
+    deployer_role_arn: pulumi.Input[str]  # that access role
     tags: Mapping[str, str]
 
 
@@ -80,6 +82,7 @@ class TenantEnvironment(pulumi.ComponentResource):
                 account_id=args.account_id,
                 mirror_bucket_arn=args.region.mirror_bucket_arn,
                 tags=args.tags,
+                cluster=cfg.cluster.has_head_node,
             ),
             opts=child,
         )
@@ -126,6 +129,30 @@ class TenantEnvironment(pulumi.ComponentResource):
         )
         self._vcpu_quota(name, args, child)
         image = pulumi.Output.from_input(args.region.amis).apply(lambda pinned: pinned[cfg.node_pool.gpu_type])
+        cluster_tags: dict[str, pulumi.Input[str]] = {t.SSM_BUCKET: storage.bucket}
+        if storage.fsx_dns_name is not None and storage.fsx_mount_name is not None:
+            cluster_tags |= {t.FSX_DNS_NAME: storage.fsx_dns_name, t.FSX_MOUNT_NAME: storage.fsx_mount_name}
+        head = None
+        if cfg.cluster.head_node_type is not None:
+            head = ClusterHead(
+                f"{name}-cluster",
+                ClusterHeadArgs(
+                    tenant=cfg.tenant,
+                    head_type=load_catalog().head_node_types[cfg.cluster.head_node_type],
+                    ami=image.apply(lambda pinned: str(pinned["id"])),
+                    subnet_id=network.private_subnet_id,
+                    security_group_id=network.node_security_group_id,
+                    kms_key_arn=key.arn,
+                    instance_profile=identity.node_instance_profile,
+                    node_role_name=identity.node_role_name,
+                    node_role_arn=identity.node_role_arn,
+                    deployer_role_arn=args.deployer_role_arn,
+                    tags=args.tags,
+                    node_tags=cluster_tags,
+                ),
+                opts=child,
+            )
+            cluster_tags = head.node_tags(cluster_tags)
         pool = GpuNodePool(
             f"{name}-nodes",
             GpuNodePoolArgs(
@@ -143,6 +170,7 @@ class TenantEnvironment(pulumi.ComponentResource):
                 root_volume_gib=cfg.node_pool.root_volume_gib,
                 tags=args.tags,
                 ssm_bucket=storage.bucket,
+                node_tags=cluster_tags,
             ),
             opts=child,
         )
@@ -158,21 +186,35 @@ class TenantEnvironment(pulumi.ComponentResource):
             "gpuType": cfg.node_pool.gpu_type,
             "nodes": cfg.node_pool.nodes,
             "capacityReservationId": share.reservation_id,
+            "scheduler": cfg.cluster.scheduler,
         }
-        if storage.fsx_dns_name is not None:
+        if head is not None:
+            self.exports["headNodeInstanceId"] = head.instance_id
+            self.exports["mungeKeySecretArn"] = head.munge_key_secret_arn
+        if storage.fsx_dns_name is not None and storage.fsx_mount_name is not None:
             self.exports["fsxDnsName"] = storage.fsx_dns_name
+            self.exports["fsxMountName"] = storage.fsx_mount_name
         self.register_outputs(self.exports)
 
     def _vcpu_quota(self, name: str, args: TenantEnvironmentArgs, opts: pulumi.ResourceOptions) -> None:
-        """Ask, in the tenant's account, for the On-Demand vCPU quota its nodes need: a new account's default
-        is far below one GPU node, and the nodes are instances of the tenant's account (data/guardrails.yaml)."""
-        quota = load_guardrails().quota_for(args.sku.instance_type)
-        if quota is None:
-            return
-        aws.servicequotas.ServiceQuota(
-            f"{name}-vcpu-quota",
-            service_code=quota["service"],
-            quota_code=quota["code"],
-            value=float(args.config.node_pool.nodes * args.sku.vcpu),
-            opts=opts,
-        )
+        """Ask, in the tenant's account, for the On-Demand vCPU quotas its instances need: a new account's default
+        is far below one GPU node, and the nodes are instances of the tenant's account (data/guardrails.yaml).
+        A head node counts against its own family's quota."""
+        wanted = {args.sku.instance_type: args.config.node_pool.nodes * args.sku.vcpu}
+        head = args.config.cluster.head_node_type
+        if head is not None:
+            wanted[head] = load_catalog().head_node_types[head].vcpu
+        vcpus: dict[str, tuple[dict[str, str], int]] = {}
+        for instance_type, count in wanted.items():
+            quota = load_guardrails().quota_for(instance_type)
+            if quota is not None:
+                held = vcpus.get(quota["code"], (quota, 0))[1]
+                vcpus[quota["code"]] = (quota, held + count)
+        for index, (quota, count) in enumerate(vcpus.values()):
+            aws.servicequotas.ServiceQuota(
+                f"{name}-vcpu-quota" if index == 0 else f"{name}-vcpu-quota-{quota['code']}",
+                service_code=quota["service"],
+                quota_code=quota["code"],
+                value=float(count),
+                opts=opts,
+            )

@@ -98,6 +98,7 @@ def ssm_agent_statement() -> Statement:
 class TenantIdentity(pulumi.ComponentResource):
     node_instance_profile: pulumi.Output[str]
     node_role_arn: pulumi.Output[str]
+    node_role_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: TenantIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:tenant:TenantIdentity", name, None, opts)
@@ -125,6 +126,7 @@ class TenantIdentity(pulumi.ComponentResource):
         profile = aws.iam.InstanceProfile(f"{name}-node", path=path, role=node_role.name, tags=tags, opts=child)
         self.node_instance_profile = profile.name
         self.node_role_arn = node_role.arn
+        self.node_role_name = node_role.name
         self.register_outputs(
             {"node_instance_profile": self.node_instance_profile, "node_role_arn": self.node_role_arn}
         )

@@ -35,6 +35,7 @@ class TenantNetworkArgs:
     account_id: pulumi.Input[str]  # the tenant's account: the only owner of buckets the S3 endpoint admits
     mirror_bucket_arn: pulumi.Input[str]  # our package mirror, which the S3 endpoint admits read-only
     tags: Mapping[str, str]
+    cluster: bool = False  # a Slurm cluster: its nodes also call Secrets Manager (the MUNGE key)
 
 
 def subnet_plan(cidr: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
@@ -135,7 +136,7 @@ class TenantNetwork(pulumi.ComponentResource):
                 opts=child,
             )
         facts = load_egress()
-        for service in facts.interface_endpoints(args.egress):
+        for service in facts.interface_endpoints(args.egress, cluster=args.cluster):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service}",
                 vpc_id=vpc.id,

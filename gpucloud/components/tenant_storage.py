@@ -45,6 +45,7 @@ class TenantStorage(pulumi.ComponentResource):
         self.bucket = data.bucket
         self.bucket_arn = data.arn
         self.fsx_dns_name = None
+        self.fsx_mount_name: pulumi.Output[str] | None = None
         if args.fsx_tib is not None:
             lustre = aws.ec2.SecurityGroup(
                 f"{name}-lustre",
@@ -88,4 +89,5 @@ class TenantStorage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=rules),
             )
             self.fsx_dns_name = fs.dns_name
+            self.fsx_mount_name = fs.mount_name
         self.register_outputs({"bucket": self.bucket, "bucket_arn": self.bucket_arn})

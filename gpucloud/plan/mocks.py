@@ -227,6 +227,12 @@ class PlanMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:organizations/policy:Policy":
             rid = f"p-{digest[:8]}"
             outputs["arn"] = f"arn:aws:organizations::{MOCK_ACCOUNT}:policy/o-mock/service_control_policy/{rid}"
+        elif args.typ == "aws:secretsmanager/secret:Secret":
+            name = outputs.get("name") or f"{outputs.get('namePrefix', args.name)}{digest[:26]}"
+            outputs["name"] = name
+            # Secrets Manager appends a hyphen and six random characters to the name in the ARN.
+            outputs["arn"] = f"arn:aws:secretsmanager:{self.region}:{MOCK_ACCOUNT}:secret:{name}-{digest[:6]}"
+            rid = outputs["arn"]
         elif args.typ == "aws:ram/resourceShare:ResourceShare":
             outputs["arn"] = f"arn:aws:ram:{self.region}:{MOCK_ACCOUNT}:resource-share/{digest}"
         else:

@@ -24,7 +24,7 @@ from gpucloud.errors import ConfigError
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.plan.runner import ProgramRun, run_program
 from gpucloud.plan.summary import Summary, summarize
-from gpucloud.policy import PROVIDER_PREFIX, Violation, evaluate, provider_account
+from gpucloud.policy import ACCOUNTLESS_PROVIDERS, PROVIDER_PREFIX, Violation, evaluate, provider_account
 from gpucloud.prices import load_prices
 from gpucloud.repo import Repository
 
@@ -61,7 +61,11 @@ class Plan:
                     "parent": r.parent,
                     "inputs": r.inputs,
                     "provider": r.provider,
-                    "account": accounts.get(r.provider, "unknown") if r.custom else None,
+                    "account": (
+                        accounts.get(r.provider, "unknown")
+                        if r.custom and not r.type.startswith(ACCOUNTLESS_PROVIDERS)
+                        else None
+                    ),
                     "dependencies": list(r.dependencies),
                 }
                 for r in self.resources

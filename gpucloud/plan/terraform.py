@@ -22,7 +22,7 @@ from gpucloud.plan.mocks import RecordedResource
 from gpucloud.plan.offline import Plan
 
 FORMAT_VERSION = "1.2"
-PROVIDER = "registry.terraform.io/hashicorp/aws"
+PROVIDER = "registry.terraform.io/hashicorp/{}"  # a Terraform type's prefix names its provider: aws, random
 MAP_ATTRIBUTES = frozenset({"tags", "tagsAll"})  # Terraform maps: their keys are data, never renamed
 NOT_TERRAFORM = ("pulumi:", "pulumi-python:", "gpucloud:")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -126,7 +126,7 @@ def terraform_plan(plan: Plan) -> dict[str, Any]:
                 "mode": "managed",
                 "type": tf_type,
                 "name": name,
-                "provider_config_key": "aws",
+                "provider_config_key": tf_type.split("_")[0],
                 "expressions": expressions,
             }
         )
@@ -136,7 +136,7 @@ def terraform_plan(plan: Plan) -> dict[str, Any]:
                 "mode": "managed",
                 "type": tf_type,
                 "name": name,
-                "provider_name": PROVIDER,
+                "provider_name": PROVIDER.format(tf_type.split("_")[0]),
                 "schema_version": 0,
                 "values": values,
                 "sensitive_values": {},
@@ -148,7 +148,7 @@ def terraform_plan(plan: Plan) -> dict[str, Any]:
                 "mode": "managed",
                 "type": tf_type,
                 "name": name,
-                "provider_name": PROVIDER,
+                "provider_name": PROVIDER.format(tf_type.split("_")[0]),
                 "change": {"actions": ["create"], "before": None, "after": values, "after_unknown": {}},
             }
         )
@@ -158,7 +158,10 @@ def terraform_plan(plan: Plan) -> dict[str, Any]:
         "planned_values": {"root_module": {"resources": resources}},
         "resource_changes": changes,
         "configuration": {
-            "provider_config": {"aws": {"name": "aws", "full_name": PROVIDER}},
+            "provider_config": {
+                name: {"name": name, "full_name": PROVIDER.format(name)}
+                for name in sorted({"aws", *(r["provider_config_key"] for r in configured)})
+            },
             "root_module": {"resources": configured},
         },
     }

@@ -8,3 +8,5 @@ DEFAULT_ROOT_VOLUME_GIB = 500
 # the data is deleted this many days after offboarding by a lifecycle rule the printed steps set, unless the
 # account closes first (AWS deletes a closed account's resources after its post-closure period).
 DATA_NOTICE_DAYS = 30
+# A new tenant gets a cluster it can `sbatch` on (a head node running slurmctld); --scheduler none: bare nodes.
+DEFAULT_SCHEDULER = "slurm"

@@ -28,9 +28,12 @@ from gpucloud.config import (
     PRINCIPAL_PATTERN,
     ROOT_VOLUME_GIB_MAX,
     ROOT_VOLUME_GIB_MIN,
+    SCHEDULERS,
     AccountConfig,
+    ClusterConfig,
     TenantConfig,
     check_display_name,
+    check_head_node_type,
     config_from_namespaced,
     email_ok,
     fsx_size_ok,
@@ -43,7 +46,13 @@ from gpucloud.regions import load_regions
 from gpucloud.registry import AccountEntry, Registry, iso, load_registry
 from gpucloud.repo import Repository, config_mapping
 from gpucloud.templating import render
-from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ORG, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_STORAGE_TIB
+from gpucloud.tenants.defaults import (
+    DEFAULT_EGRESS,
+    DEFAULT_ORG,
+    DEFAULT_ROOT_VOLUME_GIB,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STORAGE_TIB,
+)
 from gpucloud.tenants.files import TenantFiles
 from gpucloud.transaction import FileTransaction, repository_lock
 from gpucloud.validate import check_registry
@@ -69,6 +78,8 @@ class OnboardRequest:
     root_volume_gib: int | None = None
     account_email: str | None = None  # the tenant's first onboarding: a new account with this root e-mail
     account_id: str | None = None  # ... or adopt this existing account of the organization
+    scheduler: str | None = None  # "slurm" (a head node and a Slurm cluster) or "none" (bare GPU nodes)
+    head_node_type: str | None = None  # the head node's CPU type [the catalog's default]; Slurm only
     update: bool = False
 
 
@@ -106,6 +117,8 @@ class Onboarding:
             "stack": self.config.stack,
             "cidr": str(self.config.cidr),
             "az": self.config.node_pool.az_id,
+            "scheduler": self.config.cluster.scheduler,
+            "head_node_type": self.config.cluster.head_node_type,
             "account": {
                 "stack": self.account.stack,
                 "id": self.account.account_id,
@@ -155,6 +168,19 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
     ):
         extra = " (0 with --update removes it)" if request.update else ""
         raise ConfigError(f"--fsx-tib={request.fsx_tib:g}: {fsx_sizes_rule()}{extra}")
+    if request.scheduler is not None and request.scheduler not in SCHEDULERS:
+        raise ConfigError(f"--scheduler={request.scheduler!r}: allowed: {', '.join(SCHEDULERS)}")
+    if request.head_node_type is not None:
+        if request.scheduler == "none":
+            raise ConfigError(
+                f"--head-node-type={request.head_node_type}: only a cluster with --scheduler slurm has a head node"
+            )
+        check_head_node_type(
+            request.head_node_type,
+            request.region,
+            catalog,
+            fail=lambda allowed: ConfigError(f"--head-node-type={request.head_node_type!r}: {allowed}"),
+        )
     if request.egress is not None and request.egress not in EGRESS_MODES:
         raise ConfigError(f"--egress={request.egress!r}: allowed: {', '.join(EGRESS_MODES)}")
     if request.display_name is not None:
@@ -279,6 +305,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     capacity_entry = region.capacity_for(gpu_type, az)
     assert capacity_entry is not None
     principals = _principals(request, account)
+    cluster = _cluster(request, existing)
     context = {
         "tenant": request.name,
         "region": request.region,
@@ -303,6 +330,8 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "storage_tib": request.storage_tib or (existing.storage.bucket_tib if existing else DEFAULT_STORAGE_TIB),
         "fsx_tib": fsx,
         "egress": request.egress or (existing.egress if existing else DEFAULT_EGRESS),
+        "scheduler": cluster.scheduler,
+        "head_node_type": cluster.head_node_type,
         "admin_principals": list(principals),
         "inventory_path": str(files.inventory),
     }
@@ -371,6 +400,21 @@ def _parse_back_account(stack: str, text: str, context: dict[str, Any]) -> Accou
     if config.display_name != context["display_name"] or config.admin_principals != tuple(context["admin_principals"]):
         raise ConfigError("templates/account/stack.yaml.j2 does not round-trip the display name or principals")
     return config
+
+
+def _cluster(request: OnboardRequest, existing: TenantConfig | None) -> ClusterConfig:
+    """The scheduler asked for, else the tenant's current one (a new tenant: Slurm), and the head node's type: the
+    one asked for, else the current one, else the catalog's default."""
+    scheduler = request.scheduler or (existing.cluster.scheduler if existing else DEFAULT_SCHEDULER)
+    if scheduler == "none":
+        if request.head_node_type is not None:
+            raise ConfigError(
+                f"--head-node-type={request.head_node_type}: tenant {request.name} has no scheduler (bare nodes); "
+                "add --scheduler slurm"
+            )
+        return ClusterConfig(scheduler="none")
+    head = request.head_node_type or (existing.cluster.head_node_type if existing else None)
+    return ClusterConfig(scheduler=scheduler, head_node_type=head or load_catalog().default_head_node_type)
 
 
 def _fsx(request: OnboardRequest, existing: TenantConfig | None) -> float | None:

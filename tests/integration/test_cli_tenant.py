@@ -87,6 +87,8 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
         "display_name": "Beta Labs",
         "egress": "none",
         "org": "organization",
+        "scheduler": "slurm",
+        "head_node_type": "m7i.2xlarge",
         "account": {
             "stack": "account-beta",
             "name": "beta",
@@ -616,3 +618,46 @@ def test_output_that_is_not_a_terminal_is_never_cut(repo_copy: Path) -> None:
         assert value in listed.stdout, value  # fmt: skip
     plan = gpucloud(repo_copy, "plan", "region-us-east-1")
     assert "…" not in plan.stdout and "aws:ec2/capacityReservation:CapacityReservation region-us-east-1-" in plan.stdout
+
+
+def test_onboarding_asks_for_a_slurm_cluster_by_default_and_bare_nodes_on_request(repo_copy: Path) -> None:
+    result = gpucloud(repo_copy, *onboard_args("beta"), "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["scheduler"], doc["head_node_type"]) == ("slurm", "m7i.2xlarge")
+    stack = yaml.safe_load((repo_copy / "stacks" / "Pulumi.tenant-beta-us-east-1.yaml").read_text())
+    assert stack["config"]["gpucloud:cluster"] == {"scheduler": "slurm", "headNodeType": "m7i.2xlarge"}
+    handover = (repo_copy / "inventories" / "tenants" / "beta" / "us-east-1.handover.md").read_text()
+    assert "| Scheduler | Slurm: a head node (m7i.2xlarge)" in handover and "## Your first job" in handover
+
+    result = gpucloud(repo_copy, *onboard_args("gamma", "--scheduler", "none"))
+    assert result.returncode == 0, result.stderr
+    assert "no scheduler (bare nodes)" in result.stdout and "--playbook cluster" not in result.stdout
+    stack = yaml.safe_load((repo_copy / "stacks" / "Pulumi.tenant-gamma-us-east-1.yaml").read_text())
+    assert stack["config"]["gpucloud:cluster"] == {"scheduler": "none"}
+
+    # --update keeps the scheduler unless asked; a bigger head node is a change of its type only
+    result = gpucloud(repo_copy, *onboard_args("beta", "--update", "--head-node-type", "m7i.4xlarge"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["head_node_type"] == "m7i.4xlarge"
+    listed = {(row["name"], row["scheduler"], row["head_node_type"]) for row in tenants(repo_copy)}
+    assert {("beta", "slurm", "m7i.4xlarge"), ("gamma", "none", None), ("acme", "slurm", "m7i.2xlarge")} <= listed
+    validated = gpucloud(repo_copy, "validate", "--json")
+    assert json.loads(validated.stdout)["schedulers"] == {"slurm": 2, "none": 1}
+    assert "tenant schedulers: 2 slurm, 1 none" in gpucloud(repo_copy, "validate").stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (("--scheduler", "pbs"), ("--scheduler", "'pbs'", "slurm", "none")),
+        (("--head-node-type", "p5.48xlarge"), ("--head-node-type='p5.48xlarge'", "allowed: m7i.2xlarge, m7i.4xlarge")),
+        (("--scheduler", "none", "--head-node-type", "m7i.2xlarge"), ("only a cluster with --scheduler slurm",)),
+    ],
+)
+def test_a_bad_scheduler_or_head_node_type_is_refused_and_nothing_is_written(
+    repo_copy: Path, extra: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    before = snapshot(repo_copy)
+    assert_refused(gpucloud(repo_copy, *onboard_args("beta", *extra)), *needles)
+    assert snapshot(repo_copy) == before

@@ -1,14 +1,19 @@
 """playbooks/cluster.yml on booted nodes (tests/bootlab.py) joined by a lab network of their own: a head node
 and two GPU stand-in nodes become a Slurm cluster with Debian's slurm-wlm and MUNGE, the roles'
-configuration, and the gpucloud health check as Slurm's HealthCheckProgram."""
+configuration, and the gpucloud health check as Slurm's HealthCheckProgram. Each node reads the MUNGE key from
+a Secrets Manager (moto's, inside the lab network) as the tenant stack's nodes read theirs, and gets the FSx
+for Lustre fstab entry up to the mount command (the lab has no Lustre server)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bootlab
 import nodelab
@@ -19,7 +24,9 @@ from gpucloud.nodes import RunResult, configure
 
 pytestmark = pytest.mark.integration
 ROOT = nodelab.ROOT
-MUNGE_KEY = "lab-munge-key-" + "0123456789abcdef" * 4  # the stack generates 64 random alphanumerics
+MUNGE_KEY = "lab-munge-key-" + "0123456789abcdef" * 8  # the stack generates 128 random alphanumerics
+SECRETS_PORT = 4566
+FSX = {"lustre_client_dns_name": "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com", "lustre_client_mount_name": "abcdefgh"}
 
 
 @dataclass
@@ -30,6 +37,7 @@ class Cluster:
     first: RunResult
     second: RunResult
     sources: bootlab.Sources
+    secret: dict[str, Any]  # the inventory variables that name the MUNGE key's secret
 
     def slurm(self, *argv: str) -> str:
         return self.head.run(*argv).stdout
@@ -52,24 +60,46 @@ def cluster(lab_sources: bootlab.Sources, tmp_path_factory: pytest.TempPathFacto
         bootlab.Node("gpu-a", work / "gpu-a", "p5.48xlarge", lab_sources.socket),
         bootlab.Node("gpu-b", work / "gpu-b", "g6e.48xlarge", lab_sources.socket),
     ]
+    (work / "munge-key").write_text(MUNGE_KEY)
     with (
         bootlab.LabNetwork(f"gpucloud-lab-{os.getpid()}") as network,
         bootlab.booted([head, *gpus], lab_sources.key, network=network),
     ):
-        inventory = bootlab.write_inventory(
-            work / "hosts.yml", lab_sources.wheelhouse, [head, *gpus], lab_sources.key,
-            groups={"role_head_node": ["head"], "role_gpu_node": ["gpu-a", "gpu-b"]},
-            munge_key=MUNGE_KEY,
-            slurm_config_overrides=True,  # the lab's nodes have 2 CPUs, not the 192 of a p5
-            # This machine's cgroups are v1, read-only inside the nodes: no cgroup tracking or confinement here.
-            slurm_config_proctrack="proctrack/linuxproc", slurm_config_task_plugins="task/affinity",
-        )  # fmt: skip
-        start = time.monotonic()
-        first = configure(ROOT, inventory, "cluster")
-        first_s = time.monotonic() - start
-        second = configure(ROOT, inventory, "cluster")
-        print(f"cluster converge: first {first_s:.1f} s")
-        yield Cluster(head, gpus, inventory, first, second, lab_sources)
+        secrets = network.start([
+            sys.executable, str(ROOT / "tests" / "lab_secrets.py"), network.gateway, str(SECRETS_PORT),
+            "gpucloud/lab/munge-key-", str(work / "munge-key"),
+        ])  # fmt: skip
+        try:
+            assert secrets.stdout is not None
+            secret = {  # what the tenant inventory composes from the node's tag, plus the lab's endpoint
+                "munge_key_secret": secrets.stdout.readline().strip(),
+                "munge_key_secret_region": "us-east-1",
+                "munge_key_secret_endpoint": f"http://{network.gateway}:{SECRETS_PORT}",
+                # On EC2 the SDK takes the instance role's credentials from the metadata service; moto takes any.
+                "munge_key_secret_environment": {"AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab"},
+            }
+            assert secret["munge_key_secret"].startswith("arn:aws:secretsmanager:us-east-1:"), secret
+            url = f"http://127.0.0.1:{bootlab.REPO_PORT}/"
+            inventory = bootlab.write_inventory(
+                work / "hosts.yml", lab_sources.wheelhouse, [head, *gpus], lab_sources.key,
+                groups={"role_head_node": ["head"], "role_gpu_node": ["gpu-a", "gpu-b"]},
+                **secret, **FSX,
+                # The lab repository stands in for AWS's Lustre client repository (a flat one, like a mirror).
+                lustre_client_repo_url=url, lustre_client_repo_suite="/", lustre_client_repo_components="",
+                lustre_client_repo_key_url=url + "key.asc", lustre_client_verify=False,
+                slurm_config_overrides=True,  # the lab's nodes have 2 CPUs, not the 192 of a p5
+                # This machine's cgroups are v1, read-only inside the nodes: no cgroup tracking or confinement here.
+                slurm_config_proctrack="proctrack/linuxproc", slurm_config_task_plugins="task/affinity",
+            )  # fmt: skip
+            start = time.monotonic()
+            first = configure(ROOT, inventory, "cluster")
+            first_s = time.monotonic() - start
+            second = configure(ROOT, inventory, "cluster")
+            print(f"cluster converge: first {first_s:.1f} s")
+            yield Cluster(head, gpus, inventory, first, second, lab_sources, secret)
+        finally:
+            subprocess.run(["kill", "--", f"-{secrets.pid}"], check=False)
+            secrets.wait(timeout=30)
 
 
 def test_the_cluster_converges_and_runs_a_job_on_every_gpu_node(cluster: Cluster) -> None:
@@ -110,14 +140,48 @@ def test_an_operators_drain_is_left_alone_by_the_health_program(cluster: Cluster
         cluster.slurm("scontrol", "update", "NodeName=gpu-a", "State=RESUME")
 
 
-def test_a_missing_munge_key_is_refused_before_anything_changes(cluster: Cluster, tmp_path: Path) -> None:
+def test_every_node_has_the_key_from_the_secret(cluster: Cluster) -> None:
+    for node in [cluster.head, *cluster.gpus]:
+        assert node.run("cat", "/etc/munge/munge.key").stdout == MUNGE_KEY, node.name
+        assert node.run("stat", "-c", "%U %a", "/etc/munge/munge.key").stdout.split() == ["munge", "400"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "needle"),
+    [
+        ({"munge_key": "short"}, "the MUNGE key is too short (5 characters)"),
+        ({"munge_key_secret_suffix": "-gone"}, "cannot read arn:aws:secretsmanager:us-east-1:"),
+    ],
+)
+def test_a_short_or_unreadable_munge_key_is_refused_before_anything_changes(
+    cluster: Cluster, tmp_path: Path, variables: dict[str, str], needle: str
+) -> None:
+    secret = dict(cluster.secret)
+    if "munge_key_secret_suffix" in variables:  # a secret that does not exist (or that the node may not read)
+        secret["munge_key_secret"] += variables.pop("munge_key_secret_suffix")
     inventory = bootlab.write_inventory(
         tmp_path / "hosts.yml", cluster.sources.wheelhouse, [cluster.head, *cluster.gpus], cluster.sources.key,
-        groups={"role_head_node": ["head"], "role_gpu_node": ["gpu-a", "gpu-b"]}, munge_key="short",
+        groups={"role_head_node": ["head"], "role_gpu_node": ["gpu-a", "gpu-b"]}, **{**secret, **variables},
     )  # fmt: skip
     result = configure(ROOT, inventory, "cluster", limit="head")
     (host,) = result.hosts
-    assert host.status == "failed" and "munge_key is too short (5 characters)" in host.message, host.message
+    assert host.status == "failed" and needle in host.message, host.message
+    assert MUNGE_KEY not in host.message
+    assert cluster.head.run("cat", "/etc/munge/munge.key").stdout == MUNGE_KEY  # untouched
+
+
+def test_every_node_mounts_the_file_system_at_fsx_with_awss_options_up_to_the_mount_command(cluster: Cluster) -> None:
+    source = f"{FSX['lustre_client_dns_name']}@tcp:/{FSX['lustre_client_mount_name']}"
+    options = "defaults,relatime,flock,_netdev,x-systemd.automount,x-systemd.requires=network-online.target"
+    for node in [cluster.head, *cluster.gpus]:
+        entries = [line.split() for line in node.run("cat", "/etc/fstab").stdout.splitlines() if " /fsx " in line]
+        assert entries == [[source, "/fsx", "lustre", options, "0", "0"]], node.name
+        assert node.run("systemctl", "is-active", "fsx.automount", check=False).stdout.strip() == "active", node.name
+    node = cluster.gpus[0]
+    node.run("rm", "-f", "/run/lustre-standin/mounts")
+    assert node.run("ls", "/fsx", check=False).returncode != 0  # the automount calls the client; no server answers
+    (call,) = node.run("cat", "/run/lustre-standin/mounts").stdout.splitlines()
+    assert call.startswith(f"{source} /fsx -o ") and "flock" in call and "relatime" in call, call
 
 
 def test_the_sample_inventorys_slurm_drain_commands_work_on_real_slurm(cluster: Cluster) -> None:

@@ -23,6 +23,11 @@ def of_type(plan: Plan, suffix: str) -> list[RecordedResource]:
     return [r for r in plan.resources if r.type.endswith(suffix)]
 
 
+def gpu_nodes(plan: Plan) -> list[RecordedResource]:
+    """The GPU nodes (a Slurm cluster's head node is an instance too)."""
+    return [r for r in of_type(plan, "instance:Instance") if r.inputs["tags"][t.ROLE] == "gpu-node"]
+
+
 @pytest.fixture(scope="module")
 def tenant(sample_plans: dict[str, Plan]) -> Plan:
     return sample_plans[TENANT]
@@ -103,7 +108,7 @@ def test_nodes_use_the_tenants_own_carve_in_the_regions_placement_group(sample_p
     assert lt.inputs["placement"] == {"groupId": region["placementGroupId"]}  # a shared group goes by its id
     target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
     assert target["capacityReservationId"] == carve.outputs["reservation_id"] != region["reservationId"]
-    assert len(of_type(tenant, "instance:Instance")) == 2
+    assert len(gpu_nodes(tenant)) == 2
 
 
 def test_the_carve_and_placement_group_are_shared_with_the_tenants_account_alone(sample_plans: dict[str, Plan]) -> None:
@@ -163,10 +168,12 @@ def test_a_capacity_block_tenant_gets_the_whole_block_and_no_placement_group(rep
 
 
 def test_the_tenant_account_asks_for_the_vcpu_quota_its_nodes_need(tenant: Plan) -> None:
-    (quota,) = of_type(tenant, "ServiceQuota")
+    quotas = {q.inputs["quotaCode"]: q.inputs for q in of_type(tenant, "ServiceQuota")}
     sku = load_catalog().get("p5.48xlarge")
-    assert (quota.inputs["serviceCode"], quota.inputs["quotaCode"]) == ("ec2", "L-417A185B")
-    assert quota.inputs["value"] == 2 * sku.vcpu
+    assert quotas["L-417A185B"]["serviceCode"] == "ec2"
+    assert quotas["L-417A185B"]["value"] == 2 * sku.vcpu
+    # the Slurm head node (m7i.2xlarge, 8 vCPUs) counts against the Standard instances' quota
+    assert quotas["L-1216C47A"]["value"] == load_catalog().head_node_types["m7i.2xlarge"].vcpu
 
 
 def test_every_taggable_resource_carries_the_tenant_tags(tenant: Plan) -> None:
@@ -176,7 +183,7 @@ def test_every_taggable_resource_carries_the_tenant_tags(tenant: Plan) -> None:
         assert res.inputs["tags"][t.TENANT] == "acme", res.urn
         assert res.inputs["tags"][t.REGION] == "us-east-1", res.urn
         assert t.ROLE in res.inputs["tags"], res.urn
-    for node in of_type(tenant, "instance:Instance"):
+    for node in gpu_nodes(tenant):
         assert node.inputs["tags"][t.GPU_TYPE] == "p5.48xlarge", node.urn
 
 
@@ -311,7 +318,7 @@ def test_nat_egress_is_optional(repo_copy: Path) -> None:
 def test_node_count_drives_the_plan(repo_copy: Path) -> None:
     edit_stack(repo_copy, TENANT, lambda cfg: cfg["gpucloud:nodePool"].__setitem__("nodes", 5))
     plan = Planner(Repository(repo_copy)).plan(TENANT)
-    assert len(of_type(plan, "instance:Instance")) == 5
+    assert len(gpu_nodes(plan)) == 5
     assert plan.summary.gpus == 40
 
 
@@ -347,7 +354,7 @@ def test_the_lustre_file_system_waits_for_its_rules_and_clients_admit_the_server
 
 def test_each_node_pins_its_launch_template_version(tenant: Plan) -> None:
     (template,) = of_type(tenant, "launchTemplate:LaunchTemplate")
-    for node in of_type(tenant, "instance:Instance"):
+    for node in gpu_nodes(tenant):
         assert node.inputs["launchTemplate"] == {"id": template.id, "version": str(template.outputs["latestVersion"])}
         assert template.urn in node.deps["launchTemplate"], node.urn
 
