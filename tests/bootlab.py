@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -444,6 +445,65 @@ def write_inventory(
             hosts[node.name]["slurm_config_node_address"] = node.network.addresses[node.name]
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+SECRETS_PORT = 4566  # the lab's Secrets Manager, at the lab network's gateway
+# A tenant's FSx for Lustre file system as the tenant inventory names it (from the nodes' tags).
+LAB_FSX = {
+    "lustre_client_dns_name": "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com",
+    "lustre_client_mount_name": "abcdefgh",
+}
+
+
+@contextmanager
+def lab_secret(network: LabNetwork, work: Path, value: str) -> Iterator[dict[str, Any]]:
+    """A Secrets Manager (moto's server, inside ``network``'s namespace) holding ``value``; yields the munge
+    role's variables that name it, as the tenant inventory composes them, plus the lab's endpoint."""
+    (work / "munge-key").write_text(value)
+    server = network.start([
+        sys.executable, str(ROOT / "tests" / "lab_secrets.py"), network.gateway, str(SECRETS_PORT),
+        "gpucloud/lab/munge-key-", str(work / "munge-key"),
+    ])  # fmt: skip
+    try:
+        assert server.stdout is not None
+        said = []
+        for line in server.stdout:  # moto says it started; then the script prints the ARN (or exits)
+            said.append(line.strip())
+            if line.startswith("arn:aws:secretsmanager:"):
+                break
+        else:
+            raise RuntimeError(f"the lab's Secrets Manager did not start (said {said!r})")
+        arn = said[-1]
+        yield {
+            "munge_key_secret": arn,
+            "munge_key_secret_region": "us-east-1",
+            "munge_key_secret_endpoint": f"http://{network.gateway}:{SECRETS_PORT}",
+            # On EC2 the SDK takes the instance role's credentials from the metadata service; moto takes any.
+            "munge_key_secret_environment": {"AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab"},
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def write_cluster_inventory(path: Path, sources: Sources, head: Node, gpus: list[Node], **extra: Any) -> Path:
+    """The inventory of a lab Slurm cluster: groups as the tenant inventory makes them, the lab repository in
+    place of AWS's Lustre client repository, and what the lab's small nodes and read-only cgroups need."""
+    # The lab repository under another name than the NVIDIA mirror's: apt refuses one source signed by two
+    # keyring files, as a site's two mirrors (NVIDIA's, AWS's Lustre client) are two sources.
+    url = f"http://127.1:{REPO_PORT}/"  # 127.0.0.1, spelt otherwise: another source to apt
+    return write_inventory(
+        path, sources.wheelhouse, [head, *gpus], sources.key,
+        groups={"role_head_node": [head.name], "role_gpu_node": [node.name for node in gpus]},
+        lustre_client_repo_url=url, lustre_client_repo_suite="/", lustre_client_repo_components="",
+        lustre_client_repo_key_url=url + "key.asc",
+        # systemd in a container has no autofs, and no Lustre server is here: fstab only, no mount.
+        lustre_client_mount_now=False,
+        slurm_config_overrides=True,  # the lab's nodes have 2 CPUs, not the 192 of a p5
+        # This machine's cgroups are v1, read-only inside the nodes: no cgroup tracking or confinement here.
+        slurm_config_proctrack="proctrack/linuxproc", slurm_config_task_plugins="task/affinity",
+        **extra,
+    )  # fmt: skip
 
 
 def require_boot_lab() -> str | None:

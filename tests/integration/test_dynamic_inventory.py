@@ -78,6 +78,9 @@ def aws_config(tmp_path: Path) -> Path:
     return config
 
 
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gpucloud/acme/munge-key-20261127-AbCdEf"
+
+
 def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path: Path) -> None:
     import boto3
 
@@ -96,7 +99,15 @@ def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path
     )
     elsewhere = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto)
     node = {"gpucloud:region": "us-east-1", "gpucloud:role": "gpu-node", "gpucloud:ssm-bucket": "acme-data"}
-    acme = launch(ec2, 2, "p5.48xlarge", {**node, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"})
+    cluster = {  # what the stack tags every node of a Slurm cluster with (gpucloud.components.cluster_head)
+        "gpucloud:munge-key-secret": SECRET_ARN,
+        "gpucloud:fsx-dns-name": "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com",
+        "gpucloud:fsx-mount-name": "abcdefgh",
+    }
+    acme = launch(
+        ec2, 2, "p5.48xlarge", {**node, **cluster, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"}
+    )
+    head = launch(ec2, 1, "m7i.2xlarge", {**node, **cluster, "gpucloud:tenant": "acme", "gpucloud:role": "head-node"})
     stopped = launch(ec2, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "acme", "gpucloud:gpu-type": "p5.48xlarge"})
     ec2.stop_instances(InstanceIds=stopped)
     beta = launch(elsewhere, 1, "p5.48xlarge", {**node, "gpucloud:tenant": "beta", "gpucloud:gpu-type": "p5.48xlarge"})
@@ -121,10 +132,12 @@ def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path
     )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert sorted(doc["tenant_acme"]["hosts"]) == sorted(acme)
+    assert sorted(doc["tenant_acme"]["hosts"]) == sorted(acme + head)
     assert sorted(doc["gpu_type_p5_48xlarge"]["hosts"]) == sorted(acme)
-    assert sorted(doc["role_gpu_node"]["hosts"]) == sorted(acme)  # the group playbooks/cluster.yml configures
-    assert sorted(doc["region_us_east_1"]["hosts"]) == sorted(acme)
+    assert sorted(doc["role_gpu_node"]["hosts"]) == sorted(acme)  # the groups playbooks/cluster.yml configures
+    assert doc["role_head_node"]["hosts"] == head
+    assert sorted(doc["gpu_nodes"]["hosts"]) == sorted(acme)  # gpu_nodes.yml never meets the CPU head node
+    assert sorted(doc["region_us_east_1"]["hosts"]) == sorted(acme + head)
     assert "tenant_beta" not in doc and not set(beta) & set(doc["_meta"]["hostvars"])
     assert not set(other) & set(doc["_meta"]["hostvars"])
     assert not set(stopped) & set(doc["_meta"]["hostvars"])
@@ -134,3 +147,8 @@ def test_the_tenant_inventory_lists_its_running_nodes_by_tag(moto: str, tmp_path
     assert facts["ansible_aws_ssm_bucket_name"] == "acme-data"
     assert facts["ansible_aws_ssm_profile"] == "gpucloud-tenant-acme"  # the SSM connection assumes it too
     assert facts["gpucloud_sku"] == "p5.48xlarge" and facts["gpucloud_site"] == "aws"
+    for host in acme + head:  # the cluster roles' variables, composed from the tags: the secret's ARN, not the key
+        facts = {k: unwrap(v) for k, v in doc["_meta"]["hostvars"][host].items()}
+        assert facts["munge_key_secret"] == SECRET_ARN and facts["munge_key_secret_region"] == "us-east-1"
+        assert facts["lustre_client_dns_name"] == cluster["gpucloud:fsx-dns-name"]
+        assert facts["lustre_client_mount_name"] == "abcdefgh"
