@@ -47,6 +47,7 @@ PACKAGES = [
     # Debian's Slurm and MUNGE, which the cluster roles install from the OS archive (the nodes cannot reach it).
     "slurmctld", "slurmd", "slurm-client", "munge",
     "python3-boto3",  # the munge role's secret reader (AWS's SDK for Python, from the OS archive)
+    "mdadm",  # the local_nvme role's RAID 0 (the lab's nodes have no instance-store disk to use it on)
 ]  # fmt: skip
 
 

@@ -186,3 +186,14 @@ def test_the_sample_inventorys_slurm_drain_commands_work_on_real_slurm(cluster: 
         assert node.run(*argv("node_drain_idle_argv"), check=False).returncode != 0  # a job runs on it: not idle
     finally:
         cluster.head.run("scancel", job)
+
+
+def test_gpu_nodes_run_the_scratch_assembler_at_boot_and_it_leaves_other_disks_alone(cluster: Cluster) -> None:
+    """The lab's nodes have no instance-store disk (tests/integration/test_scratch_volume.py makes one for real):
+    the boot unit runs, finds none, and touches nothing."""
+    for node in cluster.gpus:
+        state = node.run("systemctl", "show", "-p", "ActiveState,Result", "gpucloud-scratch.service").stdout.split()
+        assert state == ["ActiveState=active", "Result=success"], (node.name, state)
+        log = node.run("journalctl", "-u", "gpucloud-scratch.service", "-o", "cat").stdout
+        assert "no instance-store NVMe disk (Amazon EC2 NVMe Instance Storage): nothing to do" in log, log
+        assert node.run("systemctl", "is-enabled", "gpucloud-scratch.service").stdout.strip() == "enabled"
