@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-DEB_PACKAGES := debootstrap apt-utils gnupg systemd-container socat openssh-client gcc libc6-dev iproute2
+DEB_PACKAGES := debootstrap apt-utils gnupg systemd-container socat openssh-client gcc libc6-dev iproute2 chromium
 # Checkov (the AWS checks the industry runs) in a venv of its own: it pins packages Pulumi's SDK cannot share.
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .venv-checkov/bin/checkov

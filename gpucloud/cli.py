@@ -14,6 +14,7 @@ import click
 from rich.markup import escape
 
 from gpucloud import __version__
+from gpucloud.cli_capacity import capacity
 from gpucloud.cli_health import health
 from gpucloud.cli_nodes import nodes
 from gpucloud.cli_region import region
@@ -55,6 +56,7 @@ def app(root: Path | None) -> None:
 
 
 app.add_command(tenant)
+app.add_command(capacity)
 app.add_command(health)
 app.add_command(nodes)
 app.add_command(region)

@@ -49,9 +49,10 @@ def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | 
     It fails closed: no NVML, no driver, a call failing or a tool hanging is a FAIL, never a skip.
     The metadata service is asked only with --expect auto.
     """
+    from gpucloud.exposition import check_textfile_path
     from gpucloud.health.checks import FAIL, Check
     from gpucloud.health.expect import AUTO, Expectation, load_thresholds, sku_named
-    from gpucloud.health.report import check_textfile_path, render, write_textfile
+    from gpucloud.health.report import render, write_textfile
     from gpucloud.health.run import check_node
     from gpucloud.health.tools import ToolError, instance_type
 

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
 from gpucloud.config import EGRESS_MODES, SCHEDULERS
 from gpucloud.errors import ConfigError
+from gpucloud.rates import TERMS
 from gpucloud.tenants.defaults import DEFAULT_EGRESS, DEFAULT_ROOT_VOLUME_GIB, DEFAULT_SCHEDULER, DEFAULT_STORAGE_TIB
 
 if TYPE_CHECKING:
@@ -79,6 +80,12 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
     f"none: bare GPU nodes [new tenants: {DEFAULT_SCHEDULER}].",
 )
 @click.option(
+    "--term",
+    type=click.Choice(TERMS),
+    help="The term signed on our rate card (gpucloud/data/rate_card.yaml); a new or changed term starts today "
+    "[new tenants: on-demand].",
+)
+@click.option(
     "--head-node-type",
     metavar="TYPE",
     help="The Slurm head node's CPU instance type, from the catalog [the catalog's default, m7i.2xlarge].",
@@ -132,6 +139,7 @@ def onboard(
     root_volume_gib: int | None,
     egress: str | None,
     scheduler: str | None,
+    term: str | None,
     head_node_type: str | None,
     display_name: str | None,
     org: str | None,
@@ -182,6 +190,7 @@ def onboard(
         account_id=account_id,
         scheduler=scheduler,
         head_node_type=head_node_type,
+        term=term,
         update=update,
     )
     result = do_onboard(repo, request, dry_run=dry_run)
@@ -282,8 +291,10 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of tenants.")
 @click.pass_context
 def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
-    """List onboarded tenants: name, region, stack, account, CIDR, GPU type and nodes, AZ, egress, scheduler."""
+    """List onboarded tenants: name, region, stack, account, CIDR, GPU type and nodes, AZ, egress, scheduler,
+    term and monthly price (our rate card, gpucloud/data/rate_card.yaml: indicative)."""
     from gpucloud.registry import load_registry
+    from gpucloud.tenants.pricing import monthly_price
     from gpucloud.transaction import repository_lock
 
     repo = repository(ctx)
@@ -293,8 +304,9 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
     for problem in registry.problems.values():
         err.print(f"warning: {escape(problem)} (not listed)")
     accounts = {row.name: registry.account(row.name) for row in rows}
+    prices = {row.stack: monthly_price(row) for row in rows}
     if as_json:
-        emit_json([_row_json(row, accounts[row.name]) for row in rows])
+        emit_json([{**_row_json(row, accounts[row.name]), "monthly_price_usd": prices[row.stack]} for row in rows])
         return
     table = Table(
         "name",
@@ -308,6 +320,8 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
         "az",
         "egress",
         "scheduler",
+        "term",
+        Column("$/month", justify="right"),
         "status",
         "display name",
         show_edge=False,
@@ -327,11 +341,22 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
             row.az,
             row.egress,
             row.scheduler,
+            row.term,
+            f"{prices[row.stack]:,.0f}",
             f"leaving since {row.leaving}" if row.leaving else "active",
             display,
         )
     out.print(table)
-    out.print(f"{len(rows)} tenant(s)")
+    out.print(f"{len(rows)} tenant(s); $/month: {_rate_note()}")
+
+
+def _rate_note() -> str:
+    from gpucloud.prices import load_prices
+    from gpucloud.rates import load_rate_card
+
+    card = load_rate_card()
+    hours = load_prices().hours_per_month
+    return f"our rate card of {card.rate_date} ({card.owner}), {hours} h a month; indicative"
 
 
 def _row_json(row: TenantEntry, account: AccountEntry | None) -> dict[str, Any]:

@@ -27,10 +27,12 @@ CAPACITY_TYPES = ("reservation", "capacity-block")
 # A tenant's cluster: Slurm (a head node, MUNGE, slurmd on the GPU nodes) or bare GPU nodes.
 SCHEDULERS = ("slurm", "none")
 # Keys whose values are YAML objects or lists (Pulumi passes them to the program as JSON text).
-STRUCTURED_KEYS = frozenset({"capacity", "amis", "nodePool", "storage", "cluster", "adminPrincipals", "servedRegions"})
+STRUCTURED_KEYS = frozenset(
+    {"capacity", "amis", "nodePool", "storage", "cluster", "term", "adminPrincipals", "servedRegions"}
+)
 REGION_KEYS = frozenset({"kind", "region", "org", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
 TENANT_KEYS = frozenset(
-    {"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "cluster", "egress", "leaving"}
+    {"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "cluster", "term", "egress", "leaving"}
 )
 ORG_KEYS = frozenset(
     {"kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn"}
@@ -71,6 +73,8 @@ class CapacityEntry:
     capacity_block_id: str | None = None
     # When the Capacity Block ends (UTC): its instances are terminated then, so none may outlive it.
     capacity_block_end: datetime.datetime | None = None
+    # When a Capacity Block bought ahead starts (UTC); None: it has (the block is held now).
+    capacity_block_start: datetime.datetime | None = None
 
     @property
     def key(self) -> str:
@@ -168,6 +172,10 @@ class TenantConfig:
     storage: StorageConfig
     egress: str
     cluster: ClusterConfig = BARE_NODES
+    # The term the tenant signed on our rate card (gpucloud/data/rate_card.yaml) and the day it began; a stack
+    # written before terms existed is on-demand from an unknown day.
+    term: str = "on-demand"
+    term_start: datetime.date | None = None
     leaving: datetime.date | None = None  # offboarding began then: destroy the stack, then remove the files
 
     @property
@@ -376,7 +384,7 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         label = f"capacity[{i}]"
         if not isinstance(item, Mapping):
             raise read.fail(label, item, "want a mapping with gpuType, az, count")
-        allowed = ("gpuType", "az", "count", "capacityBlockId", "capacityBlockEnd")
+        allowed = ("gpuType", "az", "count", "capacityBlockId", "capacityBlockStart", "capacityBlockEnd")
         if "startDate" in item or "commitmentDuration" in item:
             from gpucloud.quotas import load_quotas
 
@@ -401,13 +409,27 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
                 block_end,
                 "a Capacity Block needs its end (capacityBlockEnd) and only a Capacity Block has one",
             )
+        block_start = item.get("capacityBlockStart")
+        if block_start is not None and block is None:
+            raise read.fail(
+                f"{label}.capacityBlockStart", block_start, "only a Capacity Block (capacityBlockId) starts later"
+            )
         entry = CapacityEntry(
             gpu_type=_check_gpu_type(read, f"{label}.gpuType", item.get("gpuType"), region, catalog),
             az_id=_check_az(read, f"{label}.az", item.get("az"), region, az_ids),
             count=read.integer(f"{label}.count", item.get("count"), 1),
             capacity_block_id=block,
             capacity_block_end=None if block_end is None else read.instant(f"{label}.capacityBlockEnd", block_end),
+            capacity_block_start=(
+                None if block_start is None else read.instant(f"{label}.capacityBlockStart", block_start)
+            ),
         )
+        if (
+            entry.capacity_block_start
+            and entry.capacity_block_end
+            and entry.capacity_block_start >= entry.capacity_block_end
+        ):
+            raise read.fail(f"{label}.capacityBlockStart", block_start, "want a start before the block's end")
         if any(e.key == entry.key for e in entries):
             raise read.fail(label, item, f"{entry.gpu_type} in {entry.az_id} is listed twice; merge the counts")
         entries.append(entry)
@@ -498,8 +520,30 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         storage=storage,
         egress=read.choice("egress", EGRESS_MODES),
         cluster=_parse_cluster(read, region, catalog),
+        **_parse_term(read),
         leaving=_leaving(read),
     )
+
+
+def _parse_term(read: _Reader) -> dict[str, Any]:
+    from gpucloud.rates import TERMS
+
+    if "term" not in read.raw:
+        return {}
+    raw = read.mapping("term")
+    extra = sorted(set(raw) - {"plan", "start"})
+    if extra:
+        raise read.fail(f"term.{extra[0]}", raw[extra[0]], "unknown key; allowed: plan, start")
+    plan = raw.get("plan")
+    if plan not in TERMS:
+        raise read.fail("term.plan", plan, f"allowed: {', '.join(TERMS)}")
+    start = raw.get("start")
+    if start is not None and not isinstance(start, datetime.date):
+        try:
+            start = datetime.date.fromisoformat(str(start))
+        except ValueError:
+            raise read.fail("term.start", start, "want the day the term began, e.g. 2026-11-27") from None
+    return {"term": plan, "term_start": start}
 
 
 def _parse_cluster(read: _Reader, region: str, catalog: Catalog) -> ClusterConfig:

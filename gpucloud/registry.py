@@ -34,7 +34,7 @@ def iso(when: datetime.datetime | None) -> str | None:
     return None if when is None else when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +55,8 @@ class TenantEntry:
     leaving: str | None = None  # the date offboarding began (ISO), while its stack is being destroyed
     scheduler: str = "none"  # "slurm" (a head node and a Slurm cluster) or "none" (bare GPU nodes)
     head_node_type: str | None = None
+    term: str = "on-demand"  # the rate card term (data/rate_card.yaml)
+    term_start: str | None = None  # the day it began (ISO)
 
     @classmethod
     def of(cls, config: TenantConfig) -> TenantEntry:
@@ -73,6 +75,8 @@ class TenantEntry:
             leaving=None if config.leaving is None else config.leaving.isoformat(),
             scheduler=config.cluster.scheduler,
             head_node_type=config.cluster.head_node_type,
+            term=config.term,
+            term_start=None if config.term_start is None else config.term_start.isoformat(),
         )
 
     def as_json(self) -> dict[str, Any]:

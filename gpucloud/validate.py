@@ -151,7 +151,8 @@ def check_registry(registry: Registry, stack_count: int, *, now: datetime.dateti
                 )
             )
     problems += list(_account_problems(registry))
-    warnings = list(_blocks_ending(registry, now or datetime.datetime.now(datetime.UTC)))
+    moment = now or datetime.datetime.now(datetime.UTC)
+    warnings = [*_blocks_ending(registry, moment), *_capacity_warnings(registry, moment)]
     schedulers = {scheduler: 0 for scheduler in SCHEDULERS}
     for tenant in registry.tenants:
         schedulers[tenant.scheduler] += 1
@@ -173,6 +174,34 @@ def _blocks_ending(registry: Registry, now: datetime.datetime) -> Iterator[Probl
                 region.stack,
                 f"Capacity Block {entry.capacity_block_id} ({entry.gpu_type} in {entry.az_id}) {left} "
                 f"({iso(end)}); its nodes stop then: {', '.join(holders) or 'no tenant holds it'}",
+            )
+
+
+def _capacity_warnings(registry: Registry, now: datetime.datetime) -> Iterator[Problem]:
+    """A region whose free GPUs of a SKU are under 10 %, and tenant terms that end within a week (the capacity
+    ledger's figures: `gpucloud capacity`). Stacks that do not load are reported as problems, not here."""
+    from gpucloud.capacity.ledger import LOW_FREE_FRACTION, WARN_WITHIN_DAYS, build, term_end
+
+    if registry.problems:
+        return
+    for region in build(registry, now).regions:
+        for sku, (held, _carved, free) in sorted(region.by_sku().items()):
+            if held and free / held < LOW_FREE_FRACTION:
+                yield Problem(
+                    "capacity-low",
+                    registry.regions[region.region].stack,
+                    f"{free} of {held} {sku} GPUs free ({free / held:.0%}, under {LOW_FREE_FRACTION:.0%}): the "
+                    "next tenant may not fit; add capacity (gpucloud capacity --region " + region.region + ")",
+                )
+    for tenant in registry.tenants:
+        ends = term_end(tenant)
+        if ends is not None and (ends - now.date()).days <= WARN_WITHIN_DAYS:
+            left = "has ended" if ends <= now.date() else f"ends in {(ends - now.date()).days} days"
+            yield Problem(
+                "term-ending",
+                tenant.stack,
+                f"tenant {tenant.name}'s {tenant.term} term (from {tenant.term_start}) {left} ({ends}): renew it "
+                f"(gpucloud tenant onboard {tenant.name} --region {tenant.region} --update --term ...) or offboard",
             )
 
 

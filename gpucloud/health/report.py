@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -10,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gpucloud.errors import ConfigError
+from gpucloud.exposition import label as _label
+from gpucloud.exposition import write_atomically
 from gpucloud.health.checks import FAIL, PASS, WARN
 from gpucloud.health.run import Report
 
@@ -60,10 +60,6 @@ def render(console: Console, report: Report) -> None:
     )
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def textfile(report: Report, now: float | None = None) -> str:
     lines = [
         "# HELP gpucloud_gpu_health_verdict Node verdict of gpucloud health check: 0 PASS, 1 WARN, 2 FAIL.",
@@ -85,16 +81,6 @@ def textfile(report: Report, now: float | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_textfile_path(path: Path) -> Path:
-    if path.suffix != ".prom":
-        raise ConfigError(f"--textfile={path}: node_exporter's textfile collector reads only *.prom files")
-    if not path.parent.is_dir():
-        raise ConfigError(f"--textfile={path}: the directory {path.parent} does not exist")
-    return path
-
-
 def write_textfile(path: Path, report: Report) -> None:
     """Atomically, as node_exporter asks: it must never read a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(textfile(report), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, textfile(report))

@@ -12,6 +12,7 @@ Order matters for "nothing written on a refusal":
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -42,6 +43,7 @@ from gpucloud.config import (
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name, region_stack_name
 from gpucloud.organization.roles import ADMIN_ROLE_NAME
+from gpucloud.rates import TERMS, load_rate_card
 from gpucloud.regions import load_regions
 from gpucloud.registry import AccountEntry, Registry, iso, load_registry
 from gpucloud.repo import Repository, config_mapping
@@ -80,6 +82,8 @@ class OnboardRequest:
     account_id: str | None = None  # ... or adopt this existing account of the organization
     scheduler: str | None = None  # "slurm" (a head node and a Slurm cluster) or "none" (bare GPU nodes)
     head_node_type: str | None = None  # the head node's CPU type [the catalog's default]; Slurm only
+    term: str | None = None  # the rate card term [new tenants: on-demand]; a change starts the term today
+    today: datetime.date | None = None  # when the onboarding happens (UTC) [now]
     update: bool = False
 
 
@@ -119,6 +123,8 @@ class Onboarding:
             "az": self.config.node_pool.az_id,
             "scheduler": self.config.cluster.scheduler,
             "head_node_type": self.config.cluster.head_node_type,
+            "term": self.config.term,
+            "term_start": None if self.config.term_start is None else self.config.term_start.isoformat(),
             "account": {
                 "stack": self.account.stack,
                 "id": self.account.account_id,
@@ -181,6 +187,8 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
             catalog,
             fail=lambda allowed: ConfigError(f"--head-node-type={request.head_node_type!r}: {allowed}"),
         )
+    if request.term is not None and request.term not in TERMS:
+        raise ConfigError(f"--term={request.term!r}: allowed: {', '.join(TERMS)}")
     if request.egress is not None and request.egress not in EGRESS_MODES:
         raise ConfigError(f"--egress={request.egress!r}: allowed: {', '.join(EGRESS_MODES)}")
     if request.display_name is not None:
@@ -332,6 +340,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "egress": request.egress or (existing.egress if existing else DEFAULT_EGRESS),
         "scheduler": cluster.scheduler,
         "head_node_type": cluster.head_node_type,
+        **_term(request, existing),
         "admin_principals": list(principals),
         "inventory_path": str(files.inventory),
     }
@@ -415,6 +424,19 @@ def _cluster(request: OnboardRequest, existing: TenantConfig | None) -> ClusterC
         return ClusterConfig(scheduler="none")
     head = request.head_node_type or (existing.cluster.head_node_type if existing else None)
     return ClusterConfig(scheduler=scheduler, head_node_type=head or load_catalog().default_head_node_type)
+
+
+def _term(request: OnboardRequest, existing: TenantConfig | None) -> dict[str, Any]:
+    """The term asked for (a new or changed term starts today; asking again for a term that has ended renews it),
+    else the tenant's current one."""
+    today = request.today or datetime.datetime.now(datetime.UTC).date()
+    if existing is not None:
+        ends = load_rate_card().terms[existing.term].ends(existing.term_start)
+        renewal = request.term == existing.term and ends is not None and ends <= today
+        if (request.term is None or request.term == existing.term) and not renewal:
+            start = existing.term_start
+            return {"term": existing.term, "term_start": None if start is None else start.isoformat()}
+    return {"term": request.term or "on-demand", "term_start": today.isoformat()}
 
 
 def _fsx(request: OnboardRequest, existing: TenantConfig | None) -> float | None:

@@ -17,6 +17,7 @@ import yaml
 from conftest import edit_stack, snapshot
 
 from gpucloud.cli import main
+from gpucloud.rates import load_rate_card
 
 pytestmark = pytest.mark.integration
 GPUCLOUD = [sys.executable, "-m", "gpucloud"]
@@ -89,6 +90,9 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
         "org": "organization",
         "scheduler": "slurm",
         "head_node_type": "m7i.2xlarge",
+        "term": "on-demand",
+        "term_start": datetime.datetime.now(datetime.UTC).date().isoformat(),
+        "monthly_price_usd": round(4 * 8 * load_rate_card().gpu_hour["p5.48xlarge"] * 730, 2),
         "account": {
             "stack": "account-beta",
             "name": "beta",
@@ -335,6 +339,7 @@ KILL_AFTER_FIRST_RENAME = """
 import os, signal, sys
 from gpucloud import transaction
 from gpucloud.cli import main
+from gpucloud.rates import load_rate_card
 real = os.replace
 count = []
 def replace(src, dst):

@@ -13,11 +13,12 @@ import pytest
 from fake_nvml import FakeGpu, FakeNvml, h100, l40s
 
 from gpucloud.errors import ConfigError
+from gpucloud.exposition import check_textfile_path
 from gpucloud.health import kernel_log
 from gpucloud.health.checks import FAIL, PASS, WARN
 from gpucloud.health.expect import Expectation, load_thresholds, sku_named
 from gpucloud.health.nvml import NvmlUnavailableError, read_node
-from gpucloud.health.report import check_textfile_path, textfile
+from gpucloud.health.report import textfile
 from gpucloud.health.run import Report, Sources, check_node
 from gpucloud.health.tools import ToolError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def _onboard(registry: Registry, display_name: str) -> dict[str, str]:
         display_name=display_name,
         admin_principals=("arn:aws:iam::210987654321:role/BetaAdmins",),
         account_email="aws-beta@example.com",
+        term="12-month",
+        today=datetime.date(2026, 11, 27),  # the term starts the day of the onboarding: fixed, for the golden file
     )
     result = prepare(Repository(ROOT), registry, request)
     return {f.path.name: f.text for f in result.files}
