@@ -29,7 +29,12 @@ def health() -> None:
     help="Also write the verdicts for node_exporter's textfile collector (a *.prom file).",
 )
 @click.option("--deep", type=click.IntRange(1, 4), metavar="LEVEL", help="Also run `dcgmi diag -r LEVEL` (1-4).")
-def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | None) -> int:
+@click.option(
+    "--nccl",
+    is_flag=True,
+    help="Also run NVIDIA's nccl-tests all_reduce_perf (on PATH) over every GPU and judge its bus bandwidth.",
+)
+def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | None, nccl: bool) -> int:
     """Check this node's GPUs against what its SKU must have; exit 1 when anything fails.
 
     \b
@@ -46,6 +51,8 @@ def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | 
       mig                           MIG mode as expected (off)
       xid                           no critical Xid in the kernel log's recent past
       dcgm-diag-rN                  with --deep N
+      nccl-all-reduce               with --nccl: all_reduce_perf over every GPU; results check out; on an
+                                    NVSwitch SKU busbw at the largest size >= its floor (health.yaml nccl)
     It fails closed: no NVML, no driver, a call failing or a tool hanging is a FAIL, never a skip.
     The metadata service is asked only with --expect auto.
     """
@@ -68,7 +75,7 @@ def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | 
             undetected = Check("instance-type", None, FAIL, None, "the instance type (IMDSv2)", str(err))
     elif expect is not None:
         sku = sku_named(expect)
-    report = check_node(Expectation(sku=sku, limits=limits), deep=deep)
+    report = check_node(Expectation(sku=sku, limits=limits), deep=deep, all_reduce=nccl)
     if undetected is not None:
         report = replace(report, checks=[undetected, *report.checks])
     if textfile is not None:

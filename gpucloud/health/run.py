@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpucloud.health import kernel_log as klog
-from gpucloud.health import tools
-from gpucloud.health.checks import FAIL, PASS, Check, node_checks, worst
+from gpucloud.health import nccl, tools
+from gpucloud.health.checks import FAIL, PASS, WARN, Check, node_checks, worst
 from gpucloud.health.expect import Expectation
 from gpucloud.health.facts import NodeFacts
 from gpucloud.health.nvml import NvmlUnavailableError, load_nvml, read_node
@@ -41,6 +41,7 @@ class Sources:
     kernel_log: Callable[[float, float], list[str]] = klog.read_kernel_log
     dcgm_diag: Callable[[int, float], tuple[bool, str]] = tools.dcgm_diag
     service_state: Callable[[str, float], str] = tools.service_state
+    all_reduce: Callable[[int, nccl.NcclLimits], str] = nccl.run_all_reduce
 
 
 def read_with_timeout(nvml: Any, timeout_s: float) -> NodeFacts:
@@ -67,23 +68,53 @@ def read_with_timeout(nvml: Any, timeout_s: float) -> NodeFacts:
     return facts
 
 
-def check_node(expect: Expectation, *, deep: int | None = None, sources: Sources | None = None) -> Report:
+def check_node(
+    expect: Expectation, *, deep: int | None = None, all_reduce: bool = False, sources: Sources | None = None
+) -> Report:
     src = sources or Sources()
     limits = expect.limits
     expected = expect.sku.instance_type if expect.sku else None
     checks: list[Check] = []
+    gpus = 0
     try:
         facts = read_with_timeout(src.nvml(), limits.nvml_timeout_s)
     except NvmlUnavailableError as err:
         checks.append(Check("nvml", None, FAIL, None, "NVML answering", str(err)))
     else:
         checks.extend(node_checks(facts, expect))
+        gpus = len(facts.gpus)
     checks.append(xid_check(src, expect))
     if expect.sku is not None and expect.sku.nvswitch and expect.sku.architecture == "ampere":
         checks.append(fabric_manager_check(src, expect))
     if deep is not None:
         checks.append(deep_check(src, expect, deep))
+    if all_reduce:
+        checks.append(all_reduce_check(src, expect, gpus))
     return Report(expected=expected, checks=checks)
+
+
+def all_reduce_check(src: Sources, expect: Expectation, gpus: int) -> Check:
+    """nccl-tests' all-reduce over every GPU NVML saw: it must run, every result must check out, and on an
+    NVSwitch SKU the bus bandwidth at the largest size must reach the floor."""
+    name = "nccl-all-reduce"
+    limits = nccl.load_limits()
+    floor = limits.floor_gbs(expect.sku) if expect.sku is not None else None
+    expected = f"busbw >= {floor:.0f} GB/s" if floor is not None else "runs, results check out"
+    if gpus < 2:
+        return Check(name, None, FAIL, f"{gpus} GPU(s)", expected, "an all-reduce needs two GPUs or more")
+    try:
+        result = nccl.parse(src.all_reduce(gpus, limits))
+    except (tools.ToolError, ValueError) as err:
+        return Check(name, None, FAIL, None, expected, str(err))
+    seen = f"{result.busbw_gbs:.1f} GB/s at {result.size_bytes} B over {gpus} GPUs"
+    if result.wrong:
+        return Check(name, None, FAIL, seen, expected, f"{result.wrong} result(s) did not check out (#wrong)")
+    if floor is not None and result.busbw_gbs < floor:
+        return Check(name, None, FAIL, seen, expected, "bus bandwidth under the SKU's floor (health.yaml nccl)")
+    if floor is None:
+        why = "no SKU expected" if expect.sku is None else f"{expect.sku.instance_type} has no NVLink floor"
+        return Check(name, None, WARN if expect.sku is None else PASS, seen, expected, f"{why}: reported only")
+    return Check(name, None, PASS, seen, expected, "")
 
 
 def xid_check(src: Sources, expect: Expectation) -> Check:

@@ -58,3 +58,22 @@ def test_the_cli_reports_the_real_gpus_as_json() -> None:
     assert doc["expected"] is None
     assert any(c["name"] == "model" for c in doc["checks"])
     print(json.dumps(doc, indent=1))
+
+
+def test_the_nccl_all_reduce_runs_over_the_real_gpus() -> None:
+    """On a GPU machine with NVIDIA's nccl-tests built (all_reduce_perf on PATH): the check runs it over every GPU;
+    with no --expect it reports the bus bandwidth without judging it (one GPU cannot all-reduce: FAIL)."""
+    import shutil
+
+    if shutil.which("all_reduce_perf") is None:
+        pytest.skip("all_reduce_perf is not on PATH (build github.com/NVIDIA/nccl-tests on the GPU machine)")
+    result = subprocess.run(
+        [sys.executable, "-m", "gpucloud", "health", "check", "--nccl", "--json"],
+        capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    (check,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "nccl-all-reduce"]
+    gpus = len(read_node(load_nvml()).gpus)
+    if gpus < 2:
+        assert check["verdict"] == FAIL and "needs two GPUs" in check["reason"]
+    else:
+        assert check["verdict"] == "WARN" and "GB/s" in check["seen"], check

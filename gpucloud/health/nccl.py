@@ -1,0 +1,69 @@
+"""`gpucloud health check --nccl`: NVIDIA's nccl-tests `all_reduce_perf` over every GPU of the node, its bus
+bandwidth at the largest message size against the SKU's floor (data/health.yaml ``nccl``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gpucloud.catalog import GpuSku
+from gpucloud.datafiles import load_data_file, require
+from gpucloud.health.tools import run_tool
+
+# A result row: size count type redop root, then time algbw busbw #wrong out-of-place and in-place.
+_ROW = re.compile(
+    r"^\s*(\d+)\s+(\d+)\s+\w+\s+\w+\s+-?\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\S+)"
+)
+
+
+@dataclass(frozen=True)
+class AllReduce:
+    size_bytes: int  # the largest message size measured
+    busbw_gbs: float  # its bus bandwidth, the better of out-of-place and in-place
+    wrong: int  # results that did not check out, over every size (nccl-tests' #wrong columns)
+
+
+def parse(stdout: str) -> AllReduce:
+    """The largest size's row of ``all_reduce_perf`` output; a ValueError when there is none."""
+    rows = [m for m in map(_ROW.match, stdout.splitlines()) if m]
+    if not rows:
+        raise ValueError("all_reduce_perf printed no result row")
+    wrong = sum(int(v) for m in rows for v in (m.group(6), m.group(10)) if v.isdigit())
+    last = max(rows, key=lambda m: int(m.group(1)))
+    return AllReduce(int(last.group(1)), max(float(last.group(5)), float(last.group(9))), wrong)
+
+
+@dataclass(frozen=True)
+class NcclLimits:
+    floor_fraction: float
+    nvlink_gbs_per_link: dict[str, float]
+    max_bytes: str
+    timeout_s: float
+
+    def floor_gbs(self, sku: GpuSku) -> float | None:
+        """The busbw an NVSwitch SKU must reach; None for a SKU without NVLink (reported, not judged)."""
+        per_link = self.nvlink_gbs_per_link.get(sku.architecture)
+        if not sku.nvswitch or per_link is None:
+            return None
+        return self.floor_fraction * per_link * sku.nvlinks_per_gpu
+
+
+def load_limits() -> NcclLimits:
+    doc = require(load_data_file("health.yaml"), "nccl", dict, "health.yaml")
+    where = "health.yaml: nccl"
+    return NcclLimits(
+        floor_fraction=float(require(doc, "floor_fraction", float, where)),
+        nvlink_gbs_per_link={k: float(v) for k, v in require(doc, "nvlink_gbs_per_link", dict, where).items()},
+        max_bytes=str(require(doc, "max_bytes", str, where)),
+        timeout_s=float(require(doc, "timeout_s", (int, float), where)),
+    )
+
+
+def run_all_reduce(gpus: int, limits: NcclLimits) -> str:
+    """``all_reduce_perf`` over ``gpus`` GPUs of this node, 8 bytes to max_bytes, doubling; its output."""
+    argv = ["all_reduce_perf", "-b", "8", "-e", limits.max_bytes, "-f", "2", "-g", str(gpus)]
+    result = run_tool(argv, limits.timeout_s)
+    if result.returncode != 0:
+        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [f"exit {result.returncode}"]
+        raise ValueError(f"all_reduce_perf failed: {last[0]}")
+    return result.stdout

@@ -1,0 +1,101 @@
+"""`health check --nccl`: all_reduce_perf's output read, and judged against the SKU's floor (health.yaml nccl)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fake_nvml import FakeGpu, FakeNvml, h100, l40s
+
+from gpucloud.health.checks import FAIL, PASS, WARN
+from gpucloud.health.expect import Expectation, load_thresholds, sku_named
+from gpucloud.health.nccl import NcclLimits, load_limits, parse
+from gpucloud.health.run import Sources, check_node
+from gpucloud.health.tools import ToolError
+
+LIMITS = load_thresholds()
+HEADER = """# nThread 1 nGpus 8 minBytes 8 maxBytes 8589934592 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0
+#
+#                                                              out-of-place                       in-place
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+"""  # noqa: E501 - as all_reduce_perf prints it
+
+
+def row(size: int, busbw: float, wrong: int = 0) -> str:
+    """One result line, spaced as all_reduce_perf prints it (out-of-place, then in-place)."""
+
+    def half(bandwidth: float, bad: int) -> str:
+        return f"{size / 2e5:8.0f} {size / 4.3e7:7.2f} {bandwidth:7.2f} {bad:6d}"
+
+    return f"{size:12d}  {size // 4:12d}     float     sum      -1  {half(busbw, wrong)}  {half(busbw - 0.5, 0)}"
+
+
+def output(busbw: float, wrong: int = 0) -> str:
+    rows = [row(8, 0.0), row(4294967296, 376.74, wrong), row(8589934592, busbw)]
+    return HEADER + "\n".join(rows) + "\n# Out of bounds values : 0 OK\n# Avg bus bandwidth    : 151.2\n"
+
+
+def test_the_largest_sizes_bus_bandwidth_and_the_wrong_results_are_read() -> None:
+    result = parse(output(480.25, wrong=3))
+    assert (result.size_bytes, result.busbw_gbs, result.wrong) == (8589934592, 480.25, 3)
+
+
+def test_output_without_a_result_row_is_refused() -> None:
+    with pytest.raises(ValueError, match="no result row"):
+        parse(HEADER + "# Out of bounds values : 0 OK\n")
+
+
+def test_floors_follow_the_nvlink_of_each_nvswitch_sku_and_pcie_skus_have_none() -> None:
+    limits = load_limits()
+    assert limits.floor_gbs(sku_named("p5.48xlarge")) == pytest.approx(0.8 * 18 * 25)  # 360 GB/s
+    assert limits.floor_gbs(sku_named("p4d.24xlarge")) == pytest.approx(0.8 * 12 * 25)
+    assert limits.floor_gbs(sku_named("p6-b200.48xlarge")) == pytest.approx(0.8 * 18 * 50)
+    assert limits.floor_gbs(sku_named("g6e.48xlarge")) is None
+
+
+def run(stdout: str | Exception, gpus: list[FakeGpu], sku: str | None = "p5.48xlarge") -> Any:
+    seen: list[int] = []
+
+    def all_reduce(count: int, limits: NcclLimits) -> str:
+        seen.append(count)
+        if isinstance(stdout, Exception):
+            raise stdout
+        return stdout
+
+    expect = Expectation(sku=sku_named(sku) if sku else None, limits=LIMITS)
+    sources = Sources(nvml=lambda: FakeNvml(gpus), kernel_log=lambda h, t: [], all_reduce=all_reduce)
+    (check,) = [c for c in check_node(expect, all_reduce=True, sources=sources).checks if c.name == "nccl-all-reduce"]
+    return check, seen
+
+
+def test_a_healthy_p5_passes_over_all_eight_gpus() -> None:
+    check, seen = run(output(480.25), [h100(i) for i in range(8)])
+    assert (check.verdict, seen) == (PASS, [8])
+    assert check.seen == "480.2 GB/s at 8589934592 B over 8 GPUs" and check.expected == "busbw >= 360 GB/s"
+
+
+@pytest.mark.parametrize(
+    ("stdout", "reason"),
+    [
+        (output(210.0), "bus bandwidth under the SKU's floor"),
+        (output(480.0, wrong=2), "2 result(s) did not check out"),
+        (ToolError("all_reduce_perf is not installed"), "all_reduce_perf is not installed"),
+        (ValueError("all_reduce_perf failed: NCCL WARN Cuda failure 'out of memory'"), "out of memory"),
+    ],
+)
+def test_slow_wrong_missing_or_failing_all_reduce_fails_the_gate(stdout: str | Exception, reason: str) -> None:
+    check, _ = run(stdout, [h100(i) for i in range(8)])
+    assert check.verdict == FAIL and reason in check.reason
+
+
+def test_a_pcie_sku_is_reported_not_judged_and_no_sku_warns() -> None:
+    check, _ = run(output(18.5), [l40s(i) for i in range(8)], sku="g6e.48xlarge")
+    assert check.verdict == PASS and "has no NVLink floor: reported only" in check.reason
+    check, _ = run(output(480.0), [h100(i) for i in range(8)], sku=None)
+    assert check.verdict == WARN
+
+
+def test_one_gpu_cannot_all_reduce() -> None:
+    check, seen = run(output(480.0), [h100(0)])
+    assert check.verdict == FAIL and seen == [] and "needs two GPUs" in check.reason
