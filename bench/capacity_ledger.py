@@ -24,6 +24,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from generated_repo import new_repository  # noqa: E402
 
 from gpucloud.catalog import load_catalog  # noqa: E402
 from gpucloud.regions import load_regions  # noqa: E402
@@ -45,12 +48,7 @@ def write(path: Path, config: dict[str, object]) -> None:
 
 
 def make_repo(dest: Path, tenants: int) -> int:
-    dest.mkdir(parents=True)
-    shutil.copy(ROOT / "Pulumi.yaml", dest / "Pulumi.yaml")
-    shutil.copytree(ROOT / "templates", dest / "templates")
-    stacks = dest / "stacks"
-    stacks.mkdir()
-    shutil.copy(ROOT / "stacks" / "Pulumi.org.yaml", stacks / "Pulumi.org.yaml")
+    stacks = new_repository(dest)
     plan = list(ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=12))
     places = regions()
     for k, (code, sku, az) in enumerate(places):

@@ -31,6 +31,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from generated_repo import new_repository  # noqa: E402
 
 from gpucloud.repo import Repository  # noqa: E402
 from gpucloud.tenants.onboard import OnboardRequest, onboard  # noqa: E402
@@ -92,12 +95,7 @@ def account_config(i: int) -> dict[str, object]:
 
 
 def make_repo(dest: Path, tenants: int) -> Path:
-    dest.mkdir(parents=True)
-    shutil.copy(ROOT / "Pulumi.yaml", dest / "Pulumi.yaml")
-    shutil.copytree(ROOT / "templates", dest / "templates")
-    stacks = dest / "stacks"
-    stacks.mkdir()
-    shutil.copy(ROOT / "stacks" / "Pulumi.org.yaml", stacks / "Pulumi.org.yaml")
+    stacks = new_repository(dest)
     (stacks / "Pulumi.region-us-east-1.yaml").write_text(yaml.safe_dump(region_config(), sort_keys=False))
     blocks = SUPERNET.subnets(new_prefix=PREFIX)
     for i in range(tenants):

@@ -311,6 +311,14 @@ class _Reader:
             when = when.replace(tzinfo=datetime.UTC)
         return when.astimezone(datetime.UTC)
 
+    def section(self, key: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+        """The mapping at ``key``, refusing any key of it not in ``allowed``."""
+        raw = self.mapping(key)
+        extra = sorted(set(raw) - set(allowed))
+        if extra:
+            raise self.fail(f"{key}.{extra[0]}", raw[extra[0]], f"unknown key; allowed: {', '.join(allowed)}")
+        return raw
+
     def unknown_keys(self, known: frozenset[str]) -> None:
         unknown = sorted(set(self.raw) - known)
         if unknown:
@@ -478,11 +486,7 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         raise read.fail(
             "cidr", str(cidr), f"want a prefix between /{TENANT_PREFIX_RANGE[0]} and /{TENANT_PREFIX_RANGE[1]}"
         )
-    pool_raw = read.mapping("nodePool")
-    pool_keys = ("gpuType", "nodes", "az", "rootVolumeGib", "capacityType", "capacityEnds")
-    extra = sorted(set(pool_raw) - set(pool_keys))
-    if extra:
-        raise read.fail(f"nodePool.{extra[0]}", pool_raw[extra[0]], f"unknown key; allowed: {', '.join(pool_keys)}")
+    pool_raw = read.section("nodePool", ("gpuType", "nodes", "az", "rootVolumeGib", "capacityType", "capacityEnds"))
     capacity_type = pool_raw.get("capacityType")
     if capacity_type not in CAPACITY_TYPES:
         raise read.fail("nodePool.capacityType", capacity_type, f"allowed: {', '.join(CAPACITY_TYPES)}")
@@ -501,10 +505,7 @@ def _parse_tenant(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         capacity_type=str(capacity_type),
         capacity_ends=None if ends is None else read.instant("nodePool.capacityEnds", ends),
     )
-    storage_raw = read.mapping("storage")
-    extra = sorted(set(storage_raw) - {"bucketTib", "fsxTib"})
-    if extra:
-        raise read.fail(f"storage.{extra[0]}", storage_raw[extra[0]], "unknown key; allowed: bucketTib, fsxTib")
+    storage_raw = read.section("storage", ("bucketTib", "fsxTib"))
     fsx = storage_raw.get("fsxTib")
     storage = StorageConfig(
         bucket_tib=read.number("storage.bucketTib", storage_raw.get("bucketTib")),
@@ -530,10 +531,7 @@ def _parse_term(read: _Reader) -> dict[str, Any]:
 
     if "term" not in read.raw:
         return {}
-    raw = read.mapping("term")
-    extra = sorted(set(raw) - {"plan", "start"})
-    if extra:
-        raise read.fail(f"term.{extra[0]}", raw[extra[0]], "unknown key; allowed: plan, start")
+    raw = read.section("term", ("plan", "start"))
     plan = raw.get("plan")
     if plan not in TERMS:
         raise read.fail("term.plan", plan, f"allowed: {', '.join(TERMS)}")
@@ -549,10 +547,7 @@ def _parse_term(read: _Reader) -> dict[str, Any]:
 def _parse_cluster(read: _Reader, region: str, catalog: Catalog) -> ClusterConfig:
     if "cluster" not in read.raw:
         return BARE_NODES
-    raw = read.mapping("cluster")
-    extra = sorted(set(raw) - {"scheduler", "headNodeType"})
-    if extra:
-        raise read.fail(f"cluster.{extra[0]}", raw[extra[0]], "unknown key; allowed: scheduler, headNodeType")
+    raw = read.section("cluster", ("scheduler", "headNodeType"))
     scheduler = raw.get("scheduler")
     if scheduler not in SCHEDULERS:
         raise read.fail("cluster.scheduler", scheduler, f"allowed: {', '.join(SCHEDULERS)}")
