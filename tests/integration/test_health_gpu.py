@@ -65,6 +65,7 @@ def test_the_nccl_all_reduce_runs_over_the_real_gpus() -> None:
     with no --expect it reports the bus bandwidth without judging it (one GPU cannot all-reduce: FAIL)."""
     import shutil
 
+    nvml = _real_nvml_or_skip()
     if shutil.which("all_reduce_perf") is None:
         pytest.skip("all_reduce_perf is not on PATH (build github.com/NVIDIA/nccl-tests on the GPU machine)")
     result = subprocess.run(
@@ -72,7 +73,7 @@ def test_the_nccl_all_reduce_runs_over_the_real_gpus() -> None:
         capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     (check,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "nccl-all-reduce"]
-    gpus = len(read_node(load_nvml()).gpus)
+    gpus = len(read_node(nvml).gpus)
     if gpus < 2:
         assert check["verdict"] == FAIL and "needs two GPUs" in check["reason"]
     else:
