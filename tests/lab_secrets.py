@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ CREDENTIALS = {"aws_access_key_id": "lab", "aws_secret_access_key": "lab"}  # mo
 
 
 def main(address: str, port: int, name: str, value_file: Path) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request on the lab's output
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     server = ThreadedMotoServer(ip_address=address, port=port)
     server.start()
