@@ -108,6 +108,31 @@ def _region_chart(region: RegionLedger) -> str:
     )
 
 
+def _timeline_chart(ledger: Ledger) -> str:
+    """The next ENDING_WITHIN_DAYS days as an axis, a marker on the day each block or term ends."""
+    width, left, row = BAR_W + LABEL_W, 10, 20
+    scale = (width - 2 * left) / ENDING_WITHIN_DAYS
+    ticks = "".join(
+        f'<line x1="{left + d * scale:.1f}" y1="18" x2="{left + d * scale:.1f}" y2="24" stroke="#718096"/>'
+        f'<text x="{left + d * scale:.1f}" y="14" text-anchor="middle">+{d} d</text>'
+        for d in range(0, ENDING_WITHIN_DAYS + 1, 5)
+    )
+    marks = "".join(
+        f'<g class="mark" data-kind="{e.kind}" data-days="{e.days}">'
+        f'<circle cx="{left + e.days * scale:.1f}" cy="{40 + i * row}" r="5" '
+        f'fill="{"#c53030" if e.kind == "capacity-block" else "#dd6b20"}"/>'
+        f'<text x="{left + e.days * scale + 10:.1f}" y="{44 + i * row}">{e.ends} {html.escape(e.region)}: '
+        f"{html.escape(e.what)}</text></g>"
+        for i, e in enumerate(ledger.ending)
+    )
+    height = 50 + len(ledger.ending) * row
+    return (
+        f'<svg class="timeline-chart" role="img" aria-label="what ends in the next {ENDING_WITHIN_DAYS} days" '
+        f'xmlns="http://www.w3.org/2000/svg" width="{width + 260}" height="{height}">'
+        f'<line x1="{left}" y1="24" x2="{width - left}" y2="24" stroke="#718096"/>{ticks}{marks}</svg>'
+    )
+
+
 def page(ledger: Ledger) -> str:
     """One self-contained page: no script, no stylesheet or font fetched, nothing but this file."""
     sections = []
@@ -122,7 +147,7 @@ def page(ledger: Ledger) -> str:
             f"(in {e.days} days) {html.escape(e.region)}: {html.escape(e.what)}</li>"
             for e in ledger.ending
         )
-        timeline = f'<ol class="timeline">{items}</ol>'
+        timeline = _timeline_chart(ledger) + f'<ol class="timeline">{items}</ol>'
     else:
         timeline = f"<p>Nothing ends within {ENDING_WITHIN_DAYS} days.</p>"
     legend = " ".join(

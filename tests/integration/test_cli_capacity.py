@@ -124,6 +124,13 @@ def test_at_counts_a_block_from_its_start_and_drops_it_after_its_end(repo_copy: 
     assert block["kind"] == "capacity-block" and block["held_gpus"] == 16 and block["hourly_cost_usd"] is None
     ending = [e for e in during["ending"] if e["kind"] == "capacity-block"]
     assert [e["ends"] for e in ending] == [end.date().isoformat()]  # flagged: ends within 30 days
+    page_path = repo_copy / "capacity.html"
+    ledger(repo_copy, "--at", (start + datetime.timedelta(days=1)).date().isoformat(), "--html", str(page_path))
+    parser = _Page()
+    parser.feed(page_path.read_text())
+    assert len([a for t, a in parser.tags if t == "svg" and a.get("class") == "timeline-chart"]) == 1
+    marks = [a for t, a in parser.tags if t == "g" and a.get("class") == "mark"]
+    assert [(m["data-kind"], m["data-days"]) for m in marks] == [("capacity-block", str(ending[0]["days"]))]
     assert key not in lines(ledger(repo_copy, "--at", (end + datetime.timedelta(days=1)).isoformat()))
     text = gpucloud(repo_copy, "capacity", "--region", "us-east-1", "--at", start.date().isoformat()).stdout
     assert "capacity at " in text and "indicative" in text and "Capacity Blocks not priced" not in text
