@@ -110,11 +110,11 @@ def _region_chart(region: RegionLedger) -> str:
 
 def _timeline_chart(ledger: Ledger) -> str:
     """The next ENDING_WITHIN_DAYS days as an axis, a marker on the day each block or term ends."""
-    width, left, row = BAR_W + LABEL_W, 10, 20
+    width, left, row = BAR_W + LABEL_W, 24, 20
     scale = (width - 2 * left) / ENDING_WITHIN_DAYS
     ticks = "".join(
         f'<line x1="{left + d * scale:.1f}" y1="18" x2="{left + d * scale:.1f}" y2="24" stroke="#718096"/>'
-        f'<text x="{left + d * scale:.1f}" y="14" text-anchor="middle">+{d} d</text>'
+        f'<text x="{left + d * scale:.1f}" y="14" text-anchor="middle">{f"+{d} d" if d else "today"}</text>'
         for d in range(0, ENDING_WITHIN_DAYS + 1, 5)
     )
     marks = "".join(
