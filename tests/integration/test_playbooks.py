@@ -49,3 +49,34 @@ def test_every_role_documents_its_interface() -> None:
         options = {name for spec in entry_points.values() for name in spec.get("options", {})}
         assert set(defaults) <= set(options), f"{role.name}: undocumented {sorted(set(defaults) - set(options))}"
         assert all(name.startswith(role.name + "_") for name in defaults), f"{role.name}: unprefixed variables"
+
+
+@pytest.mark.parametrize(("override", "package"), [({}, "cuda13"), ({"nvidia_driver_branch": 570}, "cuda12")])
+def test_dcgm_follows_the_driver_branch_the_inventory_holds(
+    tmp_path: Path, override: dict[str, int], package: str
+) -> None:
+    """The dcgm role's own defaults, evaluated by Ansible with the pins the playbooks load: a site holding
+    branch 570 (CUDA 12) gets DCGM's cuda12 package, not the pinned 580's cuda13."""
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": override,
+            "tasks": [
+                {"ansible.builtin.import_tasks": str(ROOT / "playbooks" / "tasks" / "load_gpucloud_data.yml")},
+                {"ansible.builtin.include_vars": str(ROOT / "playbooks" / "roles" / "dcgm" / "defaults" / "main.yml")},
+                {"ansible.builtin.debug": {"msg": "DCGM={{ dcgm_package }}"}},
+            ],
+        }
+    ]
+    # Beside the repository's own playbooks, as they find gpucloud's data files: playbook_dir/../gpucloud/data.
+    (tmp_path / "gpucloud").symlink_to(ROOT / "gpucloud")
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "vars").symlink_to(ROOT / "playbooks" / "vars")
+    (tmp_path / "playbooks" / "play.yml").write_text(yaml.safe_dump(play))
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(tmp_path / "playbooks" / "play.yml")],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert f"DCGM=datacenter-gpu-manager-4-{package}" in result.stdout, result.stdout[-2000:]
