@@ -41,6 +41,12 @@ class Check:
     expected: Any
     reason: str
 
+    @property
+    def summary(self) -> str:
+        """One line a person reads: which check, where, and why (the gate's failure, Slurm's drain reason)."""
+        where = "the node" if self.gpu is None else f"GPU {self.gpu}"
+        return f"{self.name} on {where}: {self.reason}"
+
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,

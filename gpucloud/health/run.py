@@ -30,7 +30,13 @@ class Report:
         return worst([c.verdict for c in self.checks]) if self.checks else FAIL
 
     def as_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "expected": self.expected, "checks": [c.as_json() for c in self.checks]}
+        return {
+            "verdict": self.verdict,
+            "expected": self.expected,
+            "checks": [c.as_json() for c in self.checks],
+            # Each failed check in one line: what the hand-over gate and Slurm's health program report.
+            "failed": [c.summary for c in self.checks if c.verdict == FAIL],
+        }
 
 
 @dataclass

@@ -279,3 +279,13 @@ def test_the_table_folds_gpus_that_saw_the_same(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "temperature" in out and "0-2,4-7" in out and "90 C" in out
     assert "verdict: FAIL" in out
+
+
+def test_the_json_names_each_failed_check_in_one_line_for_the_gate_and_slurm() -> None:
+    gpus = [h100(i) for i in range(7)]  # one GPU missing: a node-wide failure
+    doc = run(gpus).as_json()
+    failed = [c for c in doc["checks"] if c["verdict"] == "FAIL"]
+    assert failed and len(doc["failed"]) == len(failed)
+    assert doc["failed"][0] == f"gpu-count on the node: {failed[0]['reason']}"
+    healthy = run([h100(i) for i in range(8)]).as_json()
+    assert healthy["failed"] == []
