@@ -57,10 +57,9 @@ class GpuNodePoolArgs:
     capacity_type: str  # "reservation" or "capacity-block"
     root_volume_gib: int
     tags: Mapping[str, str]
-    # The bucket Ansible's SSM connection stages files through; tagged on each node for the inventory.
-    ssm_bucket: pulumi.Input[str] | None = None
     # Tags on each node only (not the launch template: changing them updates the nodes in place, never replaces
-    # them): what the inventory composes for the cluster roles (gpucloud.components.cluster_head.node_tags).
+    # them): what the inventory composes from (the SSM bucket Ansible's connection stages files through, and a
+    # cluster's secret and file system: gpucloud.components.cluster_head.node_tags).
     node_tags: Mapping[str, pulumi.Input[str]] | None = None
 
 
@@ -143,18 +142,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 launch_template=aws.ec2.InstanceLaunchTemplateArgs(
                     id=template.id, version=template.latest_version.apply(str)
                 ),
-                tags={**self._node_tags(tags, f"{name}-{index}", args.ssm_bucket), **(args.node_tags or {})},
+                tags={**tags, "Name": f"{name}-{index}", **(args.node_tags or {})},
                 opts=child,
             )
             self.instance_ids.append(node.id)
             self.private_ips.append(node.private_ip)
         self.register_outputs({"instance_ids": self.instance_ids, "private_ips": self.private_ips})
-
-    @staticmethod
-    def _node_tags(
-        tags: Mapping[str, str], name: str, ssm_bucket: pulumi.Input[str] | None
-    ) -> dict[str, pulumi.Input[str]]:
-        node: dict[str, pulumi.Input[str]] = {**tags, "Name": name}
-        if ssm_bucket is not None:
-            node[t.SSM_BUCKET] = ssm_bucket
-        return node

@@ -169,7 +169,6 @@ class TenantEnvironment(pulumi.ComponentResource):
                 capacity_type=cfg.node_pool.capacity_type,
                 root_volume_gib=cfg.node_pool.root_volume_gib,
                 tags=args.tags,
-                ssm_bucket=storage.bucket,
                 node_tags=cluster_tags,
             ),
             opts=child,
