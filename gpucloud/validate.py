@@ -61,7 +61,11 @@ def _overlaps(named: Sequence[tuple[str, ipaddress.IPv4Network]]) -> Iterator[tu
 BLOCK_WARNING = datetime.timedelta(days=7)  # how early validate says a Capacity Block is about to end
 
 
-def check_registry(registry: Registry, stack_count: int, *, now: datetime.datetime | None = None) -> Validation:
+def check_registry(
+    registry: Registry, stack_count: int, *, now: datetime.datetime | None = None, warnings: bool = True
+) -> Validation:
+    """The registry's problems, and (unless ``warnings`` is false: onboarding needs only the problems) what is worth
+    a warning: blocks and terms ending, regions short of free capacity."""
     problems = [Problem("loads", stack, message) for stack, message in registry.problems.items()]
     plan = load_regions().address_plan
     for each in registry.regions.values():
@@ -152,11 +156,11 @@ def check_registry(registry: Registry, stack_count: int, *, now: datetime.dateti
             )
     problems += list(_account_problems(registry))
     moment = now or datetime.datetime.now(datetime.UTC)
-    warnings = [*_blocks_ending(registry, moment), *_capacity_warnings(registry, moment)]
+    warned = [*_blocks_ending(registry, moment), *_capacity_warnings(registry, moment)] if warnings else []
     schedulers = {scheduler: 0 for scheduler in SCHEDULERS}
     for tenant in registry.tenants:
         schedulers[tenant.scheduler] += 1
-    return Validation(stacks=stack_count, problems=problems, warnings=warnings, schedulers=schedulers)
+    return Validation(stacks=stack_count, problems=problems, warnings=warned, schedulers=schedulers)
 
 
 def _blocks_ending(registry: Registry, now: datetime.datetime) -> Iterator[Problem]:

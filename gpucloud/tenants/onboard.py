@@ -231,7 +231,8 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
             f"the registry has {len(registry.problems)} stack(s) that do not load; fix them first "
             f"(gpucloud validate): {next(iter(registry.problems.values()))}"
         )
-    inconsistent = check_registry(registry, 0).problems
+    # Problems only: the warnings' capacity ledger (and its rate card) is no business of an onboarding.
+    inconsistent = check_registry(registry, 0, warnings=False).problems
     if inconsistent:  # allocating against overlapping CIDRs or over-committed capacity would compound them
         first = inconsistent[0]
         raise ConfigError(
