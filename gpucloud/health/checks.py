@@ -28,6 +28,7 @@ BAD_CLOCK_REASONS = {
     HW_THERMAL: "hardware thermal slowdown",
     HW_POWER_BRAKE: "power-brake slowdown",
 }
+FABRIC_NOT_SUPPORTED = 0  # nvmlGpuFabricState_t, NVML API reference 'Fabric definitions' (R590, read 2026-11-27)
 FABRIC_COMPLETED = 3
 FABRIC_STATES = {0: "not supported", 1: "not started", 2: "in progress", 3: "completed"}
 
@@ -326,6 +327,12 @@ def _fabric(gpu: GpuFacts, expect: Expectation) -> Iterator[Check]:
             yield Check("fabric", gpu.index, FAIL, "not supported", "completed", "NVML reports no fabric state")
         return  # before Hopper the fabric manager service is checked instead (node check)
     state, status = gpu.fabric_state.value, gpu.fabric_status.value
+    if state == FABRIC_NOT_SUPPORTED:
+        # NVML's answer for a GPU in no NVSwitch system (seen on a lone H100 SXM in a VM, 2026-11-27): no fabric
+        # manager would change it, so say what it is; only an NVSwitch SKU makes it a failure.
+        verdict, why = (WARN, "no SKU expected") if sku is None else (FAIL, f"{sku.instance_type} has NVSwitch")
+        yield Check("fabric", gpu.index, verdict, "not supported", "completed", f"in no NVLink fabric; {why}")
+        return
     ok = state == FABRIC_COMPLETED and status == 0
     seen = f"{FABRIC_STATES.get(int(state or 0), state)}, status {status}"
     yield Check(

@@ -10,10 +10,13 @@ from gpucloud.catalog import GpuSku
 from gpucloud.datafiles import load_data_file, require
 from gpucloud.health.tools import run_tool
 
-# A result row: size count type redop root, then time algbw busbw #wrong out-of-place and in-place.
-_ROW = re.compile(
-    r"^\s*(\d+)\s+(\d+)\s+\w+\s+\w+\s+-?\d+\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\S+)"
-)
+# A result row, as nccl-tests' src/util.cu writes it (writeBenchmarkLinePreamble, writeBenchmarkLineBody; read
+# 2026-11-27 at github.com/NVIDIA/nccl-tests a0b82b2): size count type redop root, then time algbw busbw #wrong for
+# out-of-place and again for in-place. Times and bandwidths fall back to exponent form when wide ("%7.1e"); #wrong is
+# "%6g" (so 1e+06 for a million bad elements) or "N/A" when the run was told not to check (-c 0).
+_NUMBER = r"[\d.]+(?:e[+-]?\d+)?"
+_HALF = rf"\s+({_NUMBER})\s+({_NUMBER})\s+({_NUMBER})\s+({_NUMBER}|N/A)"
+_ROW = re.compile(rf"^\s*(\d+)\s+(\d+)\s+\w+\s+\w+\s+-?\d+{_HALF}{_HALF}(?:\s|$)")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,11 @@ def parse(stdout: str) -> AllReduce:
     rows = [m for m in map(_ROW.match, stdout.splitlines()) if m]
     if not rows:
         raise ValueError("all_reduce_perf printed no result row")
-    wrong = sum(int(v) for m in rows for v in (m.group(6), m.group(10)) if v.isdigit())
+    unchecked = [m.group(1) for m in rows if "N/A" in (m.group(6), m.group(10))]
+    if unchecked:
+        why = f"#wrong N/A at {unchecked[0]} B; run it without -c 0"
+        raise ValueError(f"all_reduce_perf did not check its results ({why})")
+    wrong = sum(int(float(v)) for m in rows for v in (m.group(6), m.group(10)))
     last = max(rows, key=lambda m: int(m.group(1)))
     return AllReduce(int(last.group(1)), max(float(last.group(5)), float(last.group(9))), wrong)
 

@@ -94,6 +94,7 @@ CASES: list[tuple[str, Callable[[], list[FakeGpu]], str, str]] = [
     ("fabric in progress", broken(fabric=(2, 0)), "fabric", FAIL),
     ("fabric failed", broken(fabric=(3, 1)), "fabric", FAIL),
     ("no fabric state on Hopper", broken(fabric=None), "fabric", FAIL),
+    ("in no NVLink fabric on an NVSwitch SKU", broken(fabric=(0, 0)), "fabric", FAIL),
     ("MIG on", broken(mig=(1, 1)), "mig", FAIL),
     ("a call failing", broken(fail={"nvmlDeviceGetTemperature": pynvml.NVML_ERROR_UNKNOWN}), "temperature", FAIL),
     ("memory call failing", broken(fail={"nvmlDeviceGetMemoryInfo": pynvml.NVML_ERROR_GPU_IS_LOST}), "memory", FAIL),
@@ -110,6 +111,16 @@ def test_each_check_catches_its_fault(what: str, gpus: Callable[[], list[FakeGpu
     assert all(c.reason for c in bad)
     if check not in ("gpu-count",):
         assert {c.gpu for c in bad} == {3}  # the check names the GPU
+
+
+def test_a_lone_gpu_in_no_nvlink_fabric_is_no_failure_when_no_sku_is_expected() -> None:
+    """NVML says NOT_SUPPORTED for a GPU in no NVSwitch system (a lone H100 in a VM, seen on a lent GPU machine):
+    the bare check warns; it must not send the engineer looking for a fabric manager that cannot help."""
+    report = run([replace(h100(), fabric=(0, 0), nvlinks=[])], Expectation(sku=None, limits=LIMITS))
+    (fabric,) = [c for c in report.checks if c.name == "fabric"]
+    assert (fabric.verdict, fabric.seen) == (WARN, "not supported")
+    assert "fabricmanager" not in fabric.reason
+    assert report.verdict == WARN
 
 
 def test_a_failing_call_names_the_nvml_function() -> None:

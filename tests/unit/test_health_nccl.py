@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,6 +45,27 @@ def test_the_largest_sizes_bus_bandwidth_and_the_wrong_results_are_read() -> Non
 def test_output_without_a_result_row_is_refused() -> None:
     with pytest.raises(ValueError, match="no result row"):
         parse(HEADER + "# Out of bounds values : 0 OK\n")
+
+
+def test_a_wrong_count_in_exponent_form_and_wide_times_are_read() -> None:
+    """nccl-tests prints #wrong with %6g and falls back to exponent form for wide times (src/util.cu)."""
+    line = "  8589934592    2147483648     float     sum      -1  1.2e+07    0.71    1.25  1e+06  25012.3  343.40  600.95      0"  # noqa: E501
+    result = parse(HEADER + line + "\n")
+    assert (result.size_bytes, result.busbw_gbs, result.wrong) == (8589934592, 600.95, 1_000_000)
+
+
+def test_a_run_that_did_not_check_its_results_is_refused() -> None:
+    unchecked = output(480.25).replace("     0", "   N/A")
+    with pytest.raises(ValueError, match="did not check its results"):
+        parse(unchecked)
+
+
+def test_real_output_from_an_h100_is_read_to_its_largest_size() -> None:
+    """all_reduce_perf's own output (tests/data, recorded on a lent H100): from 512 MiB its in-place algbw prints as
+    1e+06, which a plain-decimal pattern skipped, silently judging 256 MiB instead of the largest size."""
+    recorded = (Path(__file__).parents[1] / "data" / "all_reduce_perf-1xh100.txt").read_text()
+    result = parse(recorded)
+    assert (result.size_bytes, result.busbw_gbs, result.wrong) == (2**30, 0.0, 0)  # one rank: nothing on a bus
 
 
 def test_floors_follow_the_nvlink_of_each_nvswitch_sku_and_pcie_skus_have_none() -> None:
