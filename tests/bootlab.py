@@ -48,6 +48,8 @@ PACKAGES = [
     "slurmctld", "slurmd", "slurm-client", "munge",
     "python3-boto3",  # the munge role's secret reader (AWS's SDK for Python, from the OS archive)
     "mdadm",  # the local_nvme role's RAID 0 (the lab's nodes have no instance-store disk to use it on)
+    # What the pyxis role builds the plugin with on each node: Slurm's headers of the release it runs.
+    "git", "gcc", "make", "libc6-dev", "libslurm-dev",
 ]  # fmt: skip
 
 
@@ -276,6 +278,18 @@ class Sources:
     key: Path
     socket: Path
     efa_checksums: dict[str, str]  # stand-in EFA installer version -> sha256
+    enroot_checksums: dict[str, str]  # stand-in enroot package file -> sha256
+    pyxis_commit: str  # the pyxis stand-in's commit in the lab's git repository
+
+    def containers(self) -> dict[str, object]:
+        """Inventory variables that install enroot and pyxis from the lab's stand-ins (the release mirror, the git
+        repository) instead of NVIDIA's GitHub."""
+        return {
+            "enroot_release_url": f"http://127.0.0.1:{REPO_PORT}",
+            "enroot_checksums": self.enroot_checksums,
+            "pyxis_repository": f"http://127.0.0.1:{REPO_PORT}/pyxis.git",
+            "pyxis_commit": self.pyxis_commit,
+        }
 
     def efa(self, version: str) -> dict[str, str]:
         """Inventory variables that install the stand-in EFA installer ``version`` from the lab repository."""
@@ -291,9 +305,11 @@ def lab_sources(work: Path) -> Iterator[Sources]:
     """Build the stand-in repository and the wheelhouse once, and serve the repository while in use."""
     repo = nodelab.build_apt_repo(work)
     efa = nodelab.build_efa_installers(repo)
+    enroot = nodelab.build_enroot_release(work)
+    pyxis = nodelab.build_pyxis_repository(work)
     wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
     with nodelab.serve(repo) as url, repo_socket(url, work / "repo.sock") as sock:
-        yield Sources(wheelhouse, lab_key(), sock, efa)
+        yield Sources(wheelhouse, lab_key(), sock, efa, enroot, pyxis)
 
 
 class LabNetwork:
@@ -503,7 +519,7 @@ def write_cluster_inventory(path: Path, sources: Sources, head: Node, gpus: list
         slurm_config_overrides=True,  # the lab's nodes have 2 CPUs, not the 192 of a p5
         # This machine's cgroups are v1, read-only inside the nodes: no cgroup tracking or confinement here.
         slurm_config_proctrack="proctrack/linuxproc", slurm_config_task_plugins="task/affinity",
-        **extra,
+        **{**sources.containers(), **extra},
     )  # fmt: skip
 
 

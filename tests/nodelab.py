@@ -231,6 +231,41 @@ def build_efa_installers(repo: Path) -> dict[str, str]:
     return checksums
 
 
+def build_enroot_release(work: Path) -> dict[str, str]:
+    """Stand-ins for NVIDIA's enroot release packages at the pinned version (enroot_<v>-1_amd64.deb and
+    enroot+caps), served beside the apt repository as a mirror of the GitHub release; each file's sha256."""
+    version = f"{pins()['enroot_version']}-1"
+    hook = "#!/bin/sh\n# enroot hook (lab stand-in)\nexit 0\n"
+    enroot = StandIn(
+        "enroot",
+        version,
+        (
+            ("usr/bin/enroot", _script("enroot").replace("@VERSION@", version.rsplit("-", 1)[0]), 0o755),
+            ("usr/share/enroot/hooks.d/50-slurm-pmi.sh", hook, 0o755),
+            ("usr/share/enroot/hooks.d/50-slurm-pytorch.sh", hook, 0o755),
+            ("etc/enroot/hooks.d/10-cgroups.sh", hook, 0o755),
+        ),
+    )
+    return {deb.name: hashlib.sha256(deb.read_bytes()).hexdigest() for deb in
+            (_deb(work, enroot), _deb(work, StandIn("enroot+caps", version)))}  # fmt: skip
+
+
+def build_pyxis_repository(work: Path) -> str:
+    """The pyxis stand-in's source (tests/standins/pyxis) as a git repository served over HTTP beside the apt
+    repository (git's "dumb" protocol: plain files); returns its commit, which the pyxis role checks out."""
+    src = work / "pyxis-src"
+    shutil.copytree(STANDINS / "pyxis", src)
+    git = ["git", "-c", "user.name=gpucloud tests", "-c", "user.email=tests@gpucloud.invalid"]
+    for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "pyxis stand-in"]):
+        subprocess.run([*git, *argv], cwd=src, check=True, capture_output=True)
+    bare = work / "repo" / "pyxis.git"
+    subprocess.run([*git, "clone", "-q", "--bare", str(src), str(bare)], check=True, capture_output=True)
+    subprocess.run(["git", "--git-dir", str(bare), "update-server-info"], check=True, capture_output=True)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=src, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def build_apt_repo(work: Path) -> Path:
     """A flat, signed apt repository of stand-ins at ``work/repo`` (``key.asc`` beside the index)."""
     for pkg in stand_ins(work):

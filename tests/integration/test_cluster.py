@@ -198,3 +198,56 @@ def test_gpu_nodes_run_the_scratch_assembler_at_boot_and_it_leaves_other_disks_a
         log = node.run("journalctl", "-u", "gpucloud-scratch.service", "-o", "cat").stdout
         assert "no instance-store NVMe disk (Amazon EC2 NVMe Instance Storage): nothing to do" in log, log
         assert node.run("systemctl", "is-enabled", "gpucloud-scratch.service").stdout.strip() == "enabled"
+
+
+def test_jobs_ask_for_a_container_through_pyxis_which_finds_enroot_on_every_gpu_node(cluster: Cluster) -> None:
+    """pyxis (the lab's stand-in, built by the pyxis role on each node against Debian's Slurm 22.05 headers) is
+    loaded by srun on the head node and by slurmstepd on both GPU nodes; there it finds the enroot the enroot role
+    installed. Starting the container needs NVIDIA's real pyxis and enroot and an image registry: not here."""
+    assert "--container-image" in cluster.slurm("srun", "--help")
+    image = "nvcr.io#nvidia/pytorch:25.01-py3"
+    for node in cluster.gpus:
+        node.run("rm", "-f", "/run/pyxis/standin.log")
+    ran = cluster.slurm("srun", "--nodes=2", "--ntasks-per-node=1", f"--container-image={image}", "hostname").split()
+    assert sorted(ran) == ["gpu-a", "gpu-b"]
+    enroot = nodelab.pins()["enroot_version"]
+    for node in cluster.gpus:
+        (record,) = node.run("cat", "/run/pyxis/standin.log").stdout.splitlines()
+        assert record.endswith(f"image={image} runtime_path=/run/pyxis enroot={enroot}"), (node.name, record)
+
+
+def test_pyxis_is_built_from_its_pinned_commit_against_the_nodes_slurm(cluster: Cluster) -> None:
+    for node in [cluster.head, *cluster.gpus]:
+        slurm = node.run("dpkg-query", "--showformat=${Version}", "--show", "libslurm-dev").stdout
+        built = node.run("cat", "/usr/local/share/pyxis/built-from").stdout
+        assert built == f"pyxis {cluster.sources.pyxis_commit} slurm {slurm}", node.name
+        assert node.run("cat", "/etc/slurm/plugstack.conf.d/pyxis.conf").stdout == (
+            "required /usr/local/lib/slurm/spank_pyxis.so runtime_path=/run/pyxis\n"
+        )
+        assert node.run("stat", "-c", "%a", "/run/pyxis").stdout.strip() == "1777", node.name
+
+
+def test_enroot_keeps_each_users_images_on_the_local_volume(cluster: Cluster) -> None:
+    node = cluster.gpus[0]
+    conf = dict(
+        line.split(None, 1) for line in node.run("cat", "/etc/enroot/enroot.conf").stdout.splitlines()
+        if line and not line.startswith("#")
+    )  # fmt: skip
+    assert conf["ENROOT_RUNTIME_PATH"] == "/run/enroot/user-$(id -u)"
+    assert conf["ENROOT_DATA_PATH"] == "/scratch/enroot-user-$(id -u)/data"
+    assert node.run("stat", "-c", "%a", "/run/enroot").stdout.strip() == "1777"
+    hooks = node.run("ls", "/etc/enroot/hooks.d").stdout.split()
+    assert {"50-slurm-pmi.sh", "50-slurm-pytorch.sh"} <= set(hooks)
+
+
+def test_an_enroot_package_without_a_pinned_checksum_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    inventory = bootlab.write_cluster_inventory(
+        tmp_path / "hosts.yml", cluster.sources, cluster.head, cluster.gpus, **cluster.secret, **FSX,
+        enroot_checksums={},
+    )  # fmt: skip
+    result = configure(ROOT, inventory, "cluster")  # every host: slurm.conf names them all
+    hosts = {h.host: h for h in result.hosts}
+    assert hosts["head"].status == "ok" and hosts["head"].changed == 0, hosts["head"].as_json()
+    for name in ("gpu-a", "gpu-b"):
+        assert hosts[name].status == "failed" and "no sha256 pinned for enroot_" in hosts[name].message, name
+    assert cluster.gpus[0].run("dpkg-query", "--show", "enroot").returncode == 0  # the verified install stays
