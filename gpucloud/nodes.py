@@ -65,7 +65,11 @@ class RunResult:
 
 
 def _failure_text(res: dict[str, Any], status: str) -> str:
-    """What a failed task says: its message, or for a command that only exited non-zero, what it printed."""
+    """What a failed task says: its message, or for a command that only exited non-zero, what it printed; for a
+    loop ("One or more items failed"), what its first failed item says."""
+    failed_items = [r for r in res.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+    if failed_items:
+        return _failure_text(failed_items[0], status)
     msg = str(res.get("msg") or "")
     stderr = str(res.get("stderr") or "").strip()
     if stderr and (not msg or msg == "non-zero return code"):

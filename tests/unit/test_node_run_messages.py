@@ -19,3 +19,14 @@ def test_a_module_message_is_kept_as_it_is() -> None:
 def test_no_message_at_all_falls_back_to_stderr_then_status() -> None:
     assert _failure_text({"stderr": "boom\n"}, "failed") == "boom"
     assert _failure_text({}, "unreachable") == "unreachable"
+
+
+def test_a_failed_loop_says_what_its_first_failed_item_said() -> None:
+    res = {
+        "msg": "One or more items failed",
+        "results": [
+            {"item": "enroot_4.1.2-1_amd64.deb", "failed": False, "msg": "All assertions passed"},
+            {"item": "enroot+caps_4.1.2-1_amd64.deb", "failed": True, "msg": "no sha256 pinned for enroot+caps"},
+        ],
+    }
+    assert _failure_text(res, "failed") == "no sha256 pinned for enroot+caps"
