@@ -34,7 +34,16 @@ def health() -> None:
     is_flag=True,
     help="Also run NVIDIA's nccl-tests all_reduce_perf (on PATH) over every GPU and judge its bus bandwidth.",
 )
-def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | None, nccl: bool) -> int:
+@click.option(
+    "--nccl-nodes",
+    type=click.IntRange(min=2),
+    metavar="N",
+    help="Also run all_reduce_perf across N nodes of this node's Slurm cluster (srun from here, one process per "
+    "node over as many GPUs as this node has) and judge it against a share of the SKU's network bandwidth.",
+)
+def check(
+    expect: str | None, as_json: bool, textfile: Path | None, deep: int | None, nccl: bool, nccl_nodes: int | None
+) -> int:
     """Check this node's GPUs against what its SKU must have; exit 1 when anything fails.
 
     \b
@@ -53,6 +62,8 @@ def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | 
       dcgm-diag-rN                  with --deep N
       nccl-all-reduce               with --nccl: all_reduce_perf over every GPU; results check out; on an
                                     NVSwitch SKU busbw at the largest size >= its floor (health.yaml nccl)
+      nccl-all-reduce-N-nodes       with --nccl-nodes N: the same across N nodes through Slurm; busbw >= a
+                                    share of the SKU's network bandwidth (health.yaml nccl)
     It fails closed: no NVML, no driver, a call failing or a tool hanging is a FAIL, never a skip.
     The metadata service is asked only with --expect auto.
     """
@@ -75,7 +86,7 @@ def check(expect: str | None, as_json: bool, textfile: Path | None, deep: int | 
             undetected = Check("instance-type", None, FAIL, None, "the instance type (IMDSv2)", str(err))
     elif expect is not None:
         sku = sku_named(expect)
-    report = check_node(Expectation(sku=sku, limits=limits), deep=deep, all_reduce=nccl)
+    report = check_node(Expectation(sku=sku, limits=limits), deep=deep, all_reduce=nccl, all_reduce_nodes=nccl_nodes)
     if undetected is not None:
         report = replace(report, checks=[undetected, *report.checks])
     if textfile is not None:

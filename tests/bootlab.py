@@ -279,16 +279,18 @@ class Sources:
     socket: Path
     efa_checksums: dict[str, str]  # stand-in EFA installer version -> sha256
     enroot_checksums: dict[str, str]  # stand-in enroot package file -> sha256
-    pyxis_commit: str  # the pyxis stand-in's commit in the lab's git repository
+    commits: dict[str, str]  # stand-in source (pyxis, nccl-tests) -> its commit in the lab's git repository
 
-    def containers(self) -> dict[str, object]:
-        """Inventory variables that install enroot and pyxis from the lab's stand-ins (the release mirror, the git
-        repository) instead of NVIDIA's GitHub."""
+    def github_stand_ins(self) -> dict[str, object]:
+        """Inventory variables that take what the cluster roles fetch from NVIDIA's GitHub (enroot's release, the
+        pyxis and nccl-tests sources) from the lab's stand-ins instead: a release mirror and git repositories."""
         return {
             "enroot_release_url": f"http://127.0.0.1:{REPO_PORT}",
             "enroot_checksums": self.enroot_checksums,
             "pyxis_repository": f"http://127.0.0.1:{REPO_PORT}/pyxis.git",
-            "pyxis_commit": self.pyxis_commit,
+            "pyxis_commit": self.commits["pyxis"],
+            "nccl_tests_repository": f"http://127.0.0.1:{REPO_PORT}/nccl-tests.git",
+            "nccl_tests_commit": self.commits["nccl-tests"],
         }
 
     def efa(self, version: str) -> dict[str, str]:
@@ -306,10 +308,10 @@ def lab_sources(work: Path) -> Iterator[Sources]:
     repo = nodelab.build_apt_repo(work)
     efa = nodelab.build_efa_installers(repo)
     enroot = nodelab.build_enroot_release(work)
-    pyxis = nodelab.build_pyxis_repository(work)
+    commits = {name: nodelab.build_git_repository(work, name) for name in ("pyxis", "nccl-tests")}
     wheelhouse = nodelab.build_wheelhouse(work / "wheelhouse")
     with nodelab.serve(repo) as url, repo_socket(url, work / "repo.sock") as sock:
-        yield Sources(wheelhouse, lab_key(), sock, efa, enroot, pyxis)
+        yield Sources(wheelhouse, lab_key(), sock, efa, enroot, commits)
 
 
 class LabNetwork:
@@ -519,7 +521,7 @@ def write_cluster_inventory(path: Path, sources: Sources, head: Node, gpus: list
         slurm_config_overrides=True,  # the lab's nodes have 2 CPUs, not the 192 of a p5
         # This machine's cgroups are v1, read-only inside the nodes: no cgroup tracking or confinement here.
         slurm_config_proctrack="proctrack/linuxproc", slurm_config_task_plugins="task/affinity",
-        **{**sources.containers(), **extra},
+        **{**sources.github_stand_ins(), **extra},
     )  # fmt: skip
 
 

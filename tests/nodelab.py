@@ -164,6 +164,9 @@ def stand_ins(work: Path, decoy_driver: str = "590.48.01") -> list[StandIn]:
             (("sbin/mount.lustre", _script("mount.lustre"), 0o755),),
         ),
         StandIn("lustre-client-modules-aws", "2.15.6-1fsx1"),
+        # NCCL, which the nccl_tests role installs and holds at the pin (the stand-in nccl-tests needs no library).
+        StandIn("libnccl2", str(p["nccl_package_version"])),
+        StandIn("libnccl-dev", str(p["nccl_package_version"])),
     ]
     return packages
 
@@ -250,15 +253,16 @@ def build_enroot_release(work: Path) -> dict[str, str]:
             (_deb(work, enroot), _deb(work, StandIn("enroot+caps", version)))}  # fmt: skip
 
 
-def build_pyxis_repository(work: Path) -> str:
-    """The pyxis stand-in's source (tests/standins/pyxis) as a git repository served over HTTP beside the apt
-    repository (git's "dumb" protocol: plain files); returns its commit, which the pyxis role checks out."""
-    src = work / "pyxis-src"
-    shutil.copytree(STANDINS / "pyxis", src)
+def build_git_repository(work: Path, name: str) -> str:
+    """A stand-in's source (tests/standins/<name>: pyxis, nccl-tests) as a git repository served over HTTP beside
+    the apt repository (git's "dumb" protocol: plain files) at <name>.git; returns its commit, which the role
+    checks out as it checks out the pinned commit of NVIDIA's repository."""
+    src = work / f"{name}-src"
+    shutil.copytree(STANDINS / name, src)
     git = ["git", "-c", "user.name=gpucloud tests", "-c", "user.email=tests@gpucloud.invalid"]
-    for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "pyxis stand-in"]):
+    for argv in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", f"{name} stand-in"]):
         subprocess.run([*git, *argv], cwd=src, check=True, capture_output=True)
-    bare = work / "repo" / "pyxis.git"
+    bare = work / "repo" / f"{name}.git"
     subprocess.run([*git, "clone", "-q", "--bare", str(src), str(bare)], check=True, capture_output=True)
     subprocess.run(["git", "--git-dir", str(bare), "update-server-info"], check=True, capture_output=True)
     return subprocess.run(

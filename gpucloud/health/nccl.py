@@ -3,6 +3,7 @@ bandwidth at the largest message size against the SKU's floor (data/health.yaml 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -44,11 +45,16 @@ def parse(stdout: str) -> AllReduce:
 class NcclLimits:
     floor_fraction: float
     nvlink_gbs_per_link: dict[str, float]
+    internode_floor_fraction: float
+    srun_mpi: str
     max_bytes: str
     timeout_s: float
 
-    def floor_gbs(self, sku: GpuSku) -> float | None:
-        """The busbw an NVSwitch SKU must reach; None for a SKU without NVLink (reported, not judged)."""
+    def floor_gbs(self, sku: GpuSku, nodes: int = 1) -> float | None:
+        """The busbw a SKU must reach within a node (an NVSwitch SKU; None without NVLink: reported, not judged)
+        or across ``nodes`` nodes (a share of its network bandwidth)."""
+        if nodes > 1:
+            return self.internode_floor_fraction * sku.network_gbps / 8
         per_link = self.nvlink_gbs_per_link.get(sku.architecture)
         if not sku.nvswitch or per_link is None:
             return None
@@ -61,16 +67,24 @@ def load_limits() -> NcclLimits:
     return NcclLimits(
         floor_fraction=float(require(doc, "floor_fraction", float, where)),
         nvlink_gbs_per_link={k: float(v) for k, v in require(doc, "nvlink_gbs_per_link", dict, where).items()},
+        internode_floor_fraction=float(require(doc, "internode_floor_fraction", float, where)),
+        srun_mpi=str(require(doc, "srun_mpi", str, where)),
         max_bytes=str(require(doc, "max_bytes", str, where)),
         timeout_s=float(require(doc, "timeout_s", (int, float), where)),
     )
 
 
-def run_all_reduce(gpus: int, limits: NcclLimits) -> str:
-    """``all_reduce_perf`` over ``gpus`` GPUs of this node, 8 bytes to max_bytes, doubling; its output."""
+def run_all_reduce(gpus: int, limits: NcclLimits, nodes: int = 1) -> str:
+    """``all_reduce_perf`` over ``gpus`` GPUs of this node, 8 bytes to max_bytes, doubling; its output. Across
+    ``nodes`` nodes: one process per node with ``gpus`` GPUs each, started by Slurm's srun (a job of its own, the
+    nodes to itself) from this node, which must be one of the cluster's."""
     argv = ["all_reduce_perf", "-b", "8", "-e", limits.max_bytes, "-f", "2", "-g", str(gpus)]
+    if nodes > 1:
+        minutes = max(1, math.ceil(limits.timeout_s / 60))
+        argv = ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", f"--gres=gpu:{gpus}", "--exclusive",
+                f"--mpi={limits.srun_mpi}", f"--time={minutes}", *argv]  # fmt: skip
     result = run_tool(argv, limits.timeout_s)
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [f"exit {result.returncode}"]
-        raise ValueError(f"all_reduce_perf failed: {last[0]}")
+        raise ValueError(f"{argv[0]} {'all_reduce_perf ' if nodes > 1 else ''}failed: {last[0]}")
     return result.stdout

@@ -47,7 +47,7 @@ class Sources:
     kernel_log: Callable[[float, float], list[str]] = klog.read_kernel_log
     dcgm_diag: Callable[[int, float], tuple[bool, str]] = tools.dcgm_diag
     service_state: Callable[[str, float], str] = tools.service_state
-    all_reduce: Callable[[int, nccl.NcclLimits], str] = nccl.run_all_reduce
+    all_reduce: Callable[[int, nccl.NcclLimits, int], str] = nccl.run_all_reduce
 
 
 def read_with_timeout(nvml: Any, timeout_s: float) -> NodeFacts:
@@ -75,7 +75,12 @@ def read_with_timeout(nvml: Any, timeout_s: float) -> NodeFacts:
 
 
 def check_node(
-    expect: Expectation, *, deep: int | None = None, all_reduce: bool = False, sources: Sources | None = None
+    expect: Expectation,
+    *,
+    deep: int | None = None,
+    all_reduce: bool = False,
+    all_reduce_nodes: int | None = None,
+    sources: Sources | None = None,
 ) -> Report:
     src = sources or Sources()
     limits = expect.limits
@@ -96,23 +101,27 @@ def check_node(
         checks.append(deep_check(src, expect, deep))
     if all_reduce:
         checks.append(all_reduce_check(src, expect, gpus))
+    if all_reduce_nodes is not None:
+        checks.append(all_reduce_check(src, expect, gpus, all_reduce_nodes))
     return Report(expected=expected, checks=checks)
 
 
-def all_reduce_check(src: Sources, expect: Expectation, gpus: int) -> Check:
-    """nccl-tests' all-reduce over every GPU NVML saw: it must run, every result must check out, and on an
-    NVSwitch SKU the bus bandwidth at the largest size must reach the floor."""
-    name = "nccl-all-reduce"
+def all_reduce_check(src: Sources, expect: Expectation, gpus: int, nodes: int = 1) -> Check:
+    """nccl-tests' all-reduce over every GPU NVML saw, on this node or with as many on each of ``nodes`` nodes: it
+    must run, every result must check out, and the bus bandwidth at the largest size must reach the floor (within
+    a node: NVSwitch SKUs only; across nodes: a share of the SKU's network)."""
+    name = "nccl-all-reduce" if nodes == 1 else f"nccl-all-reduce-{nodes}-nodes"
     limits = nccl.load_limits()
-    floor = limits.floor_gbs(expect.sku) if expect.sku is not None else None
+    floor = limits.floor_gbs(expect.sku, nodes) if expect.sku is not None else None
     expected = f"busbw >= {floor:.0f} GB/s" if floor is not None else "runs, results check out"
-    if gpus < 2:
+    if gpus * nodes < 2:
         return Check(name, None, FAIL, f"{gpus} GPU(s)", expected, "an all-reduce needs two GPUs or more")
     try:
-        result = nccl.parse(src.all_reduce(gpus, limits))
+        result = nccl.parse(src.all_reduce(gpus, limits, nodes))
     except (tools.ToolError, ValueError) as err:
         return Check(name, None, FAIL, None, expected, str(err))
-    seen = f"{result.busbw_gbs:.1f} GB/s at {result.size_bytes} B over {gpus} GPUs"
+    over = f"{gpus} GPUs" if nodes == 1 else f"{nodes} nodes x {gpus} GPUs"
+    seen = f"{result.busbw_gbs:.1f} GB/s at {result.size_bytes} B over {over}"
     if result.wrong:
         return Check(name, None, FAIL, seen, expected, f"{result.wrong} result(s) did not check out (#wrong)")
     if floor is not None and result.busbw_gbs < floor:

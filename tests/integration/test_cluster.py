@@ -6,6 +6,7 @@ for Lustre fstab entry up to the mount command (the lab has no Lustre server).""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -220,7 +221,7 @@ def test_pyxis_is_built_from_its_pinned_commit_against_the_nodes_slurm(cluster: 
     for node in [cluster.head, *cluster.gpus]:
         slurm = node.run("dpkg-query", "--showformat=${Version}", "--show", "libslurm-dev").stdout
         built = node.run("cat", "/usr/local/share/pyxis/built-from").stdout
-        assert built == f"pyxis {cluster.sources.pyxis_commit} slurm {slurm}", node.name
+        assert built == f"pyxis {cluster.sources.commits['pyxis']} slurm {slurm}", node.name
         assert node.run("cat", "/etc/slurm/plugstack.conf.d/pyxis.conf").stdout == (
             "required /usr/local/lib/slurm/spank_pyxis.so runtime_path=/run/pyxis\n"
         )
@@ -251,3 +252,56 @@ def test_an_enroot_package_without_a_pinned_checksum_is_refused(cluster: Cluster
     for name in ("gpu-a", "gpu-b"):
         assert hosts[name].status == "failed" and "no sha256 pinned for enroot_" in hosts[name].message, name
     assert cluster.gpus[0].run("dpkg-query", "--show", "enroot").returncode == 0  # the verified install stays
+
+
+def _health(node: bootlab.Node, *argv: str) -> tuple[int, dict[str, Any]]:
+    result = node.run("/opt/gpucloud/venv/bin/gpucloud", "health", "check", "--json", *argv, check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def _check(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    (check,) = [c for c in doc["checks"] if c["name"] == name]
+    return check
+
+
+def test_nccl_tests_is_built_for_each_nodes_gpus_from_its_pinned_commit(cluster: Cluster) -> None:
+    pins = nodelab.pins()
+    for node, sm in ((cluster.gpus[0], "90"), (cluster.gpus[1], "89")):  # a p5's H100s, a g6e's L40S
+        built = node.run("cat", "/opt/gpucloud/nccl-tests/built-from").stdout.split()
+        assert built == ["nccl-tests", cluster.sources.commits["nccl-tests"], "nccl", pins["nccl_package_version"],
+                         f"sm_{sm}", "mpi", "none"], node.name  # fmt: skip
+        args = node.run("cat", "/opt/gpucloud/nccl-tests/build/build-args").stdout
+        assert f"NVCC_GENCODE=-gencode=arch=compute_{sm},code=sm_{sm}" in args and "MPI=0" in args, args
+        status = "--showformat=${Package} ${Status}\\n"
+        held = node.run("dpkg-query", status, "--show", "libnccl2", "libnccl-dev").stdout
+        assert sorted(held.splitlines()) == ["libnccl-dev hold ok installed", "libnccl2 hold ok installed"], held
+
+
+def test_the_health_check_runs_the_all_reduce_within_a_node_and_across_two(cluster: Cluster) -> None:
+    """`health check --nccl` on a GPU node runs the built all_reduce_perf (a stand-in: no GPU here) over its 8 GPUs;
+    --nccl-nodes 2 starts it through Slurm once on each GPU node and judges rank 0's output against the network
+    floor; a slow bus fails both, naming the floor."""
+    node = cluster.gpus[0]
+    for gpu in cluster.gpus:
+        gpu.run("rm", "-rf", "/run/nccl-standin")
+    _, doc = _health(node, "--expect", "p5.48xlarge", "--nccl", "--nccl-nodes", "2")
+    within, across = _check(doc, "nccl-all-reduce"), _check(doc, "nccl-all-reduce-2-nodes")
+    assert (within["verdict"], within["expected"]) == ("PASS", "busbw >= 360 GB/s"), within
+    assert (across["verdict"], across["expected"]) == ("PASS", "busbw >= 280 GB/s"), across
+    assert across["seen"] == "480.0 GB/s at 8589934592 B over 2 nodes x 8 GPUs"
+    calls = {gpu.name: gpu.run("cat", "/run/nccl-standin/calls").stdout.splitlines() for gpu in cluster.gpus}
+    assert calls["gpu-a"][0] == "host=gpu-a procid=none ntasks=1 gpus=8 max=8589934592"  # within: no Slurm
+    ranks = sorted(line.split()[1] for lines in calls.values() for line in lines if "ntasks=2" in line)
+    assert ranks == ["procid=0", "procid=1"]
+    try:
+        for gpu in cluster.gpus:
+            gpu.run("sh", "-c", "echo 120.00 > /run/nccl-standin/busbw")
+        code, doc = _health(node, "--expect", "p5.48xlarge", "--nccl", "--nccl-nodes", "2")
+        assert code == 1
+        failed = {c["name"] for c in doc["checks"] if c["verdict"] == "FAIL"}
+        assert failed >= {"nccl-all-reduce", "nccl-all-reduce-2-nodes"}, failed
+        why = "bus bandwidth under the SKU's floor (health.yaml nccl)"
+        assert f"nccl-all-reduce-2-nodes on the node: {why}" in doc["failed"], doc["failed"]
+    finally:
+        for gpu in cluster.gpus:
+            gpu.run("rm", "-rf", "/run/nccl-standin")

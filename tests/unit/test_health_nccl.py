@@ -76,18 +76,19 @@ def test_floors_follow_the_nvlink_of_each_nvswitch_sku_and_pcie_skus_have_none()
     assert limits.floor_gbs(sku_named("g6e.48xlarge")) is None
 
 
-def run(stdout: str | Exception, gpus: list[FakeGpu], sku: str | None = "p5.48xlarge") -> Any:
-    seen: list[int] = []
+def run(stdout: str | Exception, gpus: list[FakeGpu], sku: str | None = "p5.48xlarge", nodes: int = 1) -> Any:
+    seen: list[Any] = []
 
-    def all_reduce(count: int, limits: NcclLimits) -> str:
-        seen.append(count)
+    def all_reduce(count: int, limits: NcclLimits, across: int) -> str:
+        seen.append(count if across == 1 else (count, across))
         if isinstance(stdout, Exception):
             raise stdout
         return stdout
 
     expect = Expectation(sku=sku_named(sku) if sku else None, limits=LIMITS)
     sources = Sources(nvml=lambda: FakeNvml(gpus), kernel_log=lambda h, t: [], all_reduce=all_reduce)
-    (check,) = [c for c in check_node(expect, all_reduce=True, sources=sources).checks if c.name == "nccl-all-reduce"]
+    report = check_node(expect, all_reduce=nodes == 1, all_reduce_nodes=nodes if nodes > 1 else None, sources=sources)
+    (check,) = [c for c in report.checks if c.name.startswith("nccl-all-reduce")]
     return check, seen
 
 
@@ -121,3 +122,34 @@ def test_a_pcie_sku_is_reported_not_judged_and_no_sku_warns() -> None:
 def test_one_gpu_cannot_all_reduce() -> None:
     check, seen = run(output(480.0), [h100(0)])
     assert check.verdict == FAIL and seen == [] and "needs two GPUs" in check.reason
+
+
+def test_across_two_nodes_the_floor_is_a_share_of_the_network() -> None:
+    """p5: 3200 Gbps of EFA is 400 GB/s; the floor is 70 % of it (health.yaml nccl internode_floor_fraction)."""
+    check, seen = run(output(310.0), [h100(i) for i in range(8)], nodes=2)
+    assert (check.name, check.verdict, seen) == ("nccl-all-reduce-2-nodes", PASS, [(8, 2)])
+    assert check.expected == "busbw >= 280 GB/s" and check.seen.endswith("over 2 nodes x 8 GPUs")
+    check, _ = run(output(120.0), [h100(i) for i in range(8)], nodes=2)
+    assert check.verdict == FAIL and "under the SKU's floor" in check.reason
+
+
+def test_across_nodes_a_pcie_sku_is_judged_too_and_one_gpu_per_node_is_enough() -> None:
+    check, _ = run(output(60.0), [l40s(0)], sku="g6e.48xlarge", nodes=2)
+    assert check.verdict == PASS and check.expected == "busbw >= 35 GB/s"  # 400 Gbps of network
+
+
+def test_across_nodes_srun_starts_one_process_per_node_with_every_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpucloud.health import nccl
+
+    calls: list[list[str]] = []
+
+    def fake_tool(argv: list[str], timeout_s: float) -> Any:
+        calls.append(argv)
+        return type("Done", (), {"returncode": 0, "stdout": output(300.0), "stderr": ""})()
+
+    monkeypatch.setattr(nccl, "run_tool", fake_tool)
+    nccl.run_all_reduce(8, load_limits(), nodes=2)
+    (argv,) = calls
+    assert argv[:7] == ["srun", "--nodes=2", "--ntasks-per-node=1", "--gres=gpu:8", "--exclusive", "--mpi=pmix",
+                        "--time=15"]  # fmt: skip
+    assert argv[7:] == ["all_reduce_perf", "-b", "8", "-e", "8G", "-f", "2", "-g", "8"]

@@ -28,7 +28,7 @@ def _index(dist: str) -> set[tuple[str, str]]:
 
 def requested(os_name: str, driver_version: str) -> set[tuple[str, str]]:
     """What the roles install on ``os_name`` (nvidia_driver, fabric_manager, cuda_toolkit, container toolkit,
-    dcgm), computed from the same data files the roles read."""
+    dcgm, nccl_tests), computed from the same data files the roles read."""
     pins = yaml.safe_load((DATA / "node_software.yaml").read_text())
     os_packages = yaml.safe_load((DATA / "node_packages.yaml").read_text())["os"][os_name]
     branch = pins["nvidia_driver_branch"]
@@ -45,6 +45,7 @@ def requested(os_name: str, driver_version: str) -> set[tuple[str, str]]:
                                   "libnvidia-container-tools", "libnvidia-container1")}  # fmt: skip
     dcgm = "datacenter-gpu-manager-4-cuda" + pins["cuda_version"].split(".")[0]
     wanted.add((dcgm, pins["dcgm_package_version"]))
+    wanted |= {(n, pins["nccl_package_version"]) for n in ("libnccl2", "libnccl-dev")}  # the nccl_tests role
     return wanted
 
 
@@ -87,3 +88,8 @@ def test_the_cuda_toolkit_pin_runs_on_the_pinned_drivers() -> None:
     assert key(pins["nvidia_driver_previous_version"]) >= key(minimum)
     assert pins["nvidia_driver_version"].split(".")[0] == pins["nvidia_driver_branch"]
     assert pins["fabric_manager_version"] == pins["nvidia_driver_version"]
+
+
+def test_nccl_is_built_for_the_pinned_cuda() -> None:
+    pins = yaml.safe_load((DATA / "node_software.yaml").read_text())
+    assert pins["nccl_package_version"].endswith("+cuda" + pins["cuda_version"])
