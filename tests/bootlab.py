@@ -48,8 +48,11 @@ PACKAGES = [
     "slurmctld", "slurmd", "slurm-client", "munge",
     "python3-boto3",  # the munge role's secret reader (AWS's SDK for Python, from the OS archive)
     "mdadm",  # the local_nvme role's RAID 0 (the lab's nodes have no instance-store disk to use it on)
-    # What the pyxis role builds the plugin with on each node: Slurm's headers of the release it runs.
-    "git", "gcc", "make", "libc6-dev", "libslurm-dev",
+    # What the pyxis and nccl_tests roles build with on each node (Slurm's headers of the release it runs; nvcc's
+    # host compiler).
+    "git", "gcc", "g++", "make", "libc6-dev", "libslurm-dev",
+    # libpmix2's libraries (the slurm roles install libpmix2 itself, from the lab repository's copy of Debian's).
+    "libevent-core-2.1-7", "libevent-pthreads-2.1-7", "libhwloc-plugins",
 ]  # fmt: skip
 
 

@@ -270,11 +270,18 @@ def build_git_repository(work: Path, name: str) -> str:
     ).stdout.strip()
 
 
+# Real Debian packages the roles install that the root filesystem leaves out, so that the role must install them:
+# downloaded from Debian's archive (the host's apt sources) into the lab repository.
+DEBIAN_PACKAGES = ("libpmix2",)  # Slurm's mpi/pmix plugin loads it (the slurm_node and slurm_controller roles)
+
+
 def build_apt_repo(work: Path) -> Path:
-    """A flat, signed apt repository of stand-ins at ``work/repo`` (``key.asc`` beside the index)."""
+    """A flat, signed apt repository of stand-ins at ``work/repo`` (``key.asc`` beside the index), with the real
+    Debian packages of DEBIAN_PACKAGES."""
     for pkg in stand_ins(work):
         _deb(work, pkg)
     repo = work / "repo"
+    subprocess.run(["apt-get", "download", *DEBIAN_PACKAGES], cwd=repo, check=True, capture_output=True, timeout=300)
     packages = subprocess.run(["apt-ftparchive", "packages", "."], cwd=repo, check=True, capture_output=True, text=True)
     (repo / "Packages").write_text(packages.stdout)
     release = subprocess.run(

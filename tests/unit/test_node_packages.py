@@ -93,3 +93,9 @@ def test_the_cuda_toolkit_pin_runs_on_the_pinned_drivers() -> None:
 def test_nccl_is_built_for_the_pinned_cuda() -> None:
     pins = yaml.safe_load((DATA / "node_software.yaml").read_text())
     assert pins["nccl_package_version"].endswith("+cuda" + pins["cuda_version"])
+
+
+@pytest.mark.parametrize("os_name", OS_NAMES)
+def test_every_os_names_the_pmix_library_slurm_loads(os_name: str) -> None:
+    entry = yaml.safe_load((DATA / "node_packages.yaml").read_text())["os"][os_name]
+    assert entry["pmix"] == ("libpmix2t64" if os_name == "Ubuntu-24" else "libpmix2")
