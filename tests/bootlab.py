@@ -51,8 +51,10 @@ PACKAGES = [
     # What the pyxis and nccl_tests roles build with on each node (Slurm's headers of the release it runs; nvcc's
     # host compiler).
     "git", "gcc", "g++", "make", "libc6-dev", "libslurm-dev",
-    # libpmix2's libraries (the slurm roles install libpmix2 itself, from the lab repository's copy of Debian's).
-    "libevent-core-2.1-7", "libevent-pthreads-2.1-7", "libhwloc-plugins",
+    # What libpmix2 and libpmix-dev depend on (the slurm roles install those two from the lab repository's copies
+    # of Debian's).
+    "libevent-core-2.1-7", "libevent-pthreads-2.1-7", "libhwloc-plugins", "libevent-dev", "libhwloc-dev",
+    "zlib1g-dev",
 ]  # fmt: skip
 
 

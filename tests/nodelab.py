@@ -272,7 +272,7 @@ def build_git_repository(work: Path, name: str) -> str:
 
 # Real Debian packages the roles install that the root filesystem leaves out, so that the role must install them:
 # downloaded from Debian's archive (the host's apt sources) into the lab repository.
-DEBIAN_PACKAGES = ("libpmix2",)  # Slurm's mpi/pmix plugin loads it (the slurm_node and slurm_controller roles)
+DEBIAN_PACKAGES = ("libpmix2", "libpmix-dev")  # Slurm's mpi/pmix plugin loads it (the slurm_* roles install them)
 
 
 def build_apt_repo(work: Path) -> Path:

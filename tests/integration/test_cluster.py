@@ -282,7 +282,8 @@ def test_the_health_check_runs_the_all_reduce_within_a_node_and_across_two(clust
     --nccl-nodes 2 starts it through Slurm once on each GPU node and judges rank 0's output against the network
     floor; a slow bus fails both, naming the floor."""
     for each in [cluster.head, *cluster.gpus]:  # what srun --mpi=pmix loads, from the role (not in the rootfs)
-        assert each.run("dpkg-query", "--showformat=${Status}", "--show", "libpmix2").stdout == "install ok installed"
+        status = each.run("dpkg-query", "--showformat=${Status}\\n", "--show", "libpmix2", "libpmix-dev").stdout
+        assert status.splitlines() == ["install ok installed"] * 2, (each.name, status)
     node = cluster.gpus[0]
     for gpu in cluster.gpus:
         gpu.run("rm", "-rf", "/run/nccl-standin")

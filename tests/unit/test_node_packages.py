@@ -98,4 +98,5 @@ def test_nccl_is_built_for_the_pinned_cuda() -> None:
 @pytest.mark.parametrize("os_name", OS_NAMES)
 def test_every_os_names_the_pmix_library_slurm_loads(os_name: str) -> None:
     entry = yaml.safe_load((DATA / "node_packages.yaml").read_text())["os"][os_name]
-    assert entry["pmix"] == ("libpmix2t64" if os_name == "Ubuntu-24" else "libpmix2")
+    runtime = "libpmix2t64" if os_name == "Ubuntu-24" else "libpmix2"
+    assert entry["pmix"] == [runtime, "libpmix-dev"]  # the plugin dlopen()s libpmix.so, which only -dev has
