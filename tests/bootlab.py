@@ -54,7 +54,7 @@ PACKAGES = [
     # What libpmix2 and libpmix-dev depend on (the slurm roles install those two from the lab repository's copies
     # of Debian's).
     "libevent-core-2.1-7", "libevent-pthreads-2.1-7", "libhwloc-plugins", "libevent-dev", "libhwloc-dev",
-    "zlib1g-dev",
+    "zlib1g-dev", "automake",  # automake: libltdl-dev's automake-1.16, a virtual package debootstrap cannot resolve
 ]  # fmt: skip
 
 
