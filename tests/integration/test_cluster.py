@@ -235,8 +235,13 @@ def test_enroot_keeps_each_users_images_on_the_local_volume(cluster: Cluster) ->
         if line and not line.startswith("#")
     )  # fmt: skip
     assert conf["ENROOT_RUNTIME_PATH"] == "/run/enroot/user-$(id -u)"
-    assert conf["ENROOT_DATA_PATH"] == "/scratch/enroot-user-$(id -u)/data"
+    local = "$(mountpoint -q /scratch && echo /scratch || echo /var/tmp)"
+    assert conf["ENROOT_DATA_PATH"] == f"{local}/enroot-user-$(id -u)/data"
     assert node.run("stat", "-c", "%a", "/run/enroot").stdout.strip() == "1777"
+    # As enroot reads it (eval echo, as a job's user): no instance store in the lab, so /var/tmp.
+    seen = node.run("bash", "-c", f'eval echo "{conf["ENROOT_DATA_PATH"]}"').stdout.strip()
+    assert seen == "/var/tmp/enroot-user-0/data", seen
+    assert node.run("bash", "-n", "/etc/enroot/enroot.conf", check=False).returncode == 0  # enroot's own check
     hooks = node.run("ls", "/etc/enroot/hooks.d").stdout.split()
     assert {"50-slurm-pmi.sh", "50-slurm-pytorch.sh"} <= set(hooks)
 
