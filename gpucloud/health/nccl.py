@@ -79,12 +79,14 @@ def run_all_reduce(gpus: int, limits: NcclLimits, nodes: int = 1) -> str:
     ``nodes`` nodes: one process per node with ``gpus`` GPUs each, started by Slurm's srun (a job of its own, the
     nodes to itself) from this node, which must be one of the cluster's."""
     argv = ["all_reduce_perf", "-b", "8", "-e", limits.max_bytes, "-f", "2", "-g", str(gpus)]
+    what = "all_reduce_perf"
     if nodes > 1:
         minutes = max(1, math.ceil(limits.timeout_s / 60))
         argv = ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", f"--gres=gpu:{gpus}", "--exclusive",
                 f"--mpi={limits.srun_mpi}", f"--time={minutes}", *argv]  # fmt: skip
+        what = "srun all_reduce_perf"
     result = run_tool(argv, limits.timeout_s)
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [f"exit {result.returncode}"]
-        raise ValueError(f"{argv[0]} {'all_reduce_perf ' if nodes > 1 else ''}failed: {last[0]}")
+        raise ValueError(f"{what} failed: {last[0]}")
     return result.stdout
