@@ -39,6 +39,9 @@ ROOT = nodelab.ROOT
 CACHE = nodelab.CACHE
 REPO_PORT = 8080  # inside each node's namespace
 REBOOT = 133  # systemd-nspawn's exit status when the container's systemd rebooted
+LEADER_TIMEOUT_S = 60  # for systemd-nspawn to start a container's init
+SETTLE_ATTEMPTS = 3  # tries at one boot's forwarder and network link before the supervisor gives up
+REBOOT_TIMEOUT_S = 300  # the lab's nvidia_driver_reboot_timeout: a node boots in ~10 s; a real p5 needs the 1200 s
 LAB_SUBNET = "10.77.0"  # the lab network's addresses (a /24 inside the lab's own network namespace)
 PACKAGES = [
     "python3", "python3-venv", "python3-packaging", "systemd", "systemd-sysv", "dbus", "openssh-server",
@@ -56,6 +59,80 @@ PACKAGES = [
     "libevent-core-2.1-7", "libevent-pthreads-2.1-7", "libhwloc-plugins", "libevent-dev", "libhwloc-dev",
     "zlib1g-dev", "automake",  # automake: libltdl-dev's automake-1.16, a virtual package debootstrap cannot resolve
 ]  # fmt: skip
+
+
+class LabError(RuntimeError):
+    """The lab could not bring a node up; the message names the node and says what it knows of it."""
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers (``lab-connect``) see the old contents or the new, never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _comm(pid: int) -> str:
+    try:
+        return _read(f"/proc/{pid}/comm").strip()
+    except OSError:
+        return "(gone)"
+
+
+def _pid_namespace(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/pid")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under ``pid`` (children of all its threads, and theirs), oldest generation first."""
+    found: list[int] = []
+    queue = [pid]
+    while queue:
+        parent = queue.pop(0)
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(c) for c in _read(f"/proc/{parent}/task/{task}/children").split()]
+            except OSError:
+                continue
+            found.extend(children)
+            queue.extend(children)
+    return found
+
+
+def is_container_init(pid: int, outer_namespace: str) -> bool:
+    """Whether ``pid`` is a container's init: PID 1 of a PID namespace other than ``outer_namespace`` (the last
+    field of NSpid in its status is its pid in its own namespace), running systemd (exec'd, so not nspawn's own
+    child that is about to become it)."""
+    try:
+        status = _read(f"/proc/{pid}/status")
+        namespace = _pid_namespace(pid)
+    except OSError:
+        return False
+    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    return namespace != outer_namespace and nspid[-1:] == ["1"] and _comm(pid) == "systemd"
+
+
+def _joined_network(pid: int, leader: int, timeout: float = 5) -> bool:
+    """Whether ``pid`` (nsenter, then the program it runs) is in ``leader``'s network namespace within
+    ``timeout`` seconds (nsenter joins it just after it starts) and still running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{leader}/ns/net") and _comm(pid) == "socat":
+                return True
+        except OSError:
+            return False
+        time.sleep(0.02)
+    return False
 
 
 def rootfs_tarball() -> Path:
@@ -124,6 +201,7 @@ class Node:
     _forwarder: subprocess.Popen[bytes] | None = None
     _kmsg: int | None = None  # the lab's end of the node's /dev/kmsg, held open so writers never block
     log: list[str] = field(default_factory=list)
+    failure: str = ""  # why the supervisor gave up, if it did
 
     @property
     def leader_file(self) -> Path:
@@ -175,47 +253,114 @@ class Node:
         lines = [f"{key(k)}={v}" for k, v in faults.items()]
         (self.root / "etc" / "nvidia-standin" / "faults.conf").write_text("\n".join(lines) + "\n")
 
+    @property
+    def state_file(self) -> Path:
+        """One line saying what the supervisor last knew of the node (``lab-connect`` prints it when it gives up)."""
+        return self.root.with_suffix(".state")
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._supervise, name=f"lab-{self.name}", daemon=True)
         self._thread.start()
         self.wait_running()
 
-    def _leader(self, nspawn_pid: int, timeout: float = 60) -> int:
+    def _set_state(self, text: str) -> None:
+        _write_atomically(self.state_file, text + "\n")
+
+    def _container_init(self, nspawn: subprocess.Popen[bytes], timeout: float = LEADER_TIMEOUT_S) -> int | None:
+        """The pid of the container's init: the process under ``nspawn`` that is PID 1 of a PID namespace of its
+        own and runs systemd. Never nspawn's short-lived intermediate children (another PID namespace already,
+        or not yet systemd). None when nspawn exited meanwhile (its exit status says why)."""
+        outer = _pid_namespace(nspawn.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children")
-            pids = children.read_text().split() if children.exists() else []
-            if pids:
-                return int(pids[0])
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name}: systemd-nspawn started no container within {timeout:g} s")
+            if nspawn.poll() is not None:
+                return None
+            for pid in _descendants(nspawn.pid):
+                if is_container_init(pid, outer):
+                    return pid
+            time.sleep(0.05)
+        seen = {pid: _comm(pid) for pid in _descendants(nspawn.pid)}
+        raise LabError(f"{self.name}: systemd-nspawn started no container init within {timeout:g} s (under it: {seen})")
 
-    def _supervise(self) -> None:
-        while not self._stopping:
-            self._proc = subprocess.Popen(
-                ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "--quiet",
-                 "--console=read-only", f"--bind={self.kernel_log}:/dev/kmsg", f"--machine={self.name}",
-                 "-D", str(self.root)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-            )  # fmt: skip
-            leader = self._leader(self._proc.pid)
-            self.boots += 1
+    def _settle(self, nspawn: subprocess.Popen[bytes]) -> int | None:
+        """Find this boot's init and set up what is keyed on it (the repository forwarder, the lab network's link),
+        then read the init again: the leader file is written only once all of it is known to be in the node's
+        namespaces. None when the container exited before that."""
+        for attempt in range(1, SETTLE_ATTEMPTS + 1):
+            leader = self._container_init(nspawn)
+            if leader is None:
+                return None
             # The node's package repository: 127.0.0.1:8080 in its namespace, forwarded to the host's socket.
             self._forwarder = subprocess.Popen(
                 ["nsenter", "-t", str(leader), "-n", "socat",
                  f"TCP-LISTEN:{REPO_PORT},bind=127.0.0.1,reuseaddr,fork", f"UNIX-CONNECT:{self.repo_socket}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            if self.network is not None:
-                self.network.attach(self, leader)
-            self.leader_file.write_text(str(leader))
-            _, err = self._proc.communicate()
-            self.leader_file.unlink(missing_ok=True)
+            try:
+                if self.network is not None:
+                    self.network.attach(self, leader)
+                in_node = _joined_network(self._forwarder.pid, leader)
+            except (subprocess.CalledProcessError, OSError) as exc:
+                in_node, why = False, str(exc)
+            else:
+                why = "the repository forwarder is not in its network namespace"
+            if in_node and self._container_init(nspawn, timeout=1) == leader:
+                _write_atomically(self.leader_file, str(leader))
+                return leader
+            self.log.append(f"boot {self.boots}: init {leader} not settled (try {attempt}: {why}); again")
+            self._stop_forwarder()
+        raise LabError(f"{self.name}: boot {self.boots} did not settle after {SETTLE_ATTEMPTS} tries ({self.log[-1]})")
+
+    def _stop_forwarder(self) -> None:
+        if self._forwarder is not None:
             self._forwarder.kill()
             self._forwarder.wait()
-            self.log.append(f"boot {self.boots}: exit {self._proc.returncode} {err.decode(errors='replace')[-300:]}")
-            if self._proc.returncode != REBOOT:
-                break
+            self._forwarder = None
+
+    def _supervise(self) -> None:
+        try:
+            while not self._stopping:
+                self._proc = subprocess.Popen(
+                    ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "--quiet",
+                     "--console=read-only", f"--bind={self.kernel_log}:/dev/kmsg", f"--machine={self.name}",
+                     "-D", str(self.root)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )  # fmt: skip
+                self.boots += 1
+                self._set_state(f"booting (boot {self.boots})")
+                leader = self._settle(self._proc)
+                if leader is not None:
+                    self._set_state(f"up (boot {self.boots}, init pid {leader})")
+                _, err = self._proc.communicate()
+                self.leader_file.unlink(missing_ok=True)
+                self._stop_forwarder()
+                said = err.decode(errors="replace")[-300:]
+                self.log.append(f"boot {self.boots}: exit {self._proc.returncode} {said}")
+                if self._proc.returncode != REBOOT:
+                    self._set_state(f"stopped (boot {self.boots} exited {self._proc.returncode})")
+                    break
+                self._set_state(f"rebooting (boot {self.boots} ended)")
+        except Exception as exc:  # noqa: BLE001  (the supervisor's thread records why it gave up; wait_running raises it)
+            self.failure = str(exc)
+            self.log.append(f"supervisor gave up: {exc}")
+            self.leader_file.unlink(missing_ok=True)
+            self._set_state(f"failed: {exc}")
+            self._stop_forwarder()
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
+
+    def describe(self) -> str:
+        """What is known of the node: the supervisor's state, its boots' log, and the journal's last lines."""
+        state = self.state_file.read_text().strip() if self.state_file.exists() else "never started"
+        journal = ""
+        if self.leader_file.exists():
+            try:
+                journal = self.run("journalctl", "-n", "15", "--no-pager", "-q", check=False).stdout
+            except (subprocess.SubprocessError, OSError) as exc:
+                journal = f"(journal unreadable: {exc})"
+        return f"{self.name}: {state}; log {self.log}" + (f"; journal:\n{journal}" if journal else "")
 
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A command inside the running node (all its namespaces), as root."""
@@ -226,9 +371,13 @@ class Node:
         )  # fmt: skip
 
     def wait_running(self, timeout: float = 120) -> None:
+        """Wait, at most ``timeout`` seconds, for the node's systemd to say it is up; raise with the node's state
+        and log at once when its supervisor gave up or the node stopped."""
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
+            if self.failure or (self._thread is not None and not self._thread.is_alive()):
+                raise LabError(f"not running: {self.describe()}")
             if self.leader_file.exists():
                 try:
                     state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
@@ -237,7 +386,18 @@ class Node:
                 if state in ("running", "degraded"):
                     return
             time.sleep(0.5)
-        raise RuntimeError(f"{self.name}: not running after {timeout:g} s (state {state!r}; {self.log})")
+        raise LabError(f"not running after {timeout:g} s (systemd says {state!r}): {self.describe()}")
+
+    def reboot(self, timeout: float = REBOOT_TIMEOUT_S) -> None:
+        """``systemctl reboot`` inside the node; wait, at most ``timeout`` seconds, until its next boot is up."""
+        boots = self.boots
+        self.run("systemctl", "reboot", check=False)
+        deadline = time.monotonic() + timeout
+        while self.boots == boots or not self.leader_file.exists():
+            if self.failure or time.monotonic() > deadline:
+                raise LabError(f"no new boot within {timeout:g} s of a reboot: {self.describe()}")
+            time.sleep(0.2)
+        self.wait_running(max(1.0, deadline - time.monotonic()))
 
     def boot_id(self) -> str:
         return self.run("cat", "/proc/sys/kernel/random/boot_id").stdout.strip()
@@ -248,8 +408,12 @@ class Node:
             self._proc.send_signal(signal.SIGTERM)  # systemd-nspawn: power the container off
             try:
                 self._proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # the container's init first: killing it ends its whole PID namespace
+                for pid in _descendants(self._proc.pid):
+                    if is_container_init(pid, _pid_namespace(self._proc.pid)):
+                        os.kill(pid, signal.SIGKILL)
                 self._proc.kill()
+                self.log.append("did not power off within 60 s: killed")
         if self._thread is not None:
             self._thread.join(timeout=60)
         if self._kmsg is not None:
@@ -458,6 +622,8 @@ def write_inventory(
                 "gpu_health_wheelhouse": str(wheelhouse),
                 # A container cannot load kernel modules: the stand-in driver records what it "loaded" at boot.
                 "nvidia_driver_loaded_version_file": "/run/nvidia-standin/loaded-driver-version",
+                # A lab node boots in about 10 s: a reboot that takes minutes is a stuck lab, reported as such.
+                "nvidia_driver_reboot_timeout": REBOOT_TIMEOUT_S,
                 **extra,
             },
             "hosts": hosts,

@@ -19,6 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_STACKS = ("org", "account-acme", "region-eu-north-1", "region-us-east-1", "tenant-acme-us-east-1")
 
 
+# A booted-node test's bound, fixture setup included (the first test of a module pays for booting and converging its
+# lab; the session's first also for building the root filesystem and the stand-in repository). Past it the test
+# fails with pytest-timeout's stack dump, its fixtures power the nodes off, and the suite goes on.
+INTEGRATION_TIMEOUT_S = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("integration") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT_S))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
