@@ -9,6 +9,7 @@ command exits 1 when any host failed or was unreachable.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -58,10 +59,40 @@ class RunResult:
     rc: int
     status: str
     hosts: list[HostResult]
+    # Why the run reached no host, in Ansible's words ("" when it reached some): an inventory that did not load,
+    # a --limit that matched nothing, an empty inventory.
+    no_hosts_reason: str = ""
+    allow_empty: bool = False  # a run on no host is what the user asked for (a pool scaled to zero)
 
     @property
     def ok(self) -> bool:
+        """Every host converged, and there was at least one (a run on no host proves nothing: it fails closed,
+        unless ``allow_empty``)."""
+        if not self.hosts and not self.allow_empty:
+            return False
         return self.rc == 0 and all(h.status in ("ok", "changed") for h in self.hosts)
+
+
+# What Ansible says when an inventory did not load or a run matched no host, most telling first: each pattern's
+# first match is the reason, with {0} its captured text. (ansible-core 2.19's messages, as seen here.)
+_NO_HOST_REASONS = (
+    (re.compile(r"Failed to parse inventory with '[^']+' plugin: (.+)"), "the inventory did not load: {0}"),
+    (re.compile(r"Failed to parse (\S+) with \S+ plugin: (.+)"), "the inventory did not load: {1}"),
+    (re.compile(r"Unable to parse (\S+) as an inventory source"), "the inventory did not load: {0}"),
+    (re.compile(r"Could not match supplied host pattern, ignoring: (.+)"), "no host matched --limit {0}"),
+    (re.compile(r"\[ERROR\]: (.+)"), "{0}"),
+    (re.compile(r"provided hosts list is empty"), "the inventory holds no host"),
+)
+
+
+def no_hosts_reason(output: str, limit: str | None) -> str:
+    """Why a run reached no host, from what Ansible printed."""
+    for pattern, reason in _NO_HOST_REASONS:
+        for line in output.splitlines():
+            found = pattern.search(line)
+            if found:
+                return reason.format(*(g.strip() for g in found.groups()))
+    return f"no host matched --limit {limit}" if limit else "no host in the inventory was run"
 
 
 def _failure_text(res: dict[str, Any], status: str) -> str:
@@ -105,7 +136,10 @@ def configure(
     progress: Progress | None = None,
     extra_env: dict[str, str] | None = None,
     timeout_s: int | None = None,
+    allow_empty: bool = False,
 ) -> RunResult:
+    """Run ``playbook`` on ``inventory``. A run that reaches no host is a failure that says why (an inventory
+    that did not load, a --limit that matched nothing), unless ``allow_empty``."""
     import ansible_runner
 
     path = playbook_path(root, playbook)
@@ -133,6 +167,10 @@ def configure(
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(root / "playbooks" / "roles"),
         "ANSIBLE_FORCE_COLOR": "0",
+        # An inventory that does not load is an error, not a warning and a run on no host (Ansible's default): a
+        # dynamic inventory without credentials would otherwise "succeed" on nothing.
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
         # The fact cache must outlive ansible-runner's temporary directory: keep it in the repository.
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(root / ".gpucloud" / "ansible-facts"),
         **(extra_env or {}),
@@ -151,6 +189,7 @@ def configure(
             timeout=timeout_s,
         )
         stats = runner.stats or {}
+        said = runner.stdout.read() if runner.stdout else ""
     hosts = sorted(
         {h for key in ("ok", "changed", "failures", "dark", "skipped") for h in (stats.get(key) or {})} | set(failures)
     )
@@ -170,4 +209,5 @@ def configure(
     rc = int(runner.rc) if runner.rc else 0
     if rc == 0 and runner.status != "successful":
         rc = 1
-    return RunResult(playbook=path.stem, rc=rc, status=str(runner.status), hosts=results)
+    reason = "" if results else no_hosts_reason(said, limit)
+    return RunResult(path.stem, rc, str(runner.status), results, reason, allow_empty)

@@ -136,11 +136,11 @@ def health_gate(root: Path, stack: str) -> None:
     if not inventory.is_file():
         raise StepError("health", f"health gate: {inventory.relative_to(root)} is missing")
     result = configure(root, inventory, "health")
+    if not result.hosts:
+        raise StepError("health", f"health gate reached none of {stack}'s nodes: {result.no_hosts_reason}"[:300])
     if not result.ok:
         bad = [f"{h.host}: {h.message or h.status}" for h in result.hosts if h.status in ("failed", "unreachable")]
         raise StepError("health", f"health gate failed: {'; '.join(bad) or result.status}"[:300])
-    if not result.hosts:
-        raise StepError("health", f"health gate: the inventory lists none of {stack}'s nodes")
 
 
 def _last_line(err: Exception) -> str:
