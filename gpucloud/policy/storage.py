@@ -1,0 +1,107 @@
+"""Storage rules: keys, buckets, file systems, and the logs delivered into them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from gpucloud.plan.mocks import RecordedResource
+from gpucloud.policy.core import (
+    BUCKET,
+    EGRESS_RULE,
+    FSX_LUSTRE,
+    INGRESS_RULE,
+    SECURITY_GROUP_TYPES,
+    UNKNOWN,
+    Finding,
+    Stack,
+    _as_list,
+    _linked,
+    _statements,
+    links,
+)
+
+
+def _kms_rotation(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type("aws:kms/key:Key"):
+        if res.inputs.get("enableKeyRotation") is not True:
+            yield res.urn, "key rotation is off"
+
+
+def _fsx_encrypted_with_cmk(stack: Stack) -> Iterator[Finding]:
+    for res in stack.of_type("aws:fsx/lustreFileSystem:LustreFileSystem"):
+        if not res.inputs.get("kmsKeyId"):
+            yield res.urn, "file system not encrypted with a customer-managed key"
+
+
+def _bucket_rule(
+    type_: str, ok: Callable[[RecordedResource], bool], message: str
+) -> Callable[[Stack], Iterator[Finding]]:
+    """A rule that every bucket needs a resource of ``type_`` attached to it for which ``ok`` holds."""
+
+    def check(stack: Stack) -> Iterator[Finding]:
+        for bucket in stack.of_type(BUCKET):
+            if not any(ok(r) for r in _linked(stack, type_, "bucket", bucket)):
+                yield bucket.urn, message
+
+    return check
+
+
+def _sse_with_cmk(res: RecordedResource) -> bool:
+    return any(
+        (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") == "aws:kms"
+        and (rule.get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId")
+        for rule in res.inputs.get("rules") or []
+    )
+
+
+def _blocks_public(res: RecordedResource) -> bool:
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    return all(res.inputs.get(f) is True for f in flags)
+
+
+def _denies_insecure_transport(res: RecordedResource) -> bool:
+    if res.inputs.get("policy") == UNKNOWN:
+        return True  # judged at `pulumi up`
+    return any(
+        s.get("Effect") == "Deny"
+        and ((s.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport") in ("false", False)
+        for s in _statements(res.inputs.get("policy"))
+    )
+
+
+def _versioned(res: RecordedResource) -> bool:
+    return (res.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled"
+
+
+def _fsx_waits_for_its_rules(stack: Stack) -> Iterator[Finding]:
+    """FSx checks at creation that its groups admit LNet: it must wait for every rule of its groups."""
+    rules = list(stack.of_type(INGRESS_RULE, EGRESS_RULE))
+    for fs in stack.of_type(FSX_LUSTRE):
+        groups = [g for g in stack.of_type(*SECURITY_GROUP_TYPES) if links(fs, "securityGroupIds", g)]
+        waits = set(fs.dependencies)
+        for rule in rules:
+            if any(links(rule, "securityGroupId", g) for g in groups) and rule.urn not in waits:
+                yield fs.urn, f"created without waiting for {rule.urn}: FSx may find LNet (TCP 988) not yet allowed"
+
+
+LOG_SERVICES = ("delivery.logs.amazonaws.com", "cloudtrail.amazonaws.com")
+
+
+SOURCE_KEYS = ("aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid")
+
+
+def _log_services_name_their_source(stack: Stack) -> Iterator[Finding]:
+    """Log delivery into our buckets and keys only on behalf of our own trail, accounts or organization
+    (the confused-deputy guard AWS documents for service principals)."""
+    for res in stack.resources:
+        if res.type not in ("aws:s3/bucketPolicy:BucketPolicy", "aws:kms/key:Key"):
+            continue
+        for statement in _statements(res.inputs.get("policy")):
+            principal = statement.get("Principal")
+            services = _as_list(principal.get("Service")) if isinstance(principal, Mapping) else []
+            service = next((s for s in services if s in LOG_SERVICES), None)
+            if statement.get("Effect") != "Allow" or service is None:
+                continue
+            keys = {k.lower() for cond in (statement.get("Condition") or {}).values() for k in cond}
+            if not keys & set(SOURCE_KEYS):
+                yield res.urn, f"{service} is admitted without aws:SourceArn, aws:SourceAccount or aws:SourceOrgID"
