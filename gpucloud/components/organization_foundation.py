@@ -1,4 +1,5 @@
-"""OrganizationFoundation: the tenant OU, its guardrails (SCPs), and the organization's audit trail.
+"""OrganizationFoundation: the tenant OU, its guardrails (SCPs), centralized root access, and the organization's
+audit trail.
 
 Runs in our management account. The organization trail writes every member account's API calls into an
 audit bucket of ours, encrypted with our key; the bucket and key policies admit CloudTrail only for this
@@ -19,7 +20,7 @@ from gpucloud.components.policy_documents import Statement
 from gpucloud.components.region_foundation import AUDIT_RETENTION_DAYS
 from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
 from gpucloud.config import OrgConfig
-from gpucloud.organization.guardrails import minified, service_control_policies
+from gpucloud.organization.guardrails import load_guardrails, minified, service_control_policies
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 TRAIL_NAME = "gpucloud-organization"
@@ -137,6 +138,7 @@ class OrganizationFoundation(pulumi.ComponentResource):
                 f"{name}-{policy_name}-on-tenants", policy_id=scp.id, target_id=ou.id, opts=child
             )
             policy_ids[policy_name] = scp.id
+        self._shut_root_users(name)
         aws.cloudtrail.Trail(
             f"{name}-trail",
             name=TRAIL_NAME,
@@ -160,3 +162,20 @@ class OrganizationFoundation(pulumi.ComponentResource):
             "auditBucketArn": audit.arn,
         }
         self.register_outputs(self.exports)
+
+    def _shut_root_users(self, name: str) -> None:
+        """Centralized root access (IAM User Guide, "Centrally manage root access for member accounts"): member
+        accounts' root credentials are managed from here (none exist for accounts we create; an adopted account's
+        can be deleted centrally), and the privileged root sessions that remain are ours (sts:AssumeRoot). The
+        tenant-baseline SCP denies every other root action. Needs IAM's trusted access in the organization."""
+        facts = load_guardrails()
+        iam_access = aws.organizations.AwsServiceAccess(
+            f"{name}-iam-trusted-access",
+            service_principal=facts.iam_service_principal,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.OrganizationsFeatures(
+            f"{name}-root-access",
+            enabled_features=list(facts.root_access_features),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[iam_access]),
+        )

@@ -111,4 +111,15 @@ class TenantAccount(pulumi.ComponentResource):
             session_name=f"gpucloud-account-{cfg.tenant}",
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # S3 Block Public Access for the whole account (all four settings), which the tenant-protect SCP keeps on:
+        # no bucket of the account, ours or the tenant's, can be made public.
+        aws.s3.AccountPublicAccessBlock(
+            f"{name}-public-access-block",
+            account_id=self.account_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
         self.register_outputs({"account_id": self.account_id, "access_role_arn": self.access_role_arn})

@@ -23,6 +23,10 @@ GUARDRAIL_NAMES = ("tenant-baseline", "tenant-regions", "tenant-protect")
 class Guardrails:
     global_services: tuple[str, ...]
     capacity_purchase_actions: tuple[str, ...]
+    quota_increase_actions: tuple[str, ...]
+    root_principal_pattern: str
+    root_access_features: tuple[str, ...]
+    iam_service_principal: str
     ssm_agent_actions: tuple[str, ...]
     session_resource: str
     instance_quotas: dict[str, dict[str, str]]  # family letter -> {service, code, name}
@@ -30,6 +34,7 @@ class Guardrails:
     iam_path: str
     scp_max_characters: int
     scp_max_per_target: int
+    tenant_must_not: tuple[dict[str, str], ...]  # requests no tenant principal may make (the guardrails-hold rule)
 
     def quota_for(self, instance_type: str) -> dict[str, str] | None:
         """The On-Demand vCPU quota an instance type counts against (by its family letter), if recorded."""
@@ -43,6 +48,10 @@ def load_guardrails() -> Guardrails:
     return Guardrails(
         global_services=tuple(require(doc, "global_services", list, where)),
         capacity_purchase_actions=tuple(require(doc, "capacity_purchase_actions", list, where)),
+        quota_increase_actions=tuple(require(doc, "quota_increase_actions", list, where)),
+        root_principal_pattern=require(doc, "root_principal_pattern", str, where),
+        root_access_features=tuple(require(doc, "root_access_features", list, where)),
+        iam_service_principal=require(doc, "iam_service_principal", str, where),
         ssm_agent_actions=tuple(require(doc, "ssm_agent_actions", list, where)),
         session_resource=require(doc, "session_resource", str, where),
         instance_quotas=require(doc, "instance_quotas", dict, where),
@@ -50,6 +59,7 @@ def load_guardrails() -> Guardrails:
         iam_path=require(doc, "iam_path", str, where),
         scp_max_characters=require(doc, "scp_max_characters", int, where),
         scp_max_per_target=require(doc, "scp_max_per_target", int, where),
+        tenant_must_not=tuple(require(doc, "tenant_must_not", list, where)),
     )
 
 
@@ -68,6 +78,19 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
     path = facts.iam_path
     ours = _except_our_access(access_role_name)
     baseline = _document(
+        # The account's root user does nothing: its password is recoverable by whoever holds the account's mailbox,
+        # and IAM's boundaries bind only the roles we make. Only a privileged session our management account opens
+        # (sts:AssumeRoot, centralized root access: aws:AssumedRoot is set) passes. AWS's own example SCP.
+        {
+            "Sid": "NoRootUser",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"aws:PrincipalArn": facts.root_principal_pattern},
+                "Null": {"aws:AssumedRoot": "true"},
+            },
+        },
         # A tenant cannot take its account (and our capacity in it) out of the organization and its guardrails.
         {
             "Sid": "NoLeavingTheOrganization",
@@ -99,7 +122,9 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
             "Resource": "*",
             "Condition": ours,
         },
-        # Capacity is ours to buy: a tenant account never reserves, buys blocks or commits to Savings Plans.
+        # Capacity is ours to buy: a tenant account never reserves, buys blocks, training plans, Dedicated Hosts,
+        # reserved offerings of any service, Marketplace subscriptions, or commits to Savings Plans (all billed to
+        # our payer account). guardrails.yaml names each action's page.
         {
             "Sid": "NoCapacityPurchases",
             "Effect": "Deny",
@@ -130,6 +155,18 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
             "Sid": "ProtectGpucloudIam",
             "Effect": "Deny",
             "Action": [
+                # Creating under our path too: a tenant that made gpucloud/gpucloud-tenant-admin first would own it
+                # (or break our stack); tags and instance profiles, which a trust or a node launch can rest on.
+                "iam:CreateRole",
+                "iam:CreatePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:TagPolicy",
+                "iam:UntagPolicy",
+                "iam:CreateInstanceProfile",
+                "iam:DeleteInstanceProfile",
+                "iam:AddRoleToInstanceProfile",
+                "iam:RemoveRoleFromInstanceProfile",
                 "iam:AttachRolePolicy",
                 "iam:DeleteRole",
                 "iam:DeleteRolePermissionsBoundary",
@@ -147,15 +184,25 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
             "Resource": [
                 f"arn:aws:iam::*:role{path}*",
                 f"arn:aws:iam::*:policy{path}*",
+                f"arn:aws:iam::*:instance-profile{path}*",
                 f"arn:aws:iam::*:role/{access_role_name}",
             ],
             "Condition": ours,
         },
-        # Flow logs of the tenant's VPCs keep flowing to our audit bucket.
+        # Flow logs are ours to make and remove: the tenant's VPCs keep flowing to our audit bucket, and no tenant
+        # points a flow log of its own at it (fake records under another prefix, our storage bill).
         {
             "Sid": "ProtectFlowLogs",
             "Effect": "Deny",
-            "Action": ["ec2:DeleteFlowLogs"],
+            "Action": ["ec2:CreateFlowLogs", "ec2:DeleteFlowLogs"],
+            "Resource": "*",
+            "Condition": ours,
+        },
+        # The account's On-Demand quotas are what we sold it; our stacks raise them (quotas.yaml), the tenant does not.
+        {
+            "Sid": "NoQuotaIncreases",
+            "Effect": "Deny",
+            "Action": list(facts.quota_increase_actions),
             "Resource": "*",
             "Condition": ours,
         },
@@ -173,7 +220,7 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
             "Resource": "*",
             "Condition": ours,
         },
-        # Our audit destinations: the S3 Block Public Access of the account stays on.
+        # The account-level S3 Block Public Access that the account stack turns on stays on.
         {
             "Sid": "ProtectAccountPublicAccessBlock",
             "Effect": "Deny",

@@ -37,6 +37,11 @@ def terraform_types() -> dict[str, str]:
 
 
 @cache
+def without_terraform_type() -> frozenset[str]:
+    return frozenset(require(load_data_file("terraform_types.yaml"), "without_terraform_type", list, WHERE))
+
+
+@cache
 def renames() -> dict[str, dict[str, str]]:
     return dict(require(load_data_file("terraform_types.yaml"), "renames", dict, WHERE))
 
@@ -106,7 +111,7 @@ def terraform_plan(plan: Plan) -> dict[str, Any]:
     changes: list[dict[str, Any]] = []
     configured: list[dict[str, Any]] = []
     for res in plan.resources:
-        if not res.custom or res.type.startswith(NOT_TERRAFORM):
+        if not res.custom or res.type.startswith(NOT_TERRAFORM) or res.type in without_terraform_type():
             continue
         tf_type = types.get(res.type)
         if tf_type is None:

@@ -25,6 +25,7 @@ from gpucloud.policy.network import (
     _no_world_ingress,
     _security_group_scope,
 )
+from gpucloud.policy.organization import _guardrails_hold, _scp_limits
 from gpucloud.policy.storage import (
     _blocks_public,
     _bucket_rule,
@@ -160,6 +161,16 @@ RULES: tuple[Rule, ...] = (
         "template-version-pinned",
         "Instances name a concrete launch-template version, never $Default or $Latest.",
         _instances_pin_a_template_version,
+    ),
+    Rule(
+        "scp-limits",
+        "Every SCP within AWS's size limit; no OU with more SCPs than AWS attaches (FullAWSAccess included).",
+        _scp_limits,
+    ),
+    Rule(
+        "guardrails-hold",
+        "The SCPs on the tenant OU deny the root user everything, and deny every principal what a tenant must not do.",
+        _guardrails_hold,
     ),
     Rule(
         "iam-lint",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gpucloud.config import TenantConfig
+from gpucloud.organization.guardrails import service_control_policies
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.policy import RULES, evaluate, rules_for
 from gpucloud.repo import Repository
@@ -539,6 +540,47 @@ CASES += [
         [res("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1"}}, "node")],  # unset means $Default
         [res("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1", "version": "1"}}, "node")],
     ),
+]
+
+
+SCP = "aws:organizations/policy:Policy"
+GUARDRAILS = service_control_policies(("us-east-1",), "OrganizationAccountAccessRole")
+
+
+def guarded_ou(*documents: dict[str, Any]) -> list[RecordedResource]:
+    """An OU with these SCP documents attached to it."""
+    resources = [res("aws:organizations/organizationalUnit:OrganizationalUnit", {"name": "gpucloud-tenants"}, "ou")]
+    for i, document in enumerate(documents):
+        resources.append(res(SCP, {"type": "SERVICE_CONTROL_POLICY", "content": json.dumps(document)}, f"scp{i}"))
+        resources.append(
+            res(
+                "aws:organizations/policyAttachment:PolicyAttachment",
+                {"policyId": f"scp{i}", "targetId": "ou"},
+                f"a{i}",
+            )
+        )
+    return resources
+
+
+def without(sid: str) -> list[dict[str, Any]]:
+    """The guardrails less one statement."""
+    return [
+        {**document, "Statement": [s for s in document["Statement"] if s["Sid"] != sid]}
+        for document in GUARDRAILS.values()
+    ]
+
+
+CASES += [
+    ("guardrails-hold", guarded_ou(*without("NoRootUser")), guarded_ou(*GUARDRAILS.values())),
+    ("guardrails-hold", guarded_ou(*without("NoCapacityPurchases")), guarded_ou(*GUARDRAILS.values())),
+    ("guardrails-hold", guarded_ou(*without("ProtectFlowLogs")), guarded_ou(*GUARDRAILS.values())),
+    ("guardrails-hold", guarded_ou(*without("NoQuotaIncreases")), guarded_ou(*GUARDRAILS.values())),
+    (
+        "scp-limits",
+        guarded_ou({"Version": "2012-10-17", "Statement": [{"Sid": "x" * 5200, "Effect": "Deny"}]}),
+        guarded_ou(*GUARDRAILS.values()),
+    ),
+    ("scp-limits", guarded_ou(*GUARDRAILS.values(), *GUARDRAILS.values()), guarded_ou(*GUARDRAILS.values())),
 ]
 
 

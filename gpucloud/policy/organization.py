@@ -1,0 +1,112 @@
+"""Organization rules: the service control policies the org stack attaches, judged by what they deny.
+
+A guardrail is only as good as the requests it stops, so these rules ask the attached SCP documents the questions
+an auditor asks (``gpucloud.organization.scp_eval``), rather than looking for statement names: can the account's
+root user act, can a role the tenant made itself buy capacity or take over one of ours, and do the documents stay
+within what AWS Organizations accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from gpucloud.organization.guardrails import load_guardrails
+from gpucloud.organization.scp_eval import Request, denying_statements
+from gpucloud.plan.mocks import RecordedResource
+from gpucloud.policy.core import UNKNOWN, Finding, Stack, links
+
+SCP_TYPE = "aws:organizations/policy:Policy"
+SCP_KIND = "SERVICE_CONTROL_POLICY"
+ATTACHMENT_TYPE = "aws:organizations/policyAttachment:PolicyAttachment"
+OU_TYPE = "aws:organizations/organizationalUnit:OrganizationalUnit"
+# Principals of a tenant account the rules ask about (a made-up account id: SCPs match any).
+TENANT_MADE_ROLE = "arn:aws:iam::123456789012:role/made-by-the-tenant"
+ROOT_USER = "arn:aws:iam::123456789012:root"
+
+
+def _scps(stack: Stack) -> list[RecordedResource]:
+    return [
+        r for r in stack.of_type(SCP_TYPE) if r.inputs.get("type", "SERVICE_CONTROL_POLICY") == "SERVICE_CONTROL_POLICY"
+    ]
+
+
+def _document(scp: RecordedResource) -> Mapping[str, Any] | None:
+    content = scp.inputs.get("content")
+    if not isinstance(content, str) or content == UNKNOWN:
+        return None
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _targets(stack: Stack) -> dict[str, tuple[RecordedResource, list[RecordedResource]]]:
+    """Each OU of the stack that SCPs are attached to: the OU and the SCPs on it (by the OU's URN)."""
+    scps = _scps(stack)
+    found: dict[str, tuple[RecordedResource, list[RecordedResource]]] = {}
+    for ou in stack.of_type(OU_TYPE):
+        attached = [
+            scp
+            for attachment in stack.of_type(ATTACHMENT_TYPE)
+            if links(attachment, "targetId", ou)
+            for scp in scps
+            if links(attachment, "policyId", scp)
+        ]
+        found[ou.urn] = (ou, attached)
+    return found
+
+
+def _scp_limits(stack: Stack) -> Iterator[Finding]:
+    facts = load_guardrails()
+    for scp in _scps(stack):
+        content = scp.inputs.get("content")
+        if isinstance(content, str) and len(content) > facts.scp_max_characters:
+            yield scp.urn, f"{len(content)} characters, over AWS's {facts.scp_max_characters} for an SCP"
+    for ou, attached in _targets(stack).values():
+        ours = facts.scp_max_per_target - 1  # AWS's FullAWSAccess takes one place on every target
+        if len(attached) > ours:
+            yield (
+                ou.urn,
+                f"{len(attached)} SCPs attached; AWS allows {facts.scp_max_per_target}, FullAWSAccess included",
+            )
+
+
+def _context(stack: Stack) -> dict[str, str]:
+    """What a well-formed request from a tenant account carries, so that only the statement under test can deny it:
+    a served region (else the region statement denies everything) and IMDSv2 settings the guardrails accept."""
+    regions = getattr(stack.config, "served_regions", ()) or ("us-east-1",)
+    return {
+        "aws:RequestedRegion": regions[0],
+        "ec2:MetadataHttpTokens": "required",
+        "ec2:MetadataHttpPutResponseHopLimit": "1",
+    }
+
+
+def _requests(principal: str, context: Mapping[str, str]) -> Iterator[Request]:
+    facts = load_guardrails()
+    for item in facts.tenant_must_not:
+        yield Request(item["action"], principal, item["resource"].replace("{path}", facts.iam_path), context)
+
+
+def _guardrails_hold(stack: Stack) -> Iterator[Finding]:
+    """On every OU with guardrails: neither a role the tenant made nor the root user may do what a tenant must
+    not, and the root user may do nothing at all."""
+    for ou, attached in _targets(stack).values():
+        if not attached:
+            continue
+        documents = [_document(scp) for scp in attached]
+        if any(doc is None for doc in documents):
+            continue  # unknown until `pulumi up` (CrossGuard runs the rule again then)
+        known = [doc for doc in documents if doc is not None]
+        context = _context(stack)
+        for principal in (TENANT_MADE_ROLE, ROOT_USER):
+            for request in _requests(principal, context):
+                if not denying_statements(known, request):
+                    who = "the root user" if principal == ROOT_USER else "a role the tenant made"
+                    yield ou.urn, f"{who} may {request.action} on {request.resource}: no SCP on this OU denies it"
+        for action in ("ec2:RunInstances", "iam:CreateUser", "iam:CreateAccessKey", "s3:GetObject"):
+            if not denying_statements(known, Request(action, ROOT_USER, "*", context)):
+                yield ou.urn, f"the root user may {action}: no SCP on this OU denies the root user"

@@ -1,0 +1,146 @@
+"""The tenant OU's guardrails, asked what they deny: the SCP documents the org stack's plan attaches, evaluated
+for the principals of a tenant account (gpucloud.organization.scp_eval), and the evaluator itself on IAM's rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gpucloud.organization.guardrails import load_guardrails
+from gpucloud.organization.scp_eval import Request, UnknownOperator, denying_statements
+from gpucloud.plan.offline import Plan
+
+ROOT_USER = "arn:aws:iam::123456789012:root"
+TENANT_ROLE = "arn:aws:iam::123456789012:role/TenantAdmins"
+ACCESS_ROLE = "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"
+SERVED = {"aws:RequestedRegion": "us-east-1"}
+IMDSV2 = {**SERVED, "ec2:MetadataHttpTokens": "required", "ec2:MetadataHttpPutResponseHopLimit": "2"}
+PATH = load_guardrails().iam_path
+
+
+@pytest.fixture(scope="module")
+def guardrails(sample_plans: dict[str, Plan]) -> list[dict[str, Any]]:
+    """The SCP documents the org stack attaches to the tenant OU, as the plan holds them."""
+    org = sample_plans["org"]
+    return [json.loads(r.inputs["content"]) for r in org.resources if r.type == "aws:organizations/policy:Policy"]
+
+
+def denied(documents: list[dict[str, Any]], action: str, principal: str, resource: str = "*", **context: str) -> bool:
+    return bool(denying_statements(documents, Request(action, principal, resource, {**SERVED, **context})))
+
+
+@pytest.mark.parametrize("action", ["ec2:RunInstances", "iam:CreateUser", "iam:CreateAccessKey", "s3:GetObject"])
+def test_the_root_user_of_a_tenant_account_can_do_nothing(guardrails: list[dict[str, Any]], action: str) -> None:
+    assert denying_statements(guardrails, Request(action, ROOT_USER, "*", IMDSV2)) == ["NoRootUser"]
+
+
+def test_a_privileged_root_session_from_our_management_account_is_not_the_root_user(
+    guardrails: list[dict[str, Any]],
+) -> None:
+    """sts:AssumeRoot (centralized root access) sets aws:AssumedRoot: AWS's example SCP lets that session through."""
+    session = Request("s3:DeleteBucketPolicy", ROOT_USER, "arn:aws:s3:::b", {**SERVED, "aws:AssumedRoot": "true"})
+    assert denying_statements(guardrails, session) == []
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("sagemaker:CreateTrainingPlan", "*"),
+        ("ec2:AllocateHosts", "*"),
+        ("rds:PurchaseReservedDBInstancesOffering", "*"),
+        ("aws-marketplace:Subscribe", "*"),
+        ("servicequotas:RequestServiceQuotaIncrease", "*"),
+        ("iam:CreateRole", f"arn:aws:iam::123456789012:role{PATH}gpucloud-tenant-admin"),
+        ("iam:TagRole", f"arn:aws:iam::123456789012:role{PATH}gpucloud-operator"),
+        ("iam:CreateInstanceProfile", f"arn:aws:iam::123456789012:instance-profile{PATH}x"),
+        ("ec2:CreateFlowLogs", "*"),
+        ("ec2:DeleteFlowLogs", "*"),
+        ("s3:PutAccountPublicAccessBlock", "*"),
+    ],
+)
+def test_a_role_the_tenant_made_cannot_buy_capacity_or_touch_what_is_ours(
+    guardrails: list[dict[str, Any]], action: str, resource: str
+) -> None:
+    assert denied(guardrails, action, TENANT_ROLE, resource)
+
+
+def test_the_tenant_still_runs_its_own_workloads(guardrails: list[dict[str, Any]]) -> None:
+    """The guardrails cap, they do not lock the tenant out: an IMDSv2 launch, its own roles and buckets pass."""
+    assert not denied(guardrails, "ec2:RunInstances", TENANT_ROLE, "arn:aws:ec2:us-east-1:1:instance/*", **IMDSV2)
+    assert not denied(guardrails, "iam:CreateRole", TENANT_ROLE, "arn:aws:iam::123456789012:role/team/trainer")
+    assert not denied(guardrails, "s3:PutObject", TENANT_ROLE, "arn:aws:s3:::acme-data/x")
+    assert denied(guardrails, "ec2:RunInstances", TENANT_ROLE, "arn:aws:ec2:us-east-1:1:instance/*")  # no IMDSv2
+    assert denied(guardrails, "s3:PutObject", TENANT_ROLE, "*", **{"aws:RequestedRegion": "ap-south-1"})
+
+
+def test_our_stacks_still_build_in_the_account(guardrails: list[dict[str, Any]]) -> None:
+    """What the tenant stack does through the access role (roles under our path, flow logs, quotas) passes."""
+    for action, resource in [
+        ("iam:CreateRole", f"arn:aws:iam::123456789012:role{PATH}gpucloud-operator"),
+        ("iam:PutRolePermissionsBoundary", f"arn:aws:iam::123456789012:role{PATH}gpucloud-tenant-admin"),
+        ("ec2:CreateFlowLogs", "*"),
+        ("servicequotas:RequestServiceQuotaIncrease", "*"),
+    ]:
+        assert not denied(guardrails, action, ACCESS_ROLE, resource), action
+    # ...but nothing exempts our stacks from the capacity statement: capacity is bought in our account.
+    assert denied(guardrails, "ec2:PurchaseCapacityBlock", ACCESS_ROLE)
+
+
+def test_the_org_stack_turns_on_centralized_root_access(sample_plans: dict[str, Plan]) -> None:
+    org = sample_plans["org"]
+    (access,) = [r for r in org.resources if r.type == "aws:organizations/awsServiceAccess:AwsServiceAccess"]
+    (features,) = [r for r in org.resources if r.type == "aws:iam/organizationsFeatures:OrganizationsFeatures"]
+    assert access.inputs["servicePrincipal"] == "iam.amazonaws.com"
+    assert sorted(features.inputs["enabledFeatures"]) == ["RootCredentialsManagement", "RootSessions"]
+    assert access.urn in features.dependencies  # IAM's trusted access first, as AWS requires
+
+
+def test_every_tenant_account_blocks_public_s3_at_the_account_level(sample_plans: dict[str, Plan]) -> None:
+    account = sample_plans["account-acme"]
+    (block,) = [r for r in account.resources if r.type == "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"]
+    assert all(
+        block.inputs[k] is True
+        for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    assert block.provider is not None and "provider" in block.provider  # in the tenant's account, not ours
+
+
+# --- the evaluator, on IAM's rules ---------------------------------------------------------------------------------
+
+
+def statement(**fields: Any) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{"Sid": "S", "Effect": "Deny", "Resource": "*", **fields}]}
+
+
+def test_a_negated_operator_holds_when_the_key_is_absent_and_a_positive_one_does_not() -> None:
+    negated = statement(Action="*", Condition={"StringNotEquals": {"aws:RequestedRegion": ["us-east-1"]}})
+    positive = statement(Action="*", Condition={"StringEquals": {"aws:RequestedRegion": ["eu-west-1"]}})
+    bare = Request("s3:GetObject", TENANT_ROLE)
+    assert denying_statements([negated], bare) == ["S"]
+    assert denying_statements([positive], bare) == []
+
+
+def test_null_arn_like_and_not_action() -> None:
+    root = statement(Action="*", Condition={"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:root"}})
+    assert denying_statements([root], Request("x:Y", ROOT_USER)) == ["S"]
+    assert denying_statements([root], Request("x:Y", TENANT_ROLE)) == []
+    null = statement(Action="*", Condition={"Null": {"aws:AssumedRoot": "true"}})
+    assert denying_statements([null], Request("x:Y", ROOT_USER, "*", {"aws:AssumedRoot": "true"})) == []
+    assert denying_statements([null], Request("x:Y", ROOT_USER)) == ["S"]
+    not_action = statement(NotAction=["iam:*", "sts:*"])
+    assert denying_statements([not_action], Request("IAM:CreateRole", TENANT_ROLE)) == []  # actions: any case
+    assert denying_statements([not_action], Request("ec2:RunInstances", TENANT_ROLE)) == ["S"]
+
+
+def test_resources_match_with_wildcards_and_case() -> None:
+    doc = statement(Action="iam:CreateRole", Resource=["arn:aws:iam::*:role/gpucloud/*"])
+    assert denying_statements([doc], Request("iam:CreateRole", TENANT_ROLE, "arn:aws:iam::1:role/gpucloud/x"))
+    assert not denying_statements([doc], Request("iam:CreateRole", TENANT_ROLE, "arn:aws:iam::1:role/GPUCLOUD/x"))
+
+
+def test_an_operator_it_does_not_know_is_an_error_not_a_pass() -> None:
+    doc = statement(Action="*", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
+    with pytest.raises(UnknownOperator):
+        denying_statements([doc], Request("s3:GetObject", TENANT_ROLE, "*", {"aws:SourceIp": "10.1.1.1"}))
