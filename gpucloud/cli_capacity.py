@@ -97,9 +97,7 @@ def capacity(
             f"(gpucloud validate): {next(iter(registry.problems.values()))}"
         )
     for region in regions:
-        if region not in registry.regions:
-            have = ", ".join(sorted(registry.regions)) or "none"
-            raise ConfigError(f"--region={region!r}: no region stack for it; regions with a stack: {have}")
+        registry.require_region(region)
     ledger = build(registry, at or datetime.datetime.now(datetime.UTC), regions or None)
     if html_file is not None:
         write_atomically(html_file, page(ledger))

@@ -31,9 +31,9 @@ def tenant() -> None:
     \b
     Onboarding is a change to this repository, reviewed like any other:
       gpucloud tenant onboard beta --region us-east-1 --gpu-type p5.48xlarge --nodes 2 \\
-          --account-email aws-beta@example.com --dry-run
+          --new-account --dry-run
       gpucloud tenant onboard beta --region us-east-1 --gpu-type p5.48xlarge --nodes 2 \\
-          --account-email aws-beta@example.com
+          --new-account
       git add -A && git commit          # review; CI runs `gpucloud validate`
       pulumi up -s organization/account-beta              # the account first, once per tenant
       pulumi up -s organization/tenant-beta-us-east-1
@@ -108,10 +108,12 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
     help="Take an admin principal away (repeat); only ever explicit.",
 )
 @click.option(
-    "--account-email",
-    metavar="EMAIL",
-    help="First onboarding of a tenant: create its AWS account in the tenant OU with this root e-mail.",
+    "--new-account",
+    is_flag=True,
+    help="First onboarding of a tenant: create its AWS account in the tenant OU (its root e-mail is ours: the "
+    "org stack's accountMailbox, plus-addressed with NAME).",
 )
+@click.option("--account-email", hidden=True, metavar="EMAIL")  # refused with the reason: e-mails are ours now
 @click.option(
     "--account-id",
     metavar="ID",
@@ -145,6 +147,7 @@ def onboard(
     org: str | None,
     admin_principals: tuple[str, ...],
     remove_admin_principals: tuple[str, ...],
+    new_account: bool,
     account_email: str | None,
     account_id: str | None,
     update: bool,
@@ -160,13 +163,20 @@ def onboard(
     NODES. Everything is checked before anything is written, and the files are written all or none.
 
     Each tenant has an AWS account of its own: its first onboarding writes the account stack
-    (stacks/Pulumi.account-NAME.yaml) from --account-email (a new account) or --account-id (adopt one);
-    onboardings in other regions reuse it. --display-name and --admin-principal belong to the account.
+    (stacks/Pulumi.account-NAME.yaml) from --new-account (a new account, whose root e-mail is ours) or
+    --account-id (adopt one); onboardings in other regions reuse it. --display-name and --admin-principal
+    belong to the account: the tenant gets in by its admin principals assuming the tenant admin role, never
+    as the account's root user.
     """
     from gpucloud.automation import pulumi_up, require_pulumi_cli
     from gpucloud.tenants.onboard import OnboardRequest
     from gpucloud.tenants.onboard import onboard as do_onboard
 
+    if account_email is not None:
+        raise ConfigError(
+            f"--account-email={account_email!r}: a tenant account's root e-mail is ours now (the org stack's "
+            "accountMailbox, plus-addressed with the tenant's name): pass --new-account"
+        )
     if apply and dry_run:
         raise ConfigError("--apply and --dry-run exclude each other: a dry run writes nothing to apply")
     if apply:
@@ -186,7 +196,7 @@ def onboard(
         org=org,
         admin_principals=admin_principals or None,
         remove_admin_principals=remove_admin_principals,
-        account_email=account_email,
+        new_account=new_account,
         account_id=account_id,
         scheduler=scheduler,
         head_node_type=head_node_type,
@@ -300,6 +310,8 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
     repo = repository(ctx)
     with repository_lock(repo.root):
         registry = load_registry(repo)
+    if region is not None:
+        registry.require_region(region)
     rows = [t for t in registry.tenants if region is None or t.region == region]
     for problem in registry.problems.values():
         err.print(f"warning: {escape(problem)} (not listed)")
@@ -390,9 +402,16 @@ def offboard(ctx: click.Context, name: str, region: str, destroyed: bool, yes: b
        account stack with the last region) and keeps the CIDR and capacity retired for 30 days
        (stacks/retired.yaml), so no new tenant gets them while the old network may linger.
     """
+    from gpucloud.registry import load_registry
     from gpucloud.tenants.offboard import offboard as do_offboard
+    from gpucloud.transaction import repository_lock
 
     repo = repository(ctx)
+    with repository_lock(repo.root):
+        registry = load_registry(repo)
+    if registry.tenant(name, region) is None:  # a typo is refused before anyone is asked to confirm it
+        registry.require_region(region)
+        raise registry.unknown_tenant(name, region)
     what = "remove its files and retire its CIDR" if destroyed else "mark it as leaving"
     if not yes:
         if not sys.stdin.isatty():

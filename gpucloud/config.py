@@ -35,8 +35,11 @@ TENANT_KEYS = frozenset(
     {"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "cluster", "term", "egress", "leaving"}
 )
 ORG_KEYS = frozenset(
-    {"kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn"}
-)
+    {
+        "kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn",
+        "accountMailbox",
+    }
+)  # fmt: skip
 ACCOUNT_KEYS = frozenset(
     {"kind", "tenant", "region", "displayName", "org", "email", "accountId", "adminPrincipals", "leaving"}
 )
@@ -207,6 +210,13 @@ class OrgConfig:
     served_regions: tuple[str, ...]
     access_role_name: str  # the role Organizations creates in each new account, which our stacks assume
     operations_role_arn: str  # our operators' role, trusted by the operator role in each tenant account
+    account_mailbox: str  # a mailbox of ours; each tenant account's root e-mail is its plus-address
+
+    def account_email(self, tenant: str) -> str:
+        """The root e-mail of ``tenant``'s account: our mailbox, plus-addressed with the tenant's name. Ours, never
+        the tenant's: whoever holds an account's mailbox can recover its root password."""
+        local, domain = self.account_mailbox.split("@", 1)
+        return f"{local}+{tenant}@{domain}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -619,7 +629,17 @@ def _parse_org(read: _Reader, region: str, regions: RegionTable) -> OrgConfig:
         operations_role_arn=_patterned(
             read, "operationsRoleArn", ROLE_ARN_PATTERN, "want an IAM role ARN arn:aws:iam::<12 digits>:role/NAME"
         ),
+        account_mailbox=_mailbox(read),
     )
+
+
+def _mailbox(read: _Reader) -> str:
+    value = read.string("accountMailbox")
+    if not email_ok(value) or "+" in value.split("@", 1)[0]:
+        raise read.fail(
+            "accountMailbox", value, "want a mailbox of ours with no + in it (each account gets its plus-address)"
+        )
+    return value
 
 
 ORGANIZATION_ID_RULE = "want an organization id o-<10 to 32 of [a-z0-9]>"

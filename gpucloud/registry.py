@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpucloud.choices import closest, did_you_mean
 from gpucloud.config import AccountConfig, OrgConfig, RegionConfig, StackConfig, TenantConfig
-from gpucloud.errors import GpucloudError
+from gpucloud.errors import ConfigError, GpucloudError
 from gpucloud.repo import Repository
 from gpucloud.tenants.retired import RETIRED_FILE, Tombstone, parse_retired
 
@@ -142,6 +143,26 @@ class Registry:
 
     def regions_of(self, tenant: str) -> list[TenantEntry]:
         return [t for t in self.tenants if t.name == tenant]
+
+    def require_region(self, region: str, *, option: str = "--region", then: str = "") -> RegionConfig:
+        """The region stack of ``region``, or the one refusal every ``--region`` gives: the value, the closest region
+        that has a stack, and the ones that do (``then``: what to do about it)."""
+        found = self.regions.get(region)
+        if found is None:
+            have = list(self.regions)
+            raise ConfigError(
+                f"{option}={region!r}: no region stack for it{did_you_mean(region, have)}; regions with a stack: "
+                f"{closest(region, have)}{then}"
+            )
+        return found
+
+    def unknown_tenant(self, name: str, region: str, *, lead: str = "", then: str = "") -> ConfigError:
+        """The one refusal for a tenant name that is not onboarded in ``region``: the closest name there first."""
+        there = [t.name for t in self.tenants_in(region)]
+        return ConfigError(
+            f"{lead}no tenant {name!r} in region {region!r}{did_you_mean(name, there)}; tenants there: "
+            f"{closest(name, there)}{then}"
+        )
 
     def tenants_in(self, region: str) -> list[TenantEntry]:
         return [t for t in self.tenants if t.region == region]

@@ -214,6 +214,27 @@ def _days(left: datetime.timedelta) -> str:
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 
+def our_account_ids(registry: Registry) -> dict[str, str]:
+    """The AWS accounts of our organization the registry knows, by id: what each is."""
+    ours: dict[str, str] = {}
+    if registry.org is not None:
+        ours[registry.org.operations_role_arn.split(":")[4]] = "our operations account"
+    for account in registry.accounts.values():
+        if account.account_id is not None:
+            ours[account.account_id] = f"tenant {account.name}'s account"
+    return ours
+
+
+def foreign_admin(registry: Registry, arn: str) -> str | None:
+    """Why ``arn`` may not be a tenant's admin principal, or None: a principal of one of our organization's
+    accounts (ours, another tenant's, or the tenant's own, where a node's role could then assume the admin role)."""
+    account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    owner = our_account_ids(registry).get(account)
+    if owner is None:
+        return None
+    return f"account {account} is {owner}: an admin principal must be the tenant's own, outside our organization"
+
+
 def _account_problems(registry: Registry) -> Iterator[Problem]:
     """Every tenant has its account; no account serves two tenants; the org stack serves every region."""
     for tenant in registry.tenants:
@@ -234,12 +255,26 @@ def _account_problems(registry: Registry) -> Iterator[Problem]:
                     "account-unique", account.stack, f"{kind} {value} is also {owners[value]}'s: one account per tenant"
                 )
             owners.setdefault(value, account.stack)
+    for account in registry.accounts.values():
+        for arn in account.admin_principals:
+            why = foreign_admin(registry, arn)
+            if why is not None:
+                yield Problem("admin-principal", account.stack, f"admin principal {arn}: {why}")
     if registry.org is None:
         if registry.accounts or registry.regions:
             yield Problem(
                 "org-exists", None, f"no org stack (stacks/Pulumi.{ORG_STACK}.yaml): accounts and regions read it"
             )
         return
+    for account in registry.accounts.values():
+        ours = registry.org.account_email(account.name)
+        if account.email is not None and account.email != ours:
+            yield Problem(
+                "account-email",
+                account.stack,
+                f"gpucloud:email={account.email} is not ours: want {ours} (the org stack's accountMailbox plus the "
+                "tenant; whoever holds an account's mailbox can recover its root password)",
+            )
     for region in registry.regions.values():
         if region.region not in registry.org.served_regions:
             yield Problem(

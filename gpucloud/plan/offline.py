@@ -95,7 +95,7 @@ def stack_references(config: StackConfig) -> list[tuple[str, str, str]]:
     assert isinstance(config, TenantConfig)
     return [
         (config.region_stack_ref, config.region_stack, f"gpucloud region add {config.region}"),
-        (config.account_stack_ref, config.account_stack, f"onboard {config.tenant} with --account-email or -id"),
+        (config.account_stack_ref, config.account_stack, f"onboard {config.tenant} with --new-account or --account-id"),
     ]
 
 

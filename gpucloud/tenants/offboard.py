@@ -12,7 +12,6 @@ import datetime
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from gpucloud.choices import closest, did_you_mean
 from gpucloud.config import TenantConfig, config_from_namespaced
 from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name
@@ -118,11 +117,8 @@ def offboard(repo: Repository, name: str, region: str, *, destroyed: bool = Fals
         registry = load_registry(repo)
         entry = registry.tenant(name, region)
         if entry is None:
-            there = [t.name for t in registry.tenants_in(region)]
-            raise ConfigError(
-                f"no tenant {name!r} in region {region!r}{did_you_mean(name, there)}; tenants there: "
-                f"{closest(name, there)}"
-            )
+            registry.require_region(region)
+            raise registry.unknown_tenant(name, region)
         config = repo.load(entry.stack)
         assert isinstance(config, TenantConfig)
         files = TenantFiles(name, region)

@@ -20,12 +20,14 @@ from typing import Any
 
 from gpucloud.allocation import choose_az, first_free_block
 from gpucloud.catalog import load_catalog
+from gpucloud.choices import closest, did_you_mean
 from gpucloud.config import (
     ACCOUNT_ID_PATTERN,
     ACCOUNT_ID_RULE,
     EGRESS_MODES,
     EMAIL_RULE,
     ORG_PATTERN,
+    ORG_STACK,
     PRINCIPAL_PATTERN,
     ROOT_VOLUME_GIB_MAX,
     ROOT_VOLUME_GIB_MIN,
@@ -41,7 +43,7 @@ from gpucloud.config import (
     fsx_sizes_rule,
 )
 from gpucloud.errors import ConfigError
-from gpucloud.names import check_tenant_name, region_stack_name
+from gpucloud.names import check_tenant_name
 from gpucloud.organization.roles import ADMIN_ROLE_NAME
 from gpucloud.rates import TERMS, load_rate_card
 from gpucloud.regions import load_regions
@@ -57,7 +59,7 @@ from gpucloud.tenants.defaults import (
 )
 from gpucloud.tenants.files import TenantFiles
 from gpucloud.transaction import FileTransaction, repository_lock
-from gpucloud.validate import check_registry
+from gpucloud.validate import check_registry, foreign_admin
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +80,7 @@ class OnboardRequest:
     remove_admin_principals: tuple[str, ...] = ()  # taken away, explicitly
     az: str | None = None  # an AZ ID of the region with room for the nodes; None: the first with room
     root_volume_gib: int | None = None
-    account_email: str | None = None  # the tenant's first onboarding: a new account with this root e-mail
+    new_account: bool = False  # the tenant's first onboarding: a new account (its root e-mail is ours)
     account_id: str | None = None  # ... or adopt this existing account of the organization
     scheduler: str | None = None  # "slurm" (a head node and a Slurm cluster) or "none" (bare GPU nodes)
     head_node_type: str | None = None  # the head node's CPU type [the catalog's default]; Slurm only
@@ -139,7 +141,11 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
     check_tenant_name(request.name, key="NAME")
     regions = load_regions()
     if request.region not in regions.regions:
-        raise ConfigError(f"--region={request.region!r}: unknown; allowed: {', '.join(sorted(regions.regions))}")
+        known = list(regions.regions)
+        raise ConfigError(
+            f"--region={request.region!r}: unknown{did_you_mean(request.region, known)}; allowed: "
+            f"{closest(request.region, known)}"
+        )
     catalog = load_catalog()
     if request.gpu_type is not None:
         if request.gpu_type not in catalog.skus:
@@ -195,12 +201,8 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
         check_display_name(request.display_name)
     if request.org is not None and not ORG_PATTERN.fullmatch(request.org):
         raise ConfigError(f"--org={request.org!r}: want a Pulumi organization name ([A-Za-z0-9_.-])")
-    if request.account_email is not None and request.account_id is not None:
-        raise ConfigError(
-            "--account-email and --account-id exclude each other: a new account (e-mail) or an existing one (id)"
-        )
-    if request.account_email is not None and not email_ok(request.account_email):
-        raise ConfigError(f"--account-email={request.account_email!r}: {EMAIL_RULE}")
+    if request.new_account and request.account_id is not None:
+        raise ConfigError("--new-account and --account-id exclude each other: a new account or an existing one (id)")
     if request.account_id is not None and not ACCOUNT_ID_PATTERN.fullmatch(request.account_id):
         raise ConfigError(f"--account-id={request.account_id!r}: {ACCOUNT_ID_RULE}")
     for arn in (*(request.admin_principals or ()), *request.remove_admin_principals):
@@ -239,13 +241,8 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
             f"the registry is inconsistent ({len(inconsistent)} problem(s)); fix them first (gpucloud validate): "
             f"{first.check} {first.stack or '-'}: {first.message}"
         )
-    region = registry.regions.get(request.region)
-    if region is None:
-        have = ", ".join(sorted(registry.regions)) or "none"
-        raise ConfigError(
-            f"--region={request.region}: no region stack {region_stack_name(request.region)} in this repository "
-            f"(regions with a stack: {have}); add it first: gpucloud region add {request.region}"
-        )
+    add = f"; add it first: gpucloud region add {request.region}" if request.region in load_regions().regions else ""
+    region = registry.require_region(request.region, then=add)
     files = TenantFiles(request.name, request.region)
     current = registry.tenant(request.name, request.region)
     if current is not None and not request.update:
@@ -254,7 +251,9 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
             "pass --update to change it"
         )
     if current is None and request.update:
-        raise ConfigError(f"--update: tenant {request.name} is not onboarded in {request.region}; drop --update")
+        raise registry.unknown_tenant(
+            request.name, request.region, lead="--update: ", then="; a new tenant: drop --update"
+        )
     existing = repo.load(current.stack) if current is not None else None
     assert existing is None or isinstance(existing, TenantConfig)
     if existing is not None and existing.leaving is not None:
@@ -314,6 +313,13 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     capacity_entry = region.capacity_for(gpu_type, az)
     assert capacity_entry is not None
     principals = _principals(request, account)
+    own = request.account_id or (account.account_id if account else None)
+    for arn in request.admin_principals or ():
+        why = foreign_admin(registry, arn)
+        if why is None and own is not None and arn.split(":")[4] == own:
+            why = f"account {own} is tenant {request.name}'s own (its nodes' role could assume the admin role)"
+        if why is not None:
+            raise ConfigError(f"--admin-principal={arn}: {why}; name one of the tenant's own, outside our organization")
     cluster = _cluster(request, existing)
     context = {
         "tenant": request.name,
@@ -322,7 +328,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "account_stack": files.account_stack,
         "admin_role_name": ADMIN_ROLE_NAME,
         "display_name": request.display_name or (account.display_name if account else request.name),
-        "account_email": account.email if account else request.account_email,
+        "account_email": account.email if account else _new_account_email(registry, request),
         "account_id": account.account_id if account else request.account_id,
         "home_region": registry.org.region if registry.org else request.region,
         "capacity_type": capacity_entry.capacity_type,
@@ -380,27 +386,41 @@ def _rendered(repo: Repository, path: PurePosixPath, text: str) -> RenderedFile:
     return RenderedFile(path=path, text=text, existed=before is not None, changed=before != text, before=before or "")
 
 
+def _new_account_email(registry: Registry, request: OnboardRequest) -> str | None:
+    """A new account's root e-mail: our mailbox, plus-addressed with the tenant's name (never the tenant's own)."""
+    if not request.new_account:
+        return None
+    if registry.org is None:
+        raise ConfigError(
+            f"--new-account: no org stack (stacks/Pulumi.{ORG_STACK}.yaml): a new account's e-mail is its "
+            "accountMailbox, plus-addressed"
+        )
+    email = registry.org.account_email(request.name)
+    if not email_ok(email):
+        raise ConfigError(f"--new-account: {email!r}, the org's accountMailbox plus {request.name}: {EMAIL_RULE}")
+    return email
+
+
 def _check_account(registry: Registry, request: OnboardRequest, account: AccountEntry | None) -> None:
     """A tenant's first onboarding names its account; later ones reuse it and may not name another."""
     if account is None:
-        if request.account_email is None and request.account_id is None:
+        if not request.new_account and request.account_id is None:
             raise ConfigError(
-                f"tenant {request.name} has no account yet: pass --account-email EMAIL (a new account in the "
+                f"tenant {request.name} has no account yet: pass --new-account (a new account in the "
                 "tenant OU) or --account-id ID (adopt an account of the organization)"
             )
     else:
-        asked = request.account_email or request.account_id
-        if asked is not None and asked not in (account.email, account.account_id):
+        # Naming the account it has (its id, or --new-account for one its first onboarding created) changes nothing.
+        other_id = request.account_id is not None and request.account_id != account.account_id
+        if (request.new_account and account.account_id is not None) or other_id:
             raise ConfigError(
                 f"tenant {request.name} already has its account ({account.label}, stack {account.stack}); "
-                "drop --account-email/--account-id: a tenant's account does not change"
+                "drop --new-account/--account-id: a tenant's account does not change"
             )
         return
     for other in registry.accounts.values():
         if request.account_id is not None and other.account_id == request.account_id:
             raise ConfigError(f"--account-id={request.account_id}: already tenant {other.name}'s account")
-        if request.account_email is not None and other.email == request.account_email:
-            raise ConfigError(f"--account-email={request.account_email}: already tenant {other.name}'s account")
 
 
 def _parse_back_account(stack: str, text: str, context: dict[str, Any]) -> AccountConfig:

@@ -46,7 +46,7 @@ def lines(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
 
 def onboard(root: Path, name: str, region: str, sku: str, nodes: int, *extra: str) -> None:
     args = ["tenant", "onboard", name, "--region", region, "--gpu-type", sku, "--nodes", str(nodes)]
-    result = gpucloud(root, *args, "--account-email", f"aws-{name}@example.com", *extra)
+    result = gpucloud(root, *args, "--new-account", *extra)
     assert result.returncode == 0, result.stderr
 
 

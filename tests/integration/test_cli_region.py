@@ -64,7 +64,7 @@ def test_add_a_region_then_plan_and_validate_it(served: Path) -> None:
     assert gpucloud(repo_copy, "validate").returncode == 0
     # and a tenant can be onboarded there at once
     onboard = gpucloud(repo_copy, "tenant", "onboard", "zeta", "--region", "eu-west-1", "--gpu-type", "p4d.24xlarge",
-                       "--nodes", "2", "--account-email", "aws-zeta@example.com", "--json")  # fmt: skip
+                       "--nodes", "2", "--new-account", "--json")  # fmt: skip
     assert onboard.returncode == 0, onboard.stderr
     assert json.loads(onboard.stdout)["cidr"] == "10.0.0.0/20"
 

@@ -29,7 +29,7 @@ def gpucloud(root: Path, *args: str, env: dict[str, str] | None = None) -> subpr
 
 
 def onboard_args(name: str, *extra: str, nodes: int = 1, sku: str = "p5.48xlarge") -> list[str]:
-    account = () if "--update" in extra or "--account-id" in extra else ("--account-email", f"aws-{name}@example.com")
+    account = () if "--update" in extra or "--account-id" in extra else ("--new-account",)
     return [*ONBOARD, name, "--region", "us-east-1", "--gpu-type", sku, "--nodes", str(nodes), *account, *extra]
 
 
@@ -60,7 +60,7 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
         "cidr": "10.16.16.0/20",  # acme holds 10.16.0.0/20
         "az": "use1-az4",
     }
-    assert doc["account"] == {"stack": "account-beta", "id": None, "email": "aws-beta@example.com"}
+    assert doc["account"] == {"stack": "account-beta", "id": None, "email": "aws-accounts+beta@example.com"}
     assert doc["files"] == [
         "stacks/Pulumi.account-beta.yaml",
         "stacks/Pulumi.tenant-beta-us-east-1.yaml",
@@ -98,7 +98,7 @@ def test_onboard_list_plan_check_offboard(repo_copy: Path) -> None:
             "name": "beta",
             "display_name": "Beta Labs",
             "org": "organization",
-            "email": "aws-beta@example.com",
+            "email": "aws-accounts+beta@example.com",
             "account_id": None,
             "admin_principals": [],
             "leaving": None,
@@ -299,6 +299,28 @@ def test_validate_checks_accounts_blocks_and_served_regions(repo_copy: Path) -> 
     assert ("capacity-type", "tenant-beta-us-east-1") in problems
 
 
+def test_validate_refuses_an_account_email_that_is_not_ours_and_admins_from_our_accounts(repo_copy: Path) -> None:
+    """The root e-mail of a tenant account is ours (else its holder recovers the root password), and no admin
+    principal sits in an account of our organization (ours, another tenant's, its own)."""
+    assert gpucloud(repo_copy, *onboard_args("beta", "--account-id", "210987654321")).returncode == 0
+
+    def hand_edited(cfg: dict[str, object]) -> None:
+        cfg["gpucloud:email"] = "founder@acme.example"
+        cfg["gpucloud:adminPrincipals"] = ["arn:aws:iam::210987654321:root", "arn:aws:iam::111111111111:role/x"]
+
+    edit_stack(repo_copy, "account-acme", hand_edited)
+    result = gpucloud(repo_copy, "validate", "--json")
+    assert result.returncode == 1
+    found = [(p["check"], p["stack"], p["message"]) for p in json.loads(result.stdout)["problems"]]
+    assert {(check, stack) for check, stack, _ in found} == {
+        ("account-email", "account-acme"),
+        ("admin-principal", "account-acme"),
+    }
+    messages = " ".join(message for _, _, message in found)
+    assert "want aws-accounts+acme@example.com" in messages
+    assert "tenant beta's account" in messages and "our operations account" in messages
+
+
 def test_validate_finds_overlapping_cidrs_and_overcommitted_capacity(repo_copy: Path) -> None:
     assert gpucloud(repo_copy, *onboard_args("beta", nodes=4)).returncode == 0
     edit_stack(repo_copy, "tenant-beta-us-east-1", lambda c: c.update({"gpucloud:cidr": "10.16.0.0/20"}))
@@ -467,12 +489,17 @@ def test_a_new_account_is_closed_by_its_destroy_once_unprotected(repo_copy: Path
 @pytest.mark.parametrize(
     ("extra", "needles"),
     [
-        (("--account-email", "not-an-email"), ["--account-email='not-an-email'", "e-mail address"]),
-        (("--account-email", "a@b"), ["--account-email='a@b'"]),
+        # A tenant's e-mail as the account's root e-mail: whoever holds the mailbox recovers the root password.
+        (("--account-email", "aws-beta@example.com"), ["--account-email='aws-beta@example.com'", "--new-account"]),
         (("--account-id", "12345"), ["--account-id='12345'", "12-digit"]),
         (("--account-id", "abcdefghijkl"), ["--account-id='abcdefghijkl'"]),
-        (("--account-id", "210987654321", "--account-email", "x@example.com"), ["exclude each other"]),
-        (("--account-email", "aws-acme@example.com"), ["already tenant acme's account"]),
+        (("--account-id", "210987654321", "--new-account"), ["exclude each other"]),
+        # An admin principal in an account of our organization: ours, or the tenant's own (its nodes' role).
+        (("--new-account", "--admin-principal", "arn:aws:iam::111111111111:root"), ["our operations account"]),
+        (
+            ("--account-id", "210987654321", "--admin-principal", "arn:aws:iam::210987654321:role/x"),
+            ["--admin-principal=arn:aws:iam::210987654321:role/x", "tenant beta's own"],
+        ),
     ],
 )
 def test_bad_accounts_are_refused_in_one_line_and_nothing_is_written(
@@ -493,7 +520,7 @@ def test_a_first_onboarding_without_an_account_is_refused(repo_copy: Path) -> No
     before = snapshot(repo_copy)
     args = [*ONBOARD, "beta", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1"]
     result = gpucloud(repo_copy, *args)
-    assert result.returncode == 2 and "--account-email EMAIL" in result.stderr and "--account-id ID" in result.stderr
+    assert result.returncode == 2 and "--new-account" in result.stderr and "--account-id ID" in result.stderr
     assert snapshot(repo_copy) == before
 
 
@@ -618,7 +645,7 @@ def test_output_that_is_not_a_terminal_is_never_cut(repo_copy: Path) -> None:
         "p5.48xlarge",
         "tenant-a-tenant-with-a-long-name-x-us-east-1",
         "A display name that is rather long indeed",
-        "new: aws-a-tenant-with-a-long-name-x@example.com",
+        "new: aws-accounts+a-tenant-with-a-long-name-x@example.com",
     ):
         assert value in listed.stdout, value  # fmt: skip
     plan = gpucloud(repo_copy, "plan", "region-us-east-1")
@@ -665,4 +692,40 @@ def test_a_bad_scheduler_or_head_node_type_is_refused_and_nothing_is_written(
 ) -> None:
     before = snapshot(repo_copy)
     assert_refused(gpucloud(repo_copy, *onboard_args("beta", *extra)), *needles)
+    assert snapshot(repo_copy) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("tenant", "list", "--region", "us-east1"), ["--region='us-east1'", "did you mean us-east-1?"]),
+        (("capacity", "--region", "us-east1"), ["--region='us-east1'", "did you mean us-east-1?"]),
+        (("tenant", "offboard", "acme", "--region", "us-east1"), ["did you mean us-east-1?"]),
+        (
+            ("tenant", "onboard", "x", "--region", "us-east1", "--gpu-type", "p5.48xlarge", "--nodes", "1"),
+            ["--region='us-east1'", "did you mean us-east-1?"],
+        ),
+        # One suggestion for a tenant name, whichever command it is typed into (offboarding asks nothing first).
+        (("tenant", "offboard", "acmee", "--region", "us-east-1"), ["no tenant 'acmee'", "did you mean acme?"]),
+        (
+            ("tenant", "onboard", "acmee", "--region", "us-east-1", "--update", "--nodes", "1"),
+            ["no tenant 'acmee'", "did you mean acme?"],
+        ),
+    ],
+)
+def test_a_typed_region_or_tenant_is_refused_with_the_closest_one(
+    repo_copy: Path, args: tuple[str, ...], needles: list[str]
+) -> None:
+    before = snapshot(repo_copy)
+    result = subprocess.run(
+        [*GPUCLOUD, "--root", str(repo_copy), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr
     assert snapshot(repo_copy) == before

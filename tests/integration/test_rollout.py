@@ -29,7 +29,7 @@ def fleet(repo_copy: Path) -> Path:
     ):
         onboard(
             Repository(repo_copy),
-            OnboardRequest(name=name, region=region, gpu_type=sku, nodes=1, account_email=f"aws-{name}@example.com"),
+            OnboardRequest(name=name, region=region, gpu_type=sku, nodes=1, new_account=True),
         )
     return repo_copy
 

@@ -251,7 +251,7 @@ def test_a_new_account_is_created_in_the_tenant_ou_and_protected(sample_plans: d
     (created,) = of_type(account, "organizations/account:Account")
     (ou,) = of_type(sample_plans["org"], "OrganizationalUnit")
     assert created.inputs["parentId"] == ou.id
-    assert created.inputs["email"] == "aws-acme@example.com"
+    assert created.inputs["email"] == "aws-accounts+acme@example.com"
     assert created.inputs["roleName"] == "OrganizationAccountAccessRole"
 
 

@@ -43,7 +43,8 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
     assert tenant.account_stack_ref == "organization/gpucloud/account-acme"
     account = repo.load(ACCOUNT)
     assert isinstance(account, AccountConfig)
-    assert (account.display_name, account.email, account.account_id) == ("Acme AI", "aws-acme@example.com", None)
+    assert (account.display_name, account.account_id) == ("Acme AI", None)
+    assert account.email == "aws-accounts+acme@example.com"  # ours: the org's accountMailbox, plus-addressed
     org = repo.load("org")
     assert isinstance(org, OrgConfig) and set(org.served_regions) == {
         "us-east-1",

@@ -41,7 +41,7 @@ def _registry(tenants: list[TenantEntry]) -> Registry:
             name=t.name,
             display_name=t.name,
             org=t.org,
-            email=f"aws-{t.name}@example.com",
+            email=ORG.account_email(t.name),
             account_id=None,
             admin_principals=(),
         )
@@ -80,7 +80,7 @@ def test_any_sequence_keeps_cidrs_disjoint_and_capacity_within_the_region(
             tenants = [t for t in tenants if t.name != name]
             continue
         request = OnboardRequest(
-            name=name, region="us-east-1", gpu_type=sku, nodes=nodes, account_email=f"aws-{name}@example.com"
+            name=name, region="us-east-1", gpu_type=sku, nodes=nodes, new_account=True
         )
         try:
             result = prepare(repo, registry, request)
@@ -98,6 +98,6 @@ def test_any_sequence_keeps_cidrs_disjoint_and_capacity_within_the_region(
             continue
         assert result.config.node_pool.nodes == nodes
         assert result.config.node_pool.az_id in registry.remaining(SMALL, sku)
-        assert result.account.email == f"aws-{name}@example.com"
+        assert result.account.email == ORG.account_email(name)
         tenants.append(TenantEntry.of(result.config))
         _invariants(tenants)

@@ -50,7 +50,7 @@ def _onboard(registry: Registry, display_name: str) -> dict[str, str]:
         egress="nat",
         display_name=display_name,
         admin_principals=("arn:aws:iam::210987654321:role/BetaAdmins",),
-        account_email="aws-beta@example.com",
+        new_account=True,
         term="12-month",
         today=datetime.date(2026, 11, 27),  # the term starts the day of the onboarding: fixed, for the golden file
     )
