@@ -19,7 +19,7 @@ from gpucloud.cli_health import health
 from gpucloud.cli_nodes import nodes
 from gpucloud.cli_region import region
 from gpucloud.cli_rollout import rollout
-from gpucloud.cli_support import CONTEXT, emit_json, out, repository
+from gpucloud.cli_support import CONTEXT, die_of_sigpipe, emit_json, out, repository
 from gpucloud.cli_support import err as err_console
 from gpucloud.cli_tenant import tenant
 from gpucloud.errors import ConfigError, GpucloudError
@@ -231,7 +231,10 @@ def run() -> None:
     """Console-script entry point."""
     try:
         status = main()
+        sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C after the command's own handling ended (while exiting): no traceback
         sys.stderr.write("gpucloud: interrupted\n")
         status = 130
+    except BrokenPipeError:  # a plain write (JSON) to a reader that went away
+        die_of_sigpipe()
     sys.exit(status)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,25 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _WIDE = 1_000
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # rich's own exits 1, which a `set -o pipefail` script reads as a failure
+        self.quiet = True
+        die_of_sigpipe()
+
+
+def die_of_sigpipe() -> None:
+    """The reader of our output went away (``gpucloud plan X | head``): end as a Unix tool does, killed by SIGPIPE
+    (status 128+13 in a shell), silently. Python ignores SIGPIPE and raises BrokenPipeError instead, and its own
+    flush of stdout at exit would then print "Exception ignored" (Python docs, signal module, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+
+
 def _console(stream: Any) -> Console:
     wide = None if stream.isatty() else _WIDE
-    return Console(file=stream, highlight=False, soft_wrap=True, width=wide)
+    return _Console(file=stream, highlight=False, soft_wrap=True, width=wide)
 
 
 out = _console(sys.stdout)

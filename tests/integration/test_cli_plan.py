@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,20 @@ def test_a_plan_on_a_terminal_exits_clean_every_time(repo_root: Path) -> None:
         assert result.returncode == 0, result.output[-400:]
         assert "Exception ignored" not in result.output and "Invalid file descriptor" not in result.output
         assert "policy: no violations" in result.output
+
+
+@pytest.mark.parametrize("command", [("plan", "tenant-acme-us-east-1"), ("capacity",)])
+def test_a_reader_that_goes_away_ends_the_command_as_sigpipe_ends_a_unix_tool(
+    repo_root: Path, command: tuple[str, ...]
+) -> None:
+    """`gpucloud plan X | head -1`: killed by SIGPIPE, as `git log | head` is, with nothing on stderr (it was exit 1
+    and, before that, "Exception ignored ... BrokenPipeError")."""
+    proc = subprocess.Popen(
+        [*GPUCLOUD, "--root", str(repo_root), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what head does after its line
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=300) == -signal.SIGPIPE, stderr
+    assert first and stderr == b""
