@@ -1,5 +1,5 @@
 """``python -m gpucloud``: the same CLI as the ``gpucloud`` console script."""
 
-from gpucloud.cli import run
+from gpucloud.console import run
 
 run()

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from gpucloud.errors import ConfigError
+from gpucloud.interrupt import removed_on_interrupt
 
 
 def label(value: str) -> str:
@@ -31,7 +32,8 @@ def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        with removed_on_interrupt(tmp):
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -23,11 +23,13 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+from gpucloud import interrupt
 from gpucloud.errors import GpucloudError
 
 STATE_DIR = ".gpucloud"
@@ -64,8 +66,10 @@ def repository_lock(root: Path, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None
                         f"another gpucloud command has held {path} for over {wait_s:.0f} s; try again when it ends"
                     ) from None
                 time.sleep(0.02)
-        roll_back_interrupted(root)
-        yield
+        if roll_back_interrupted(root):
+            sys.stderr.write(f"gpucloud: rolled back a change that an interrupted command left half-done in {root}\n")
+        with interrupt.holding(root, roll_back_interrupted):
+            yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
