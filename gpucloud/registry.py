@@ -5,14 +5,19 @@ answers what onboarding, listing and ``validate`` ask: which tenants a region ha
 took, how much GPU capacity per SKU and AZ is still free.
 
 Each tenant file is parsed and checked in full once; what it declares is then kept in a cache in
-``.gpucloud/`` (git ignores it), keyed by the file's size and modification time (in nanoseconds), so a region
-with a thousand tenants does not re-parse a thousand YAML files on every onboarding.
+``.gpucloud/`` (git ignores it), so a region with a thousand tenants does not re-parse a thousand YAML files on
+every onboarding. The cache is keyed by the file's contents (SHA-256) and by the code and data that parse it
+(``_PARSER_FILES``): a hit is exact. (It was keyed by size and modification time, and a file edited to another
+value of the same length with its time kept, as ``cp -p``, rsync or a quick ``git checkout`` leave it, was
+answered from its old contents: an overlapping CIDR passed ``validate``.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
+import hashlib
 import ipaddress
 import json
 import os
@@ -35,7 +40,7 @@ def iso(when: datetime.datetime | None) -> str | None:
     return None if when is None else when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,9 +198,25 @@ class Registry:
         }
 
 
-def _stat_key(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
+# What a cached answer depends on besides the stack file itself: the code that parses and checks it, and the data
+# files that code reads (regions, catalog, rates...).
+_PARSER_FILES = ("config.py", "registry.py", "tenants/retired.py", "data")
+
+
+@functools.cache
+def _parser_fingerprint() -> str:
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _PARSER_FILES:
+        path = package / name
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file() and file.suffix in (".py", ".yaml"):
+                digest.update(str(file.relative_to(package)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _content_key(path: Path) -> list[str]:
+    return [hashlib.sha256(path.read_bytes()).hexdigest(), _parser_fingerprint()]
 
 
 class _Cache:
@@ -208,11 +229,11 @@ class _Cache:
             if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION:
                 self.entries = doc.get("stacks", {})
 
-    def get(self, stack: str, key: list[int]) -> dict[str, Any] | None:
+    def get(self, stack: str, key: list[str]) -> dict[str, Any] | None:
         hit = self.entries.get(stack)
         return hit if isinstance(hit, dict) and hit.get("key") == key else None
 
-    def put(self, stack: str, key: list[int], value: dict[str, Any]) -> None:
+    def put(self, stack: str, key: list[str], value: dict[str, Any]) -> None:
         self.entries[stack] = {"key": key, **value}
         self.dirty = True
 
@@ -250,7 +271,7 @@ def load_registry(repo: Repository, *, use_cache: bool = True) -> Registry:
     for stack in stacks:
         prefix = next((p for p in _CACHED_KINDS if stack.startswith(p)), None)
         if prefix is not None:
-            key = _stat_key(repo.stack_file(stack))
+            key = _content_key(repo.stack_file(stack))
             hit = cache.get(stack, key) if cache else None
             if hit is None:
                 hit = _parse_cached(repo, stack, _CACHED_KINDS[prefix])

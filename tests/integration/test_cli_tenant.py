@@ -729,3 +729,21 @@ def test_a_typed_region_or_tenant_is_refused_with_the_closest_one(
     for needle in needles:
         assert needle in result.stderr
     assert snapshot(repo_copy) == before
+
+
+def test_validate_sees_an_edit_that_keeps_the_files_size_and_time(repo_copy: Path) -> None:
+    """`cp -p`, rsync, tar or a `git checkout` within the same second can change a stack file and keep its size and
+    modification time: the registry cache must still answer from what the file says now."""
+    assert gpucloud(repo_copy, *onboard_args("beta")).returncode == 0
+    assert gpucloud(repo_copy, "validate").returncode == 0  # fills the cache
+    path = repo_copy / "stacks" / "Pulumi.tenant-beta-us-east-1.yaml"
+    text, stat = path.read_text(), path.stat()
+    assert "10.16.16.0/20" in text
+    path.write_text(text.replace("10.16.16.0/20", "10.16.0.0/20 "))  # acme's block, in as many characters
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    result = gpucloud(repo_copy, "validate", "--json")
+    assert result.returncode == 1
+    assert ("cidr-disjoint", "tenant-beta-us-east-1") in {
+        (p["check"], p["stack"]) for p in json.loads(result.stdout)["problems"]
+    }
