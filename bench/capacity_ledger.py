@@ -74,7 +74,7 @@ def make_repo(dest: Path, tenants: int) -> int:
         write(stacks / f"Pulumi.account-{name}.yaml", {
             "aws:region": "us-east-1", "gpucloud:kind": "account", "gpucloud:tenant": name,
             "gpucloud:displayName": f"Tenant {i}", "gpucloud:region": "us-east-1", "gpucloud:org": "organization",
-            "gpucloud:email": f"aws-{name}@example.com", "gpucloud:adminPrincipals": [],
+            "gpucloud:email": f"aws-accounts+{name}@example.com", "gpucloud:adminPrincipals": [],
         })  # fmt: skip
     return len(places)
 

@@ -88,7 +88,7 @@ def account_config(i: int) -> dict[str, object]:
             "gpucloud:displayName": f"Tenant {i}",
             "gpucloud:region": "us-east-1",
             "gpucloud:org": "organization",
-            "gpucloud:email": f"aws-t{i:04d}@example.com",
+            "gpucloud:email": f"aws-accounts+t{i:04d}@example.com",
             "gpucloud:adminPrincipals": [],
         }
     }
@@ -108,7 +108,7 @@ def make_repo(dest: Path, tenants: int) -> Path:
 
 ARGS = [
     "tenant", "onboard", "next", "--region", "us-east-1", "--gpu-type", "p5.48xlarge", "--nodes", "1",
-    "--account-email", "aws-next@example.com", "--json",
+    "--new-account", "--json",
 ]  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def time_in_process(template: Path, work: Path, repeat: int) -> float:
         copy = work / f"run-inproc-{i}"
         shutil.copytree(template, copy)
         request = OnboardRequest(
-            name="next", region="us-east-1", gpu_type="p5.48xlarge", nodes=1, account_email="aws-next@example.com"
+            name="next", region="us-east-1", gpu_type="p5.48xlarge", nodes=1, new_account=True
         )
         start = time.perf_counter()
         onboard(Repository(copy), request)

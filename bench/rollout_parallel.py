@@ -42,7 +42,7 @@ def make_repo(dest: Path, tenants: int) -> None:
             region="us-east-1",
             gpu_type="p5.48xlarge",
             nodes=1,
-            account_email=f"aws-t{i:03d}@example.com",
+            new_account=True,
         )
         onboard(Repository(dest), request)
 
