@@ -11,8 +11,8 @@ from gpucloud.plan.offline import Plan
 from gpucloud.policy import Violation
 
 
-def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.2f}"
+def _money(value: float | None, places: int = 2) -> str:
+    return "unknown" if value is None else f"${value:,.{places}f}"
 
 
 def render_plan(console: Console, plan: Plan) -> None:
@@ -75,7 +75,7 @@ def render_summary(console: Console, plan: Plan) -> None:
         )
     console.print(cost)
     console.print(
-        f"GPUs: [bold]{summary.gpus}[/bold]   indicative: [bold]{_money(summary.hourly_usd)}/hour[/bold], "
+        f"GPUs: [bold]{summary.gpus}[/bold]   indicative: [bold]{_money(summary.hourly_usd, 4)}/hour[/bold], "
         f"{_money(summary.monthly_usd)}/month ({summary.hours_per_month} h)"
     )
     for item in summary.unpriced:

@@ -28,6 +28,10 @@ class CostLine:
     unit: str
     usd_hour: float | None
 
+    def shown_usd_hour(self) -> float | None:
+        """The hourly price as the table shows it (to a hundredth of a cent)."""
+        return None if self.usd_hour is None else round(self.usd_hour, 4)
+
     def usd_month(self, hours_per_month: int) -> float | None:
         return None if self.usd_hour is None else round(self.usd_hour * hours_per_month, 2)
 
@@ -36,7 +40,7 @@ class CostLine:
             "item": self.item,
             "quantity": self.quantity,
             "unit": self.unit,
-            "usd_hour": None if self.usd_hour is None else round(self.usd_hour, 4),
+            "usd_hour": self.shown_usd_hour(),
             "usd_month": self.usd_month(hours_per_month),
         }
 
@@ -53,16 +57,20 @@ class Summary:
     hours_per_month: int
     unpriced: list[str] = field(default_factory=list)
 
+    # The totals are the sums of the lines as shown, so a reader's own sum agrees with them: each monthly line in
+    # cents, each hourly line to a hundredth of a cent. (The monthly total was the rounded hourly total times 730:
+    # a $1.00 KMS line totalled $0.00/month.)
     @property
     def hourly_usd(self) -> float | None:
         if self.unpriced:
             return None
-        return round(sum(line.usd_hour or 0.0 for line in self.cost), 2)
+        return round(sum(line.shown_usd_hour() or 0.0 for line in self.cost), 4)
 
     @property
     def monthly_usd(self) -> float | None:
-        hourly = self.hourly_usd
-        return None if hourly is None else round(hourly * self.hours_per_month, 2)
+        if self.unpriced:
+            return None
+        return round(sum(line.usd_month(self.hours_per_month) or 0.0 for line in self.cost), 2)
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -31,6 +31,10 @@ def test_plan_json_of_every_sample_stack(repo_root: Path, stack: str) -> None:
     assert doc["summary"]["resource_count"] == len(doc["resources"]) > 5
     if stack.startswith(("region-", "tenant-")):
         assert doc["summary"]["gpus"] > 0 and doc["summary"]["hourly_usd"] > 0
+    lines = doc["summary"]["cost"]  # the totals are the sums of the lines as shown (issue 22.8)
+    if doc["summary"]["monthly_usd"] is not None:
+        assert doc["summary"]["monthly_usd"] == round(sum(line["usd_month"] for line in lines), 2)
+        assert doc["summary"]["hourly_usd"] == round(sum(line["usd_hour"] for line in lines), 4)
     urns = {r["urn"] for r in doc["resources"]}
     providers = {r["urn"] for r in doc["resources"] if r["type"].startswith("pulumi:providers:")}
     for res in doc["resources"]:
@@ -53,7 +57,7 @@ def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env:
     assert "tenant-acme-us-east-1-capacity-share (in our account)" in text  # where each resource lands
     assert "tenant-acme-us-east-1-nodes-0 (in account " in text
     assert "GPUs: 16" in text
-    assert "indicative: $112.36/hour" in text and "catalog 2026-11-26" in text
+    assert "indicative: $112.3559/hour, $82,019.75/month" in text and "catalog 2026-11-26" in text
     assert "policy: no violations" in text
 
 
