@@ -112,6 +112,9 @@ def add(
     if not dry_run:
         for path, _ in result.files:
             out.print(f"  wrote {path}")
+    if dry_run:  # nothing was written: the next steps of a real run do not apply yet
+        out.print("dry run: nothing written; to write it, run the same command without --dry-run")
+        return
     out.print("next:")
     out.print(f"  gpucloud plan {cfg.stack}")
     out.print("  git add -A && git commit             # review; CI runs `gpucloud validate`")

@@ -292,8 +292,8 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
     plan = Planner(repository(ctx), pending=configs).plan(result.stack)
     out.rule(f"offline plan of {result.stack}")
     render_summary(out, plan)
-    out.print("dry run: nothing written")
-    _next_steps(result)
+    # The next steps of a real run (commit, pulumi up) do not apply to what was not written.
+    out.print("dry run: nothing written; to write it, run the same command without --dry-run")
 
 
 @tenant.command("list", context_settings=CONTEXT)

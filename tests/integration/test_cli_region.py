@@ -187,6 +187,10 @@ def test_dry_run_shows_the_plan_summary_and_cost(served: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "offline plan of region-eu-west-1" in result.stdout
     assert "p4d.24xlarge reservation euw1-az1" in result.stdout and "indicative: $" in result.stdout
+    assert "next:" not in result.stdout and "gpucloud plan region-eu-west-1" not in result.stdout  # not written
+    assert result.stdout.strip().endswith(
+        "dry run: nothing written; to write it, run the same command without --dry-run"
+    )
     assert snapshot(served) == before
 
 

@@ -157,7 +157,10 @@ def test_dry_run_prints_files_and_plan_and_writes_nothing(repo_copy: Path) -> No
     assert "would write stacks/Pulumi.tenant-beta-us-east-1.yaml" in result.stdout
     assert "gpucloud:cidr: 10.16.16.0/20" in result.stdout
     assert "GPUs: 16" in result.stdout and "policy: no violations" in result.stdout
-    assert "dry run: nothing written" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == (
+        "dry run: nothing written; to write it, run the same command without --dry-run"
+    )
+    assert "next:" not in result.stdout and "git add -A" not in result.stdout  # no steps for what was not written
     assert snapshot(repo_copy) == before
 
 
