@@ -126,8 +126,10 @@ def validate(ctx: click.Context, as_json: bool) -> int:
     Checks: each stack config loads and its name agrees with its config; region supernets and tenant
     CIDRs never overlap; each tenant CIDR lies in its region's supernet; each tenant's SKU and AZ is
     capacity its region holds, and the region's tenants hold no more than it has; every tenant has its
-    account stack, no account or Capacity Block serves two tenants, the org serves every region. Exit 1
-    on a problem. Warnings (exit 0, on stderr): a Capacity Block that ends within 7 days.
+    account stack, no account or Capacity Block serves two tenants, the org serves every region, account
+    e-mails are ours and no admin principal is in an account of ours. Exit 1 on a problem. Warnings
+    (exit 0, on stderr): a Capacity Block or a tenant's term that ends within 7 days
+    (capacity-block-ending, term-ending), a region whose free GPUs of a SKU are under 10 % (capacity-low).
     CI runs it: two changes that each took "the first free block" cannot both merge.
     """
     from gpucloud.validate import validate as run_validate

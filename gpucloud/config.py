@@ -293,7 +293,9 @@ class _Reader:
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.require(key)
         if value not in allowed:
-            raise self.fail(key, value, f"allowed: {', '.join(allowed)}")
+            # YAML 1.1 reads yes/no/on/off unquoted as booleans: say so, rather than print True.
+            read_as = " (YAML reads unquoted yes/no/on/off as true/false; quote it)" if isinstance(value, bool) else ""
+            raise self.fail(key, value, f"allowed: {', '.join(allowed)}{read_as}")
         return str(value)
 
     def private_network(self, label: str, value: Any) -> ipaddress.IPv4Network:

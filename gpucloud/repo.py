@@ -53,7 +53,8 @@ def config_mapping(text: str, where: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where}{line}: not valid YAML") from None
+        problem = getattr(err, "problem", None)  # what the parser found wrong there, in its words
+        raise ConfigError(f"{where}{line}: not valid YAML" + (f": {problem}" if problem else "")) from None
     config = doc.get("config") if isinstance(doc, dict) else None
     if not isinstance(config, dict):
         raise ConfigError(f"{where}: want a top-level 'config:' mapping")

@@ -190,7 +190,8 @@ def _capacity_warnings(registry: Registry, now: datetime.datetime) -> Iterator[P
         return
     for region in build(registry, now).regions:
         for sku, (held, _carved, free) in sorted(region.by_sku().items()):
-            if held and free / held < LOW_FREE_FRACTION:
+            # Over-committed (free < 0) is a problem of its own ("capacity"), not a low-capacity warning.
+            if held and free >= 0 and free / held < LOW_FREE_FRACTION:
                 yield Problem(
                     "capacity-low",
                     registry.regions[region.region].stack,

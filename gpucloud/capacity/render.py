@@ -164,11 +164,16 @@ def page(ledger: Ledger) -> str:
     )
 
 
+def _on_term(term: str) -> str:
+    """``on a 12-month term``, ``on demand`` (not "on on-demand")."""
+    return "on demand" if term == "on-demand" else f"on a {term} term"
+
+
 def render_fit(console: Console, fits: list[Fit], months_hours: int) -> None:
     for f in fits:
         where = f"{f.free_nodes} nodes free at most, in {f.az}" if f.az else f"{f.region} holds no {f.sku} reservation"
         verdict = "fits" if f.fits else "does not fit"
         console.print(
-            f"a {f.nodes}-node {f.sku} tenant in {f.region}: {verdict} ({where}); on {f.term} it would earn "
+            f"a {f.nodes}-node {f.sku} tenant in {f.region}: {verdict} ({where}); {_on_term(f.term)} it would earn "
             f"${f.hourly_revenue_usd:,.2f}/h, ${f.hourly_revenue_usd * months_hours:,.0f} a month ({months_hours} h)"
         )

@@ -157,6 +157,13 @@ def test_validate_warns_when_a_regions_free_capacity_of_a_sku_is_under_10_percen
     assert "warning: capacity-low region-us-east-1: 8 of 128 p5.48xlarge GPUs free (6%" in result.stderr
 
 
+def test_over_committed_capacity_is_a_problem_not_also_a_low_capacity_warning(repo_copy: Path) -> None:
+    edit_stack(repo_copy, "tenant-acme-us-east-1", lambda c: c["gpucloud:nodePool"].update(nodes=42))  # 16 held
+    result = gpucloud(repo_copy, "validate")
+    assert result.returncode == 1 and "capacity" in result.stdout + result.stderr
+    assert "capacity-low" not in result.stderr and "GPUs free (-" not in result.stderr  # was "-208 of 128 ... free"
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -259,6 +266,9 @@ def test_fit_answers_whether_a_new_tenant_fits_next_month_and_what_it_earns(repo
     assert smaller["fits"] is True
     text = gpucloud(repo_copy, "capacity", *args, "--fit", "p5.48xlarge=16").stdout
     assert "a 16-node p5.48xlarge tenant in us-east-1: does not fit (14 nodes free at most, in use1-az4)" in text
+    assert "; on a 12-month term it would earn $" in text
+    on_demand = gpucloud(repo_copy, "capacity", "--region", "us-east-1", "--fit", "p5.48xlarge=1").stdout
+    assert "; on demand it would earn $" in on_demand and "on on-demand" not in on_demand
     onboard(repo_copy, "beta", "us-east-1", "p5.48xlarge", 14)  # onboarding agrees: 14 fit, then none is left
     (after,) = ledger(repo_copy, *args, "--fit", "p5.48xlarge=1")["fit"]
     assert (after["fits"], after["free_nodes"]) == (False, 0)

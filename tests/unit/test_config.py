@@ -89,6 +89,7 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
         (TENANT, _set_in("gpucloud:storage", "fsxTib", 3), "gpucloud:storage.fsxTib=3: FSx for Lustre takes 1.2 TiB"),
         (TENANT, _set_in("gpucloud:storage", "bucketTib", -5), "gpucloud:storage.bucketTib=-5: want a positive number"),
         (TENANT, _set("gpucloud:egress", "open"), "gpucloud:egress='open': allowed: nat, none"),
+        (TENANT, _set("gpucloud:egress", True), "allowed: nat, none (YAML reads unquoted yes/no/on/off as true/false"),
         (
             REGION,
             lambda cfg: cfg["gpucloud:capacity"][0].update(capacityBlockId="cr-0123456789abcdef0"),
@@ -209,5 +210,5 @@ def test_a_path_is_never_a_stack(repo_root: Path, stack: str) -> None:
 
 def test_invalid_yaml_is_a_config_error_with_the_line(repo_copy: Path) -> None:
     (repo_copy / "stacks" / "Pulumi.region-us-east-1.yaml").write_text("config:\n  a: [1,\n")
-    with pytest.raises(ConfigError, match=r"Pulumi.region-us-east-1.yaml line \d+: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"Pulumi.region-us-east-1.yaml line \d+: not valid YAML: .*expected"):
         Repository(repo_copy).load(REGION)
