@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -12,6 +13,21 @@ from gpucloud.components.policy_documents import Statement, document, tls_only
 
 ABORT_MULTIPART_DAYS = 7
 
+
+class PublicAccessBlock(TypedDict):
+    block_public_acls: bool
+    block_public_policy: bool
+    ignore_public_acls: bool
+    restrict_public_buckets: bool
+
+
+# S3 Block Public Access, all four settings: for a bucket (BucketPublicAccessBlock) or a whole account.
+BLOCK_ALL_PUBLIC_ACCESS: PublicAccessBlock = {
+    "block_public_acls": True,
+    "block_public_policy": True,
+    "ignore_public_acls": True,
+    "restrict_public_buckets": True,
+}
 
 @dataclass(frozen=True, kw_only=True)
 class SecureBucketArgs:
@@ -46,13 +62,7 @@ class SecureBucket(pulumi.ComponentResource):
             opts=child,
         )
         public_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
+            f"{name}-public-access-block", bucket=bucket.id, **BLOCK_ALL_PUBLIC_ACCESS, opts=child
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",

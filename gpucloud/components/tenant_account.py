@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from gpucloud.components.secure_bucket import BLOCK_ALL_PUBLIC_ACCESS
 from gpucloud.config import AccountConfig
 from gpucloud.organization.guardrails import GUARDRAIL_NAMES
 
@@ -116,10 +117,7 @@ class TenantAccount(pulumi.ComponentResource):
         aws.s3.AccountPublicAccessBlock(
             f"{name}-public-access-block",
             account_id=self.account_id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
+            **BLOCK_ALL_PUBLIC_ACCESS,
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
         )
         self.register_outputs({"account_id": self.account_id, "access_role_arn": self.access_role_arn})
