@@ -74,6 +74,8 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
                 access_role_name=org.require_output("accessRoleName"),
                 operations_role_arn=org.require_output("operationsRoleArn"),
                 guardrail_policy_ids=org.require_output("guardrailPolicyIds"),
+                quarantine_ou_id=org.require_output("quarantineOuId"),
+                quarantine_policy_id=org.require_output("quarantinePolicyId"),
             ),
             tags=tags,
         ),

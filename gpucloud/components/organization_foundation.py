@@ -20,7 +20,13 @@ from gpucloud.components.policy_documents import Statement
 from gpucloud.components.region_foundation import AUDIT_RETENTION_DAYS
 from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
 from gpucloud.config import OrgConfig
-from gpucloud.organization.guardrails import load_guardrails, minified, service_control_policies
+from gpucloud.organization.guardrails import (
+    QUARANTINE_NAME,
+    load_guardrails,
+    minified,
+    quarantine_policy,
+    service_control_policies,
+)
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 TRAIL_NAME = "gpucloud-organization"
@@ -123,6 +129,12 @@ class OrganizationFoundation(pulumi.ComponentResource):
         ou = aws.organizations.OrganizationalUnit(
             f"{name}-tenants", name="gpucloud-tenants", parent_id=cfg.root_id, tags=dict(args.tags), opts=child
         )
+        # A leaving tenant's account waits here (moved, or the quarantine SCP attached to it directly when adopted)
+        # until it is closed or leaves the organization: the guardrails, and the quarantine SCP that stops all but
+        # our stacks.
+        quarantine = aws.organizations.OrganizationalUnit(
+            f"{name}-quarantine", name="gpucloud-quarantine", parent_id=cfg.root_id, tags=dict(args.tags), opts=child
+        )
         policy_ids: dict[str, pulumi.Output[str]] = {}
         for policy_name, doc in service_control_policies(cfg.served_regions, cfg.access_role_name).items():
             scp = aws.organizations.Policy(
@@ -137,7 +149,22 @@ class OrganizationFoundation(pulumi.ComponentResource):
             aws.organizations.PolicyAttachment(
                 f"{name}-{policy_name}-on-tenants", policy_id=scp.id, target_id=ou.id, opts=child
             )
+            aws.organizations.PolicyAttachment(
+                f"{name}-{policy_name}-on-quarantine", policy_id=scp.id, target_id=quarantine.id, opts=child
+            )
             policy_ids[policy_name] = scp.id
+        shut = aws.organizations.Policy(
+            f"{name}-{QUARANTINE_NAME}",
+            name=f"gpucloud-{QUARANTINE_NAME}",
+            description="gpucloud quarantine: nothing but our stacks acts in a leaving tenant's account",
+            type="SERVICE_CONTROL_POLICY",
+            content=minified(quarantine_policy(cfg.access_role_name)),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        aws.organizations.PolicyAttachment(
+            f"{name}-{QUARANTINE_NAME}-on-quarantine", policy_id=shut.id, target_id=quarantine.id, opts=child
+        )
         self._shut_root_users(name)
         aws.cloudtrail.Trail(
             f"{name}-trail",
@@ -159,6 +186,8 @@ class OrganizationFoundation(pulumi.ComponentResource):
             "operationsRoleArn": cfg.operations_role_arn,
             "servedRegions": list(cfg.served_regions),
             "guardrailPolicyIds": pulumi.Output.all(**policy_ids),
+            "quarantineOuId": quarantine.id,
+            "quarantinePolicyId": shut.id,
             "auditBucketArn": audit.arn,
         }
         self.register_outputs(self.exports)

@@ -31,6 +31,8 @@ class OrgExports:
     access_role_name: pulumi.Input[str]
     operations_role_arn: pulumi.Input[str]
     guardrail_policy_ids: pulumi.Input[Mapping[str, Any]]
+    quarantine_ou_id: pulumi.Input[str]
+    quarantine_policy_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +83,8 @@ class TenantAccount(pulumi.ComponentResource):
                 f"{name}-account",
                 name=account_name(cfg.display_name),
                 email=cfg.email,
-                parent_id=args.org.tenant_ou_id,
+                # Leaving (its last region offboarded): moved into the quarantine OU until `pulumi destroy` closes it.
+                parent_id=args.org.quarantine_ou_id if cfg.leaving is not None else args.org.tenant_ou_id,
                 role_name=args.org.access_role_name,
                 iam_user_access_to_billing="DENY",
                 # `pulumi destroy` closes the account (AWS can reopen it within 90 days); `protect` makes that a
@@ -100,6 +103,15 @@ class TenantAccount(pulumi.ComponentResource):
                     policy_id=policies.apply(_policy_id(policy_name)),
                     target_id=self.account_id,
                     opts=pulumi.ResourceOptions(parent=self),
+                )
+            if cfg.leaving is not None:
+                # Leaving: the quarantine SCP too, kept when the stack is destroyed (retainOnDelete), so the account
+                # stays shut until it leaves the organization or is closed; never left here with nothing attached.
+                aws.organizations.PolicyAttachment(
+                    f"{name}-quarantine",
+                    policy_id=args.org.quarantine_policy_id,
+                    target_id=self.account_id,
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
                 )
         self.access_role_arn = pulumi.Output.all(self.account_id, args.org.access_role_name).apply(
             lambda v: f"arn:aws:iam::{v[0]}:role/{v[1]}"

@@ -232,6 +232,24 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
     return dict(zip(GUARDRAIL_NAMES, (baseline, regions, protect), strict=True))
 
 
+QUARANTINE_NAME = "quarantine"
+
+
+def quarantine_policy(access_role_name: str) -> Document:
+    """The SCP of the quarantine OU, where a leaving tenant's account waits to be closed or to leave the
+    organization: nobody in it does anything but our stacks (which remove what is ours there). Never an account
+    left in our organization, billed to us, with its guardrails gone."""
+    return _document(
+        {
+            "Sid": "NothingButOurStacks",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": _except_our_access(access_role_name),
+        },
+    )
+
+
 def minified(document: Document) -> str:
     """The text AWS stores and measures against the SCP size limit (whitespace does not count there)."""
     return json.dumps(document, separators=(",", ":"), sort_keys=True)

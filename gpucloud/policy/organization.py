@@ -23,6 +23,9 @@ ATTACHMENT_TYPE = "aws:organizations/policyAttachment:PolicyAttachment"
 OU_TYPE = "aws:organizations/organizationalUnit:OrganizationalUnit"
 # Principals of a tenant account the rules ask about (a made-up account id: SCPs match any).
 TENANT_MADE_ROLE = "arn:aws:iam::123456789012:role/made-by-the-tenant"
+QUARANTINE_OU_NAME = "gpucloud-quarantine"
+# What a quarantined account's own principals may no longer do: anything at all (a sample of the everyday).
+EVERYDAY = ("ec2:RunInstances", "s3:GetObject", "iam:CreateUser", "sts:AssumeRole", "ssm:StartSession")
 ROOT_USER = "arn:aws:iam::123456789012:root"
 
 
@@ -89,6 +92,23 @@ def _requests(principal: str, context: Mapping[str, str]) -> Iterator[Request]:
     facts = load_guardrails()
     for item in facts.tenant_must_not:
         yield Request(item["action"], principal, item["resource"].replace("{path}", facts.iam_path), context)
+
+
+def _quarantine_shut(stack: Stack) -> Iterator[Finding]:
+    """In the quarantine OU (a leaving tenant's account, before it is closed or leaves the organization), a role
+    the tenant made and the root user may do nothing at all."""
+    for ou, attached in _targets(stack).values():
+        if ou.inputs.get("name") != QUARANTINE_OU_NAME:
+            continue
+        documents = [_document(scp) for scp in attached]
+        if any(doc is None for doc in documents):
+            continue
+        known = [doc for doc in documents if doc is not None]
+        context = _context(stack)
+        for principal in (TENANT_MADE_ROLE, ROOT_USER):
+            for action in EVERYDAY:
+                if not denying_statements(known, Request(action, principal, "*", context)):
+                    yield ou.urn, f"{principal} may {action} in quarantine: no SCP on this OU denies it"
 
 
 def _guardrails_hold(stack: Stack) -> Iterator[Finding]:

@@ -25,7 +25,7 @@ from gpucloud.policy.network import (
     _no_world_ingress,
     _security_group_scope,
 )
-from gpucloud.policy.organization import _guardrails_hold, _scp_limits
+from gpucloud.policy.organization import _guardrails_hold, _quarantine_shut, _scp_limits
 from gpucloud.policy.storage import (
     _blocks_public,
     _bucket_rule,
@@ -171,6 +171,11 @@ RULES: tuple[Rule, ...] = (
         "guardrails-hold",
         "The SCPs on the tenant OU deny the root user everything, and deny every principal what a tenant must not do.",
         _guardrails_hold,
+    ),
+    Rule(
+        "quarantine-shut",
+        "In the quarantine OU (leaving tenants' accounts) the SCPs deny a tenant's principals every action.",
+        _quarantine_shut,
     ),
     Rule(
         "iam-lint",

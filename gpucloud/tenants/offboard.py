@@ -86,20 +86,30 @@ class Offboarding:
         assert self.account is not None
         account = f"{self.account.org}/{self.account.stack}"
         days = load_guardrails().account_reopen_days
+        quarantine = (
+            f"pulumi up -s {account}   # first: the account goes into the quarantine OU, where nothing but our "
+            "stacks can act in it"
+        )
         if self.account.account_id is None:  # created by the stack: its destroy closes it
             return [
+                quarantine,
                 f"pulumi state unprotect -s {account} '{ACCOUNT_URN.format(stack=self.account.stack)}'"
                 "   # the account is protected from an accidental destroy",
                 f"pulumi destroy -s {account}   # closes the AWS account with the tenant's retained buckets and keys: "
                 f"AWS can reopen it within {days} days (post-closure period), then deletes it for good",
                 f"pulumi stack rm {account}",
             ]
+        account_id = self.account.account_id
         return [
-            f"pulumi destroy -s {account}   # removes our roles and guardrail attachments from the adopted "
-            f"account {self.account.account_id}; the account itself stays",
-            f"aws organizations close-account --account-id {self.account.account_id}   # only if it is to be "
-            f"closed: AWS can reopen it within {days} days",
+            quarantine,
+            f"pulumi destroy -s {account}   # removes our roles and the guardrail attachments from the adopted "
+            f"account {account_id}; its quarantine SCP stays attached (retained), so it stays shut",
             f"pulumi stack rm {account}",
+            "then one of (the account must not stay in our organization, billed to us):",
+            f"  aws organizations remove-account-from-organization --account-id {account_id}   # it leaves: the "
+            "tenant's own again, paid by the tenant",
+            f"  aws organizations close-account --account-id {account_id}   # closed: AWS can reopen it within "
+            f"{days} days",
         ]
 
 

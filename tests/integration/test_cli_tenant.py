@@ -490,6 +490,9 @@ def test_a_tenant_in_two_regions_has_one_account_and_it_goes_with_the_last_regio
     region_step = steps.index("pulumi destroy -s organization/tenant-beta-us-east-1")
     account_step = steps.index("pulumi destroy -s organization/account-beta")
     assert region_step < account_step  # the region stack first, the account after it
+    quarantine = steps.index("pulumi up -s organization/account-beta   # first: the account goes into the quarantine")
+    assert quarantine < account_step  # shut before our roles go; never left in the organization with nothing on it
+    assert "aws organizations remove-account-from-organization --account-id 210987654321" in steps
     assert "aws organizations close-account --account-id 210987654321" in steps and "90 days" in steps
     assert gpucloud(repo_copy, "validate").returncode == 0
 
@@ -498,9 +501,10 @@ def test_a_new_account_is_closed_by_its_destroy_once_unprotected(repo_copy: Path
     assert gpucloud(repo_copy, *onboard_args("beta")).returncode == 0
     off = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--yes")
     assert off.returncode == 0, off.stderr
+    quarantine = off.stdout.index("pulumi up -s organization/account-beta   # first: the account goes into the quar")
     unprotect = off.stdout.index("pulumi state unprotect -s organization/account-beta")
     destroy = off.stdout.index("pulumi destroy -s organization/account-beta")
-    assert unprotect < destroy and "reopen it within 90 days" in off.stdout
+    assert quarantine < unprotect < destroy and "reopen it within 90 days" in off.stdout
 
 
 @pytest.mark.parametrize(

@@ -249,7 +249,7 @@ def test_the_operator_role_trusts_our_operations_role_only(sample_plans: dict[st
 def test_a_new_account_is_created_in_the_tenant_ou_and_protected(sample_plans: dict[str, Plan]) -> None:
     account = sample_plans["account-acme"]
     (created,) = of_type(account, "organizations/account:Account")
-    (ou,) = of_type(sample_plans["org"], "OrganizationalUnit")
+    (ou,) = [r for r in of_type(sample_plans["org"], "OrganizationalUnit") if r.inputs["name"] == "gpucloud-tenants"]
     assert created.inputs["parentId"] == ou.id
     assert created.inputs["email"] == "aws-accounts+acme@example.com"
     assert created.inputs["roleName"] == "OrganizationAccountAccessRole"
@@ -265,7 +265,9 @@ def test_an_adopted_account_gets_the_guardrails_attached_directly(repo_copy: Pat
     plan = planner.plan("account-acme")
     assert not of_type(plan, "organizations/account:Account")
     attached = of_type(plan, "PolicyAttachment")
-    scps = {r.id for r in of_type(planner.plan("org"), "organizations/policy:Policy")}
+    scps = {
+        r.id for r in of_type(planner.plan("org"), "organizations/policy:Policy") if r.name != "org-quarantine"
+    }  # the guardrails; the quarantine SCP only once the account is leaving
     assert {a.inputs["policyId"] for a in attached} == scps and len(scps) == 3
     assert {a.inputs["targetId"] for a in attached} == {"210987654321"}
     assert plan.exports["accountId"] == "210987654321"
@@ -275,7 +277,7 @@ def test_the_org_stack_guards_the_tenant_ou(sample_plans: dict[str, Plan]) -> No
     from gpucloud.organization.guardrails import load_guardrails
 
     org = sample_plans["org"]
-    (ou,) = of_type(org, "OrganizationalUnit")
+    ou, quarantine = sorted(of_type(org, "OrganizationalUnit"), key=lambda r: r.inputs["name"] != "gpucloud-tenants")
     scps = of_type(org, "organizations/policy:Policy")
     facts = load_guardrails()
     assert len(scps) <= facts.scp_max_per_target - 1  # FullAWSAccess takes one place
@@ -294,7 +296,7 @@ def test_the_org_stack_guards_the_tenant_ou(sample_plans: dict[str, Plan]) -> No
         "ProtectAuditTrail",
     } <= sids
     attachments = of_type(org, "PolicyAttachment")
-    assert {a.inputs["targetId"] for a in attachments} == {ou.id}
+    assert {a.inputs["targetId"] for a in attachments} == {ou.id, quarantine.id}
     (trail,) = of_type(org, "cloudtrail/trail:Trail")
     assert trail.inputs["isOrganizationTrail"] is True and trail.inputs["enableLogFileValidation"] is True
 

@@ -4,13 +4,16 @@ for the principals of a tenant account (gpucloud.organization.scp_eval), and the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import edit_stack
 
 from gpucloud.organization.guardrails import load_guardrails
 from gpucloud.organization.scp_eval import Request, UnknownOperator, denying_statements
-from gpucloud.plan.offline import Plan
+from gpucloud.plan.offline import Plan, Planner
+from gpucloud.repo import Repository
 
 ROOT_USER = "arn:aws:iam::123456789012:root"
 TENANT_ROLE = "arn:aws:iam::123456789012:role/TenantAdmins"
@@ -23,8 +26,15 @@ PATH = load_guardrails().iam_path
 @pytest.fixture(scope="module")
 def guardrails(sample_plans: dict[str, Plan]) -> list[dict[str, Any]]:
     """The SCP documents the org stack attaches to the tenant OU, as the plan holds them."""
-    org = sample_plans["org"]
-    return [json.loads(r.inputs["content"]) for r in org.resources if r.type == "aws:organizations/policy:Policy"]
+    return attached_to(sample_plans["org"], "gpucloud-tenants")
+
+
+def attached_to(org: Plan, ou_name: str) -> list[dict[str, Any]]:
+    """The SCP documents the org plan attaches to the OU named ``ou_name``."""
+    (ou,) = [r for r in org.resources if r.type.endswith("OrganizationalUnit") and r.inputs["name"] == ou_name]
+    on_it = {a.inputs["policyId"] for a in org.resources if a.type.endswith("PolicyAttachment")
+             and a.inputs["targetId"] == ou.id}  # fmt: skip
+    return [json.loads(r.inputs["content"]) for r in org.resources if r.id in on_it]
 
 
 def denied(documents: list[dict[str, Any]], action: str, principal: str, resource: str = "*", **context: str) -> bool:
@@ -144,3 +154,47 @@ def test_an_operator_it_does_not_know_is_an_error_not_a_pass() -> None:
     doc = statement(Action="*", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
     with pytest.raises(UnknownOperator):
         denying_statements([doc], Request("s3:GetObject", TENANT_ROLE, "*", {"aws:SourceIp": "10.1.1.1"}))
+
+
+# --- leaving: the quarantine OU ------------------------------------------------------------------------------------
+
+
+def _leaving(cfg: dict[str, Any]) -> None:
+    cfg["gpucloud:leaving"] = "2026-12-07"
+
+
+def test_a_leaving_account_is_moved_into_the_quarantine_ou(repo_copy: Path) -> None:
+    edit_stack(repo_copy, "account-acme", _leaving)
+    planner = Planner(Repository(repo_copy))
+    (quarantine,) = [
+        r
+        for r in planner.plan("org").resources
+        if r.inputs.get("name") == "gpucloud-quarantine" and r.type.endswith("Unit")
+    ]
+    (account,) = [r for r in planner.plan("account-acme").resources if r.type == "aws:organizations/account:Account"]
+    assert account.inputs["parentId"] == quarantine.id
+
+
+def test_a_leaving_adopted_account_keeps_the_quarantine_scp_after_its_stack_is_destroyed(repo_copy: Path) -> None:
+    def adopt_and_leave(cfg: dict[str, Any]) -> None:
+        del cfg["gpucloud:email"]
+        cfg["gpucloud:accountId"] = "210987654321"
+        _leaving(cfg)
+
+    edit_stack(repo_copy, "account-acme", adopt_and_leave)
+    planner = Planner(Repository(repo_copy))
+    (shut,) = [r for r in planner.plan("org").resources if r.inputs.get("name") == "gpucloud-quarantine"
+               and r.type == "aws:organizations/policy:Policy"]  # fmt: skip
+    attached = [r for r in planner.plan("account-acme").resources if r.inputs.get("policyId") == shut.id]
+    assert len(attached) == 1 and attached[0].inputs["targetId"] == "210987654321"
+    assert attached[0].retain_on_delete  # `pulumi destroy` of the account stack leaves the account shut
+
+
+def test_in_quarantine_the_tenant_can_do_nothing_and_our_stacks_can_still_clean_up(
+    sample_plans: dict[str, Plan],
+) -> None:
+    documents = attached_to(sample_plans["org"], "gpucloud-quarantine")
+    assert len(documents) == 4  # the three guardrails and the quarantine SCP: within AWS's 5 with FullAWSAccess
+    assert denied(documents, "ec2:RunInstances", TENANT_ROLE, "*", **IMDSV2)
+    assert denied(documents, "s3:GetObject", TENANT_ROLE, "arn:aws:s3:::acme-data/x")
+    assert not denied(documents, "iam:DeleteRole", ACCESS_ROLE, f"arn:aws:iam::123456789012:role{PATH}x")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gpucloud.config import TenantConfig
-from gpucloud.organization.guardrails import service_control_policies
+from gpucloud.organization.guardrails import quarantine_policy, service_control_policies
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.policy import RULES, evaluate, rules_for
 from gpucloud.repo import Repository
@@ -547,9 +547,9 @@ SCP = "aws:organizations/policy:Policy"
 GUARDRAILS = service_control_policies(("us-east-1",), "OrganizationAccountAccessRole")
 
 
-def guarded_ou(*documents: dict[str, Any]) -> list[RecordedResource]:
+def guarded_ou(*documents: dict[str, Any], name: str = "gpucloud-tenants") -> list[RecordedResource]:
     """An OU with these SCP documents attached to it."""
-    resources = [res("aws:organizations/organizationalUnit:OrganizationalUnit", {"name": "gpucloud-tenants"}, "ou")]
+    resources = [res("aws:organizations/organizationalUnit:OrganizationalUnit", {"name": name}, "ou")]
     for i, document in enumerate(documents):
         resources.append(res(SCP, {"type": "SERVICE_CONTROL_POLICY", "content": json.dumps(document)}, f"scp{i}"))
         resources.append(
@@ -581,6 +581,13 @@ CASES += [
         guarded_ou(*GUARDRAILS.values()),
     ),
     ("scp-limits", guarded_ou(*GUARDRAILS.values(), *GUARDRAILS.values()), guarded_ou(*GUARDRAILS.values())),
+    (
+        "quarantine-shut",
+        guarded_ou(*GUARDRAILS.values(), name="gpucloud-quarantine"),  # guardrails alone: the tenant still works
+        guarded_ou(
+            *GUARDRAILS.values(), quarantine_policy("OrganizationAccountAccessRole"), name="gpucloud-quarantine"
+        ),
+    ),
 ]
 
 
