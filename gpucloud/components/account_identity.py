@@ -35,6 +35,7 @@ NODE_OPERATIONS = ("ec2:StartInstances", "ec2:StopInstances", "ec2:RebootInstanc
 SESSION_DOCUMENTS = ("SSM-SessionManagerRunShell",)
 
 _OWN_ACCOUNT = {"StringEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}}
+STAGING_PREFIX = "i-"  # the aws_ssm connection's objects are named after the EC2 instance id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,20 +153,31 @@ def operator_statements(tenant: str) -> list[Statement]:
             "Resource": "*",
         },
         *_session_statements(tenant, "Operator"),
+        # The aws_ssm connection stages Ansible's files through the tenant's bucket, encrypted with its key, and
+        # only there: it checks the bucket exists (HeadBucket, which needs s3:ListBucket), then puts, gets and
+        # deletes objects under the instance's id ("<instance-id>/<path>", amazon.aws 10's aws_ssm connection and
+        # ssm/filetransfermanager.py, read 2026-12-07). So objects only under i-* keys, and the key only through S3:
+        # not the tenant's data under its other keys, nor its key for anything else.
         {
-            # The aws_ssm connection stages files through the tenant's bucket, encrypted with its key.
-            "Sid": "StageFilesInTenantBucket",
+            "Sid": "StagingBucketExists",
             "Effect": "Allow",
-            "Action": [
-                "s3:ListBucket",
-                "s3:GetObject",
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "kms:Decrypt",
-                "kms:GenerateDataKey",
-            ],
-            "Resource": "*",
+            "Action": "s3:ListBucket",
+            "Resource": "arn:aws:s3:::*",
             "Condition": _OWN_ACCOUNT,
+        },
+        {
+            "Sid": "StageFilesUnderInstanceIds",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"arn:aws:s3:::*/{STAGING_PREFIX}*",
+            "Condition": _OWN_ACCOUNT,
+        },
+        {
+            "Sid": "StagingKeyThroughS3Only",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {**_OWN_ACCOUNT, "StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
         },
     ]
 

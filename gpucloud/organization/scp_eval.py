@@ -123,6 +123,17 @@ def denying_statements(documents: Iterable[Document], request: Request) -> list[
     ]
 
 
+def allowing_statements(documents: Iterable[Document], request: Request) -> list[str]:
+    """The Sids of the Allow statements that match ``request`` (an identity policy read the same way: whether it
+    grants the request at all, before any Deny, boundary or SCP)."""
+    return [
+        str(statement.get("Sid", "?"))
+        for document in documents
+        for statement in _listed_statements(document)
+        if statement.get("Effect") == "Allow" and _matches(statement, request)
+    ]
+
+
 def _listed_statements(document: Document) -> list[Mapping[str, Any]]:
     statements = document.get("Statement", [])
     return list(statements) if isinstance(statements, list) else [statements]

@@ -198,3 +198,34 @@ def test_in_quarantine_the_tenant_can_do_nothing_and_our_stacks_can_still_clean_
     assert denied(documents, "ec2:RunInstances", TENANT_ROLE, "*", **IMDSV2)
     assert denied(documents, "s3:GetObject", TENANT_ROLE, "arn:aws:s3:::acme-data/x")
     assert not denied(documents, "iam:DeleteRole", ACCESS_ROLE, f"arn:aws:iam::123456789012:role{PATH}x")
+
+
+# --- our operator role in a tenant account -------------------------------------------------------------------------
+
+
+def test_our_operator_stages_files_only_under_instance_ids_and_uses_the_key_only_through_s3() -> None:
+    """Issue 21 (6): it read, wrote and deleted any object of the tenant's account, and decrypted with its keys."""
+    from gpucloud.components.account_identity import operator_statements
+    from gpucloud.organization.scp_eval import allowing_statements
+
+    policy = {"Version": "2012-10-17", "Statement": operator_statements("acme")}
+    operator = "arn:aws:iam::123456789012:role/gpucloud/gpucloud-operator"
+    own = {"aws:ResourceAccount": "123456789012", "aws:PrincipalAccount": "123456789012"}
+
+    def allowed(action: str, resource: str, **context: str) -> bool:
+        request = Request(action, operator, resource, {**own, **context})
+        # aws:ResourceAccount is compared with the policy variable ${aws:PrincipalAccount}: resolve it as IAM does.
+        statements = json.loads(json.dumps(policy).replace("${aws:PrincipalAccount}", own["aws:PrincipalAccount"]))
+        return bool(allowing_statements([statements], request))
+
+    assert allowed("s3:PutObject", "arn:aws:s3:::acme-data/i-0123456789abcdef0/tmp/ansible-x")
+    assert allowed("s3:GetObject", "arn:aws:s3:::acme-data/i-0123456789abcdef0/tmp/ansible-x")
+    assert allowed("s3:ListBucket", "arn:aws:s3:::acme-data")  # HeadBucket
+    assert not allowed("s3:GetObject", "arn:aws:s3:::acme-data/checkpoints/model.safetensors")
+    assert not allowed("s3:DeleteObject", "arn:aws:s3:::acme-data/datasets/train.tar")
+    assert allowed(
+        "kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/k", **{"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    )
+    assert not allowed("kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/k")  # directly: no
+    other = {"aws:ResourceAccount": "999999999999"}
+    assert not allowed("s3:GetObject", "arn:aws:s3:::other-tenant/i-0123456789abcdef0/x", **other)
