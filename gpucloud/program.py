@@ -132,7 +132,7 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
             region=RegionExports(
                 audit_bucket_arn=region.require_output("auditBucketArn"),
                 mirror_bucket_arn=region.require_output("mirrorBucketArn"),
-                provider_key_arn=region.require_output("providerKeyArn"),
+                mirror_key_arn=region.require_output("mirrorKeyArn"),
                 capacity=region.require_output("capacity"),
                 amis=region.require_output("amis"),
             ),

@@ -109,13 +109,27 @@ class RegionFoundation(pulumi.ComponentResource):
                 },
             }
         )
+        # Two keys, one duty each (issue 21): the audit key encrypts flow logs and admits no organization-wide
+        # decrypt; the mirror key is the one tenant nodes may decrypt with, through S3. (One key served both, so
+        # any principal of the organization could decrypt audit objects through S3, given read access to them.)
+        # The audit key keeps the resource name and alias the single key had: its objects stay readable.
         key = EncryptionKey(
             f"{name}-provider",
             EncryptionKeyArgs(
-                description=f"gpucloud provider key for {cfg.region} (audit logs, package mirror)",
+                description=f"gpucloud audit key for {cfg.region} (flow logs)",
                 alias=f"gpucloud/{cfg.region}/provider",
                 tags=t.with_role(args.tags, "security"),
-                extra_statements=(log_delivery_uses_key, org_decrypts_mirror),
+                extra_statements=(log_delivery_uses_key,),
+            ),
+            opts=child,
+        )
+        mirror_key = EncryptionKey(
+            f"{name}-mirror",
+            EncryptionKeyArgs(
+                description=f"gpucloud package-mirror key for {cfg.region}",
+                alias=f"gpucloud/{cfg.region}/mirror",
+                tags=t.with_role(args.tags, "package-mirror"),
+                extra_statements=(org_decrypts_mirror,),
             ),
             opts=child,
         )
@@ -132,7 +146,7 @@ class RegionFoundation(pulumi.ComponentResource):
         mirror = SecureBucket(
             f"{name}-mirror",
             SecureBucketArgs(
-                kms_key_arn=key.arn,
+                kms_key_arn=mirror_key.arn,
                 tags=t.with_role(args.tags, "package-mirror"),
                 extra_statements=lambda arn: [_organization_reads(arn, args.organization_id)],
             ),
@@ -156,7 +170,8 @@ class RegionFoundation(pulumi.ComponentResource):
 
         self.exports: dict[str, pulumi.Input[object]] = {
             "region": cfg.region,
-            "providerKeyArn": key.arn,
+            "auditKeyArn": key.arn,
+            "mirrorKeyArn": mirror_key.arn,
             "auditBucket": audit.bucket,
             "auditBucketArn": audit.arn,
             "mirrorBucket": mirror.bucket,

@@ -29,6 +29,7 @@ BLOCK_ALL_PUBLIC_ACCESS: PublicAccessBlock = {
     "restrict_public_buckets": True,
 }
 
+
 @dataclass(frozen=True, kw_only=True)
 class SecureBucketArgs:
     kms_key_arn: pulumi.Input[str]

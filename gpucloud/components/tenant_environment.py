@@ -32,7 +32,7 @@ class RegionExports:
 
     audit_bucket_arn: pulumi.Input[str]
     mirror_bucket_arn: pulumi.Input[str]  # our package mirror: drivers and CUDA without internet
-    provider_key_arn: pulumi.Input[str]  # the key that encrypts the mirror
+    mirror_key_arn: pulumi.Input[str]  # the key that encrypts the package mirror
     capacity: pulumi.Input[Mapping[str, Any]]
     amis: pulumi.Input[Mapping[str, Mapping[str, str]]]  # SKU -> {id, rootDevice}
 
@@ -105,7 +105,7 @@ class TenantEnvironment(pulumi.ComponentResource):
                 bucket_arn=storage.bucket_arn,
                 kms_key_arn=key.arn,
                 mirror_bucket_arn=args.region.mirror_bucket_arn,
-                mirror_key_arn=args.region.provider_key_arn,
+                mirror_key_arn=args.region.mirror_key_arn,
                 tags=args.tags,
             ),
             opts=child,

@@ -34,6 +34,7 @@ from gpucloud.policy.storage import (
     _fsx_waits_for_its_rules,
     _kms_rotation,
     _log_services_name_their_source,
+    _no_wide_decrypt_on_audit_keys,
     _sse_with_cmk,
     _versioned,
 )
@@ -161,6 +162,11 @@ RULES: tuple[Rule, ...] = (
         "template-version-pinned",
         "Instances name a concrete launch-template version, never $Default or $Latest.",
         _instances_pin_a_template_version,
+    ),
+    Rule(
+        "audit-key-narrow",
+        "A key that encrypts an audit bucket lets no wildcard principal (the whole organization) decrypt.",
+        _no_wide_decrypt_on_audit_keys,
     ),
     Rule(
         "scp-limits",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
+from gpucloud import tags as t
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.policy.core import (
     BUCKET,
@@ -105,3 +106,32 @@ def _log_services_name_their_source(stack: Stack) -> Iterator[Finding]:
             keys = {k.lower() for cond in (statement.get("Condition") or {}).values() for k in cond}
             if not keys & set(SOURCE_KEYS):
                 yield res.urn, f"{service} is admitted without aws:SourceArn, aws:SourceAccount or aws:SourceOrgID"
+
+
+SSE_CONFIG = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+AUDIT_ROLE = "audit"
+
+
+def _everyone(principal: object) -> bool:
+    """``"*"`` or ``{"AWS": "*"}``: any principal (narrowed, if at all, by a condition such as aws:PrincipalOrgID)."""
+    if principal == "*":
+        return True
+    return isinstance(principal, Mapping) and "*" in _as_list(principal.get("AWS"))
+
+
+def _no_wide_decrypt_on_audit_keys(stack: Stack) -> Iterator[Finding]:
+    """A key that encrypts an audit bucket (flow logs, the organization trail) admits no one-for-all principal to
+    decrypt: every tenant of the organization would read the audit trail through S3, given object access."""
+    audit_buckets = [b for b in stack.of_type(BUCKET) if (b.inputs.get("tags") or {}).get(t.ROLE) == AUDIT_ROLE]
+    for key in stack.of_type("aws:kms/key:Key"):
+        encrypts_audit = any(
+            key.urn in sse.deps.get("rules", ()) and any(links(sse, "bucket", b) for b in audit_buckets)
+            for sse in stack.of_type(SSE_CONFIG)
+        )
+        if not encrypts_audit:
+            continue
+        for statement in _statements(key.inputs.get("policy")):
+            actions = [str(a) for a in _as_list(statement.get("Action"))]
+            decrypts = any(a in ("kms:Decrypt", "kms:*", "*") for a in actions)
+            if statement.get("Effect") == "Allow" and decrypts and _everyone(statement.get("Principal")):
+                yield key.urn, f"statement {statement.get('Sid', '?')} lets any principal decrypt audit objects"

@@ -562,6 +562,19 @@ def guarded_ou(*documents: dict[str, Any], name: str = "gpucloud-tenants") -> li
     return resources
 
 
+def audit_bucket_with_key(statement: dict[str, Any]) -> list[RecordedResource]:
+    """An audit bucket encrypted by a key whose policy holds ``statement``."""
+    key = res("aws:kms/key:Key", {"enableKeyRotation": True, "policy": doc(statement)}, "audit-key")
+    bucket = res("aws:s3/bucket:Bucket", {"tags": {**TENANT_TAGS, "gpucloud:role": "audit"}}, "audit")
+    sse = res(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        {"bucket": "audit", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]},
+        "audit-sse",
+        deps={"rules": (key.urn,), "bucket": (bucket.urn,)},
+    )
+    return [key, bucket, sse]
+
+
 def without(sid: str) -> list[dict[str, Any]]:
     """The guardrails less one statement."""
     return [
@@ -581,6 +594,28 @@ CASES += [
         guarded_ou(*GUARDRAILS.values()),
     ),
     ("scp-limits", guarded_ou(*GUARDRAILS.values(), *GUARDRAILS.values()), guarded_ou(*GUARDRAILS.values())),
+    (
+        "audit-key-narrow",
+        audit_bucket_with_key(
+            {
+                "Sid": "OrgReads",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-x"}},
+            }
+        ),
+        audit_bucket_with_key(
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+            }
+        ),
+    ),
     (
         "quarantine-shut",
         guarded_ou(*GUARDRAILS.values(), name="gpucloud-quarantine"),  # guardrails alone: the tenant still works
