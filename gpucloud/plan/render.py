@@ -22,10 +22,11 @@ def render_plan(console: Console, plan: Plan) -> None:
     split = len(accounts) > 1  # some resources go into another account: say where each one lands
     for res in plan.resources:
         parent = nodes.get(res.parent, tree)
+        # Green "+" as `pulumi preview` and `terraform plan` show a create (no colour when piped or with NO_COLOR).
         label = (
-            f"+ {res.type} [bold]{res.name}[/bold]"
+            f"[green]+[/green] {res.type} [bold]{res.name}[/bold]"
             if res.custom
-            else f"+ [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
+            else f"[green]+[/green] [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
         )
         if split and res.custom and not res.type.startswith("pulumi:providers:"):
             where = "our account" if res.provider is None else f"account {accounts.get(res.provider, 'unknown')}"
@@ -74,6 +75,11 @@ def render_summary(console: Console, plan: Plan) -> None:
             "unknown" if month is None else f"{month:,.2f}",
         )
     console.print(cost)
+    # The line engineers look for first, in Terraform's words (a fresh stack: everything is created).
+    console.print(
+        f"Plan: [green]{summary.resource_count} to add[/green], 0 to change, 0 to destroy "
+        "(a fresh stack, as `pulumi preview` shows one)"
+    )
     console.print(
         f"GPUs: [bold]{summary.gpus}[/bold]   indicative: [bold]{_money(summary.hourly_usd, 4)}/hour[/bold], "
         f"{_money(summary.monthly_usd)}/month ({summary.hours_per_month} h)"

@@ -245,6 +245,19 @@ def test_a_plan_on_a_terminal_exits_clean_every_time(repo_root: Path) -> None:
         assert "policy: no violations" in result.output
 
 
+def test_a_plan_says_what_it_adds_in_colour_on_a_terminal_and_plainly_elsewhere(repo_root: Path) -> None:
+    """`Plan: N to add` as Terraform says it, a green + per create on a terminal; no colour piped or with NO_COLOR."""
+    from pty_run import run_in_pty
+
+    on_terminal = run_in_pty(["--root", str(repo_root), "plan", "tenant-acme-us-east-1"], columns=160)
+    assert on_terminal.returncode == 0
+    assert "\x1b[32m+\x1b[0m" in on_terminal.output  # green +
+    piped = gpucloud("--root", str(repo_root), "plan", "tenant-acme-us-east-1", "--json")
+    count = json.loads(piped.stdout)["summary"]["resource_count"]
+    plain = gpucloud("--root", str(repo_root), "plan", "tenant-acme-us-east-1")
+    assert f"Plan: {count} to add, 0 to change, 0 to destroy" in plain.stdout and "\x1b[" not in plain.stdout
+
+
 @pytest.mark.parametrize("command", [("plan", "tenant-acme-us-east-1"), ("capacity",)])
 def test_a_reader_that_goes_away_ends_the_command_as_sigpipe_ends_a_unix_tool(
     repo_root: Path, command: tuple[str, ...]
