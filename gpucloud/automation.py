@@ -32,6 +32,26 @@ def require_pulumi_cli(what: str, instead: str) -> str:
     return path
 
 
+def managed_resources(root: Path, stack: str) -> int | None:
+    """How many resources ``stack`` (``org/name``) still manages, from its state (``pulumi stack export``); None when
+    the stack no longer exists (``pulumi stack rm`` ran). Its root Stack and its providers are not counted."""
+    from pulumi import automation as auto
+
+    try:
+        state = auto.select_stack(stack_name=stack, work_dir=str(root)).export_stack()
+    except auto.errors.StackNotFoundError:
+        return None
+    except auto.errors.CommandError as err:
+        last = str(err).strip().splitlines()[-1:] or ["no output"]
+        raise ApplyError(f"pulumi stack export -s {stack} failed: {last[0]}") from None
+    resources = (state.deployment or {}).get("resources") or []
+    return sum(
+        1
+        for r in resources
+        if r.get("type") != "pulumi:pulumi:Stack" and not r.get("type", "").startswith("pulumi:providers:")
+    )
+
+
 def pulumi_up(root: Path, stack: str) -> None:
     """Select (or create) ``stack`` of the project at ``root`` and run ``pulumi up``, streaming its output."""
     from pulumi import automation as auto  # imported only here: the rest of the CLI does not need it

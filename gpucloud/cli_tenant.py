@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -380,6 +381,24 @@ def _row_json(row: TenantEntry, account: AccountEntry | None) -> dict[str, Any]:
     }
 
 
+def _check_destroyed(root: Path, stacks: list[str]) -> str:
+    """Refuse (exit 1) when one of ``stacks`` still manages resources; "" when all were checked, else why nothing
+    could be (no Pulumi CLI here): the confirmation then says so."""
+    import shutil
+
+    from gpucloud.automation import ApplyError, managed_resources
+
+    if shutil.which("pulumi") is None:
+        return f"the Pulumi CLI is not on PATH; are {', '.join(stacks)} destroyed?"
+    for stack in stacks:
+        left = managed_resources(root, stack)
+        if left:
+            raise ApplyError(
+                f"--destroyed: stack {stack} still manages {left} resource(s): pulumi destroy -s {stack} first"
+            )
+    return ""
+
+
 @tenant.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--region", required=True, metavar="R", help="The region to offboard the tenant from.")
@@ -409,10 +428,29 @@ def offboard(ctx: click.Context, name: str, region: str, destroyed: bool, yes: b
     repo = repository(ctx)
     with repository_lock(repo.root):
         registry = load_registry(repo)
-    if registry.tenant(name, region) is None:  # a typo is refused before anyone is asked to confirm it
+    entry = registry.tenant(name, region)
+    if entry is None:  # a typo is refused before anyone is asked to confirm it
         registry.require_region(region)
         raise registry.unknown_tenant(name, region)
-    what = "remove its files and retire its CIDR" if destroyed else "mark it as leaving"
+    account = registry.account(name)
+    last = len([t for t in registry.tenants if t.name == name]) == 1 and account is not None
+    if destroyed:
+        what = "remove its files and retire its CIDR" + (", and remove its account stack's file" if last else "")
+        stacks = [f"{entry.org}/{entry.stack}"] + ([f"{account.org}/{account.stack}"] if last and account else [])
+        unchecked = _check_destroyed(repo.root, stacks)
+        if unchecked:
+            what += f" (nothing could be checked: {unchecked})"
+            if yes:
+                err.print(f"warning: nothing could be checked: {unchecked} --yes says they are")
+    elif last and account is not None:
+        gone = (
+            "its AWS account is closed (AWS can reopen it within 90 days)"
+            if account.account_id is None
+            else f"its AWS account {account.account_id} leaves our organization or is closed"
+        )
+        what = f"mark it as leaving; it is {name}'s last region, so its account stack goes too: once destroyed, {gone}"
+    else:
+        what = "mark it as leaving"
     if not yes:
         if not sys.stdin.isatty():
             raise ConfigError(f"offboarding {name} from {region} will {what}; pass --yes to confirm")

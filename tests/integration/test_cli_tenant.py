@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -732,3 +733,20 @@ def test_validate_sees_an_edit_that_keeps_the_files_size_and_time(repo_copy: Pat
     assert ("cidr-disjoint", "tenant-beta-us-east-1") in {
         (p["check"], p["stack"]) for p in json.loads(result.stdout)["problems"]
     }
+
+
+@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="with the Pulumi CLI, --destroyed checks the stacks")
+def test_offboarding_says_what_goes_before_it_is_confirmed_and_what_it_could_not_check(repo_copy: Path) -> None:
+    """Issue 22.10: the first step says the account goes with the last region, and what that means; --destroyed
+    without the Pulumi CLI says plainly that nothing could be checked."""
+    asked = gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1")
+    assert asked.returncode == 2
+    assert "last region, so its account stack goes too" in asked.stderr and "AWS account is closed" in asked.stderr
+    assert gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--yes").returncode == 0
+    unconfirmed = gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--destroyed")
+    assert (
+        unconfirmed.returncode == 2 and "nothing could be checked: the Pulumi CLI is not on PATH" in unconfirmed.stderr
+    )
+    confirmed = gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--destroyed", "--yes")
+    assert confirmed.returncode == 0
+    assert "warning: nothing could be checked" in confirmed.stderr and "organization/account-acme" in confirmed.stderr
