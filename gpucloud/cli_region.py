@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.text import Text
 
-from gpucloud.cli_support import CONTEXT, emit_json, out, repository
+from gpucloud.cli_support import CONTEXT, emit_json, heading, out, repository
 from gpucloud.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _plan_summary(ctx: click.Context, result: RegionAddition) -> None:
 
     path, text = next((p, t) for p, t in result.files if p.name.startswith("Pulumi."))
     plan = Planner(repository(ctx), pending={result.config.stack: config_mapping(text, str(path))})
-    out.rule(f"offline plan of {result.config.stack}")
+    heading(out, f"offline plan of {result.config.stack}")
     render_summary(out, plan.plan(result.config.stack))
 
 
@@ -102,7 +102,7 @@ def add(
     cfg = result.config
     for path, text in result.files:
         if dry_run:
-            out.rule(f"would write {path}")
+            heading(out, f"would write {path}")
             out.print(Text(text))
     if dry_run:
         _plan_summary(ctx, result)

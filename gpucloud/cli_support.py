@@ -44,6 +44,15 @@ out = _console(sys.stdout)
 err = _console(sys.stderr)
 
 
+def heading(console: Console, title: str) -> None:
+    """A section heading: a rule across the terminal, or, piped, a line as long as its title (a 1,000-column rule
+    helps no one reading a file)."""
+    if console.is_terminal:
+        console.rule(title)
+    else:
+        console.print(f"── {title} ──", markup=False, highlight=False)
+
+
 def repository(ctx: click.Context) -> Repository:
     """The repository ``--root`` names, or the nearest parent of the working directory holding Pulumi.yaml."""
     root: Path | None = ctx.find_root().params.get("root")

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
-from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
+from gpucloud.cli_support import CONTEXT, emit_json, err, heading, out, repository
 from gpucloud.config import EGRESS_MODES, SCHEDULERS
 from gpucloud.errors import ConfigError
 from gpucloud.rates import TERMS
@@ -278,7 +278,7 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
     from gpucloud.repo import config_mapping
 
     for file in result.files:
-        out.rule(f"{_verb(file, dry_run=True)} {file.path}")
+        heading(out, f"{_verb(file, dry_run=True)} {file.path}")
         if not file.changed:
             continue
         if file.existed:
@@ -291,7 +291,7 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
         if f.path.name.startswith("Pulumi.")
     }
     plan = Planner(repository(ctx), pending=configs).plan(result.stack)
-    out.rule(f"offline plan of {result.stack}")
+    heading(out, f"offline plan of {result.stack}")
     render_summary(out, plan)
     # The next steps of a real run (commit, pulumi up) do not apply to what was not written.
     out.print("dry run: nothing written; to write it, run the same command without --dry-run")
@@ -299,9 +299,10 @@ def _show_dry_run(ctx: click.Context, result: Onboarding) -> None:
 
 @tenant.command("list", context_settings=CONTEXT)
 @click.option("--region", metavar="R", help="Only the tenants of this region.")
+@click.option("--wide", is_flag=True, help="Every column on a terminal too (piped output always has every column).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of tenants.")
 @click.pass_context
-def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
+def list_(ctx: click.Context, region: str | None, wide: bool, as_json: bool) -> None:
     """List onboarded tenants: name, region, stack, account, CIDR, GPU type and nodes, AZ, egress, scheduler,
     term and monthly price (our rate card, gpucloud/data/rate_card.yaml: indicative)."""
     from gpucloud.registry import load_registry
@@ -321,46 +322,30 @@ def list_(ctx: click.Context, region: str | None, as_json: bool) -> None:
     if as_json:
         emit_json([{**_row_json(row, accounts[row.name]), "monthly_price_usd": prices[row.stack]} for row in rows])
         return
-    table = Table(
-        "name",
-        "region",
-        "stack",
-        "account",
-        "org",
-        "cidr",
-        "gpu type",
-        "nodes",
-        "az",
-        "egress",
-        "scheduler",
-        "term",
-        Column("$/month", justify="right"),
-        "status",
-        "display name",
-        show_edge=False,
-    )
+    # On a terminal, the columns that matter fit (about 200 characters for all of them); the rest with --wide or
+    # --json. Piped output always has every column, whole.
+    every = wide or not out.is_terminal
+    columns: list[str | Column] = ["name", "region", "gpu type", "nodes", "term", Column("$/month", justify="right")]
+    columns += ["status"]
+    if every:
+        columns += ["stack", "account", "org", "cidr", "az", "egress", "scheduler", "display name"]
+    table = Table(*columns, show_edge=False)
     for row in rows:
         account = accounts[row.name]
-        display = Text((account.display_name if account else "").replace("\n", " "), overflow="ellipsis", no_wrap=True)
-        table.add_row(
-            row.name,
-            row.region,
-            row.stack,
-            account.label if account else "missing",
-            row.org,
-            str(row.cidr),
-            row.gpu_type,
-            str(row.nodes),
-            row.az,
-            row.egress,
-            row.scheduler,
-            row.term,
-            f"{prices[row.stack]:,.0f}",
-            f"leaving since {row.leaving}" if row.leaving else "active",
-            display,
-        )
+        status = f"leaving since {row.leaving}" if row.leaving else "active"
+        cells: list[str | Text] = [
+            row.name, row.region, row.gpu_type, str(row.nodes), row.term, f"{prices[row.stack]:,.0f}", status,
+        ]  # fmt: skip
+        if every:
+            display = Text(
+                (account.display_name if account else "").replace("\n", " "), overflow="ellipsis", no_wrap=True
+            )
+            label = account.label if account else "missing"
+            cells += [row.stack, label, row.org, str(row.cidr), row.az, row.egress, row.scheduler, display]
+        table.add_row(*cells)
     out.print(table)
-    out.print(f"{len(rows)} tenant(s); $/month: {_rate_note()}")
+    more = "" if every else "; --wide or --json for stack, account, CIDR, AZ, egress, scheduler, display name"
+    out.print(f"{len(rows)} tenant(s); $/month: {_rate_note()}{more}")
 
 
 def _rate_note() -> str:

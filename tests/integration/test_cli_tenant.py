@@ -156,6 +156,8 @@ def test_dry_run_prints_files_and_plan_and_writes_nothing(repo_copy: Path) -> No
     result = gpucloud(repo_copy, *onboard_args("beta", nodes=2), "--dry-run", env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "would write stacks/Pulumi.tenant-beta-us-east-1.yaml" in result.stdout
+    headings = [line for line in result.stdout.splitlines() if line.startswith("──")]
+    assert headings and max(map(len, headings)) < 100  # piped: as long as their titles, not 1,000 columns
     assert "gpucloud:cidr: 10.16.16.0/20" in result.stdout
     assert "GPUs: 16" in result.stdout and "policy: no violations" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == (
@@ -750,3 +752,17 @@ def test_offboarding_says_what_goes_before_it_is_confirmed_and_what_it_could_not
     confirmed = gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--destroyed", "--yes")
     assert confirmed.returncode == 0
     assert "warning: nothing could be checked" in confirmed.stderr and "organization/account-acme" in confirmed.stderr
+
+
+def test_tenant_list_on_a_terminal_shows_the_columns_that_matter_uncut(repo_root: Path) -> None:
+    """Issue 22.5: at 120 columns every column was cut (us-e…). A terminal gets name, region, GPUs, term, price and
+    status, whole; --wide all of them; piped output is whole (test above)."""
+    from pty_run import run_in_pty
+
+    narrow = run_in_pty(["--root", str(repo_root), "tenant", "list"], columns=120)
+    assert narrow.returncode == 0 and "…" not in narrow.output
+    for value in ("acme", "us-east-1", "p5.48xlarge", "12-month", "active", "--wide"):
+        assert value in narrow.output, value
+    assert "10.16.0.0/20" not in narrow.output  # the CIDR is one of the --wide columns
+    wide = run_in_pty(["--root", str(repo_root), "tenant", "list", "--wide"], columns=250)
+    assert "10.16.0.0/20" in wide.output and "tenant-acme-us-east-1" in wide.output
