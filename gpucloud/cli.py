@@ -84,7 +84,8 @@ def plan(ctx: click.Context, stack: str, as_json: bool, output_format: str | Non
 
     \b
     gpucloud plan tenant-acme-us-east-1 --graph | dot -Tsvg > acme.svg
-    gpucloud plan region-us-east-1 --format terraform-plan > plan.json && checkov -f plan.json
+    gpucloud plan region-us-east-1 --format terraform-plan > plan.json
+    make checkov && .venv-checkov/bin/checkov -f plan.json   # Checkov in a venv of its own
     """
     if as_json and output_format not in (None, "json"):
         raise ConfigError(f"--json and --format {output_format} exclude each other")
