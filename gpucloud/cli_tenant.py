@@ -393,8 +393,14 @@ def _check_destroyed(root: Path, stacks: list[str]) -> str:
     help="Second step, once `pulumi destroy` has run: remove the files, retire the CIDR and capacity.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {tenant, region, stack, cidr, destroyed, files, account, retired_until, steps} as JSON.",
+)
 @click.pass_context
-def offboard(ctx: click.Context, name: str, region: str, destroyed: bool, yes: bool) -> int:
+def offboard(ctx: click.Context, name: str, region: str, destroyed: bool, yes: bool, as_json: bool) -> int:
     """Offboard tenant NAME from a region, in two steps.
 
     \b
@@ -443,6 +449,9 @@ def offboard(ctx: click.Context, name: str, region: str, destroyed: bool, yes: b
             err.print("nothing changed")
             return 1
     result = do_offboard(repo, name, region, destroyed=destroyed)
+    if as_json:
+        emit_json(result.as_json())
+        return 0
     if destroyed:
         out.print(f"offboarded tenant {result.tenant} from {result.region}: cidr {result.cidr} retired until "
                   f"{result.retired_until}")  # fmt: skip

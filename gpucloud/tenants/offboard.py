@@ -41,6 +41,19 @@ class Offboarding:
     destroyed: bool = False  # step 2: the files are gone and the CIDR and capacity retired
     retired_until: datetime.date | None = None
 
+    def as_json(self) -> dict[str, object]:
+        return {
+            "tenant": self.tenant,
+            "region": self.region,
+            "stack": self.stack,
+            "cidr": self.cidr,
+            "destroyed": self.destroyed,
+            "files": [str(p) for p in self.removed],  # step 1: marked leaving; step 2: removed
+            "account": None if self.account is None else self.account.as_json(),  # it goes too: the last region
+            "retired_until": None if self.retired_until is None else self.retired_until.isoformat(),
+            "steps": self.destroy_steps(),
+        }
+
     def destroy_steps(self) -> list[str]:
         if self.destroyed:
             return [

@@ -766,3 +766,22 @@ def test_tenant_list_on_a_terminal_shows_the_columns_that_matter_uncut(repo_root
     assert "10.16.0.0/20" not in narrow.output  # the CIDR is one of the --wide columns
     wide = run_in_pty(["--root", str(repo_root), "tenant", "list", "--wide"], columns=250)
     assert "10.16.0.0/20" in wide.output and "tenant-acme-us-east-1" in wide.output
+
+
+def test_offboarding_speaks_json(repo_copy: Path) -> None:
+    """Issue 22.11: --json on every command; offboarding had none."""
+    first = gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--yes", "--json")
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert (doc["tenant"], doc["destroyed"], doc["account"]["stack"]) == ("acme", False, "account-acme")
+    assert any(step.startswith("pulumi destroy -s organization/tenant-acme-us-east-1") for step in doc["steps"])
+    second = gpucloud(
+        repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--destroyed", "--yes", "--json"
+    )
+    assert second.returncode == 0, second.stderr
+    done = json.loads(second.stdout)
+    assert (
+        done["destroyed"] is True
+        and done["retired_until"]
+        and "stacks/Pulumi.tenant-acme-us-east-1.yaml" in done["files"]
+    )
