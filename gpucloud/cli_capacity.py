@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gpucloud.cli_support import CONTEXT, emit_json, out, repository
+from gpucloud.cli_support import CONTEXT, emit_json, err, out, repository
 from gpucloud.errors import ConfigError
 from gpucloud.rates import TERMS
 
@@ -101,8 +101,10 @@ def capacity(
     ledger = build(registry, at or datetime.datetime.now(datetime.UTC), regions or None)
     if html_file is not None:
         write_atomically(html_file, page(ledger))
+        err.print(f"wrote {html_file}")  # on stderr: stdout stays the table or the JSON
     if textfile is not None:
         write_atomically(textfile, prometheus_text(ledger))
+        err.print(f"wrote {textfile}")
     fits = [fit_in(region, *asked, term) for region in ledger.regions] if asked is not None else []
     if as_json:
         emit_json({**ledger.as_json(), **({"fit": [f.as_json() for f in fits]} if asked is not None else {})})

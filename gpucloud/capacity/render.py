@@ -83,9 +83,10 @@ BAR_W, BAR_H, LABEL_W = 520, 22, 150
 COLOURS = {"carved": "#2b6cb0", "free": "#a0c4e8"}
 
 
-def _region_chart(region: RegionLedger) -> str:
+def _region_chart(region: RegionLedger, most: int) -> str:
+    """Bars for each SKU of a region, on one scale for every region of the page (``most`` GPUs = the full width):
+    32 GPUs in one region are not drawn as wide as 128 in another."""
     skus = region.by_sku()
-    most = max((held for held, _, _ in skus.values()), default=1) or 1
     rows = []
     for i, (sku, (held, carved, free)) in enumerate(sorted(skus.items())):
         y = 10 + i * (BAR_H + 12)
@@ -136,10 +137,11 @@ def _timeline_chart(ledger: Ledger) -> str:
 def page(ledger: Ledger) -> str:
     """One self-contained page: no script, no stylesheet or font fetched, nothing but this file."""
     sections = []
+    most = max((held for region in ledger.regions for held, _, _ in region.by_sku().values()), default=1) or 1
     for region in ledger.regions:
         sections.append(
             f'<section class="region" id="{html.escape(region.region)}"><h2>{html.escape(region.region)}</h2>'
-            f"{_region_chart(region)}<p>{html.escape(_money(region))}</p></section>"
+            f"{_region_chart(region, most)}<p>{html.escape(_money(region))}</p></section>"
         )
     if ledger.ending:
         items = "".join(

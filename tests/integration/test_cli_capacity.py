@@ -214,6 +214,8 @@ def test_the_page_holds_a_chart_per_region_and_needs_nothing_from_the_network(re
     onboard(repo_copy, "beta", "us-east-1", "g6e.48xlarge", 2)
     page_path, prom = tmp_path / "capacity.html", tmp_path / "capacity.prom"
     doc = ledger(repo_copy, "--html", str(page_path), "--textfile", str(prom))
+    said = gpucloud(repo_copy, "capacity", "--html", str(page_path)).stderr
+    assert f"wrote {page_path}" in said  # the path it wrote, on stderr (stdout stays the table or the JSON)
     parser = _Page()
     parser.feed(page_path.read_text())
     charts = [a for t, a in parser.tags if t == "svg" and a.get("class") == "chart"]
@@ -225,6 +227,15 @@ def test_the_page_holds_a_chart_per_region_and_needs_nothing_from_the_network(re
     g6e = bars["g6e.48xlarge"]
     assert (g6e["data-held"], g6e["data-carved"], g6e["data-free"]) == ("32", "16", "16")
     assert not list(tmp_path.glob(".capacity.*"))  # written through a temporary file, renamed over
+    # One scale for every region (issue 22.13): a GPU is as wide in eu-north-1 as in us-east-1.
+    drawn: list[list[float]] = []  # per SKU bar, in page order: [GPUs held, then the widths of its rectangles]
+    for tag, attrs in parser.tags:
+        if tag == "g" and attrs.get("class") == "sku":
+            drawn.append([float(attrs["data-held"] or 0)])
+        elif tag == "rect" and drawn:
+            drawn[-1].append(float(attrs["width"] or 0))
+    per_gpu = {round(sum(bar[1:]) / bar[0], 3) for bar in drawn}
+    assert len(per_gpu) == 1 and len(drawn) > 2, per_gpu
 
     families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
     samples = families["gpucloud_capacity_gpus"].samples
