@@ -83,6 +83,8 @@ def run_block(root: Path, commands: list[str]) -> list[str]:
 def test_the_readme_examples_run_as_shown(tmp_path: Path) -> None:
     blocks = [b for b in readme_blocks() if b]
     assert len(blocks) >= 4
+    tour = blocks[0]  # README's "A ten-command tour": make, then nine gpucloud commands, every one run here
+    assert len(tour) == 9 and not [c for c in tour if PLACEHOLDER.search(c.removeprefix("gpucloud "))], tour
     failures = [f for i, block in enumerate(blocks) for f in run_block(copy_repository(tmp_path / str(i)), block)]
     assert failures == []
 
