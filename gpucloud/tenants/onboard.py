@@ -286,8 +286,15 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     az = az or choose_az(remaining, nodes)
     if az is None:
         free = ", ".join(f"{a}: {max(n, 0)}" for a, n in remaining.items())
+        # Nodes an offboarded tenant still holds (its grace period) are not free, and the refusal says whose.
+        retired = [
+            f"{r.nodes} in {r.az} held by {r.stack} until {r.until}"
+            for r in registry.retired
+            if r.region == request.region and r.gpu_type == gpu_type
+        ]
+        still = f"; retired, not yet free: {', '.join(retired)}" if retired else ""
         raise ConfigError(
-            f"--nodes={nodes}: {region.stack} has too few free {gpu_type} nodes in any one AZ (free: {free})"
+            f"--nodes={nodes}: {region.stack} has too few free {gpu_type} nodes in any one AZ (free: {free}{still})"
         )
     if existing is not None:
         cidr = existing.cidr

@@ -785,3 +785,13 @@ def test_offboarding_speaks_json(repo_copy: Path) -> None:
         and done["retired_until"]
         and "stacks/Pulumi.tenant-acme-us-east-1.yaml" in done["files"]
     )
+
+
+def test_a_refusal_for_capacity_names_the_nodes_an_offboarded_tenant_still_holds(repo_copy: Path) -> None:
+    """Issue 22.12: after offboarding, `free:` said 14 of 16 with no word of the 2 the retired tenant holds."""
+    for step in ((), ("--destroyed",)):
+        assert (
+            gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--yes", *step).returncode == 0
+        )
+    refused = gpucloud(repo_copy, *onboard_args("zed", nodes=16))
+    assert_refused(refused, "free: use1-az4: 14", "retired, not yet free: 2 in use1-az4 held by tenant-acme-us-east-1")
