@@ -50,6 +50,16 @@ def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+def _account_id(digest: str) -> str:
+    return str(int(digest[:12], 16) % 10**12).zfill(12)  # a 12-digit account id
+
+
+def made_up_account_id(account_stack: str) -> str:
+    """The id the offline plan gives the new account of ``account_stack`` (TenantAccount names it
+    ``<stack>-account``): made up, as AWS gives the real one only when the account is created."""
+    return _account_id(_digest(account_stack, "aws:organizations/account:Account", f"{account_stack}-account"))
+
+
 @dataclass(frozen=True)
 class RecordedResource:
     type: str
@@ -194,7 +204,7 @@ class PlanMocks(pulumi.runtime.Mocks):
             arn = f"arn:aws:ec2:{self.region}:{MOCK_ACCOUNT}:capacity-reservation/{rid}"
             return rid, {**outputs, "reservation_id": rid, "reservation_arn": arn}
         if args.typ == "aws:organizations/account:Account":
-            rid = str(int(digest[:12], 16) % 10**12).zfill(12)  # a 12-digit account id
+            rid = _account_id(digest)
             return rid, {**outputs, "id": rid, "arn": f"arn:aws:organizations::{MOCK_ACCOUNT}:account/{rid}"}
         service = args.typ.split(":")[1].split("/")[0]
         kind = args.typ.rsplit(":", 1)[-1]

@@ -7,6 +7,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from gpucloud.config import AccountConfig
+from gpucloud.plan.mocks import made_up_account_id
 from gpucloud.plan.offline import Plan
 from gpucloud.policy import Violation
 
@@ -19,6 +21,10 @@ def render_plan(console: Console, plan: Plan) -> None:
     tree = Tree(f"[bold]{plan.stack}[/bold] (offline plan: what `pulumi preview` would create)")
     nodes: dict[str | None, Tree] = {None: tree}
     accounts = plan.accounts()
+    account_stack = getattr(plan.config, "account_stack", None) or (
+        plan.config.stack if isinstance(plan.config, AccountConfig) else None
+    )
+    made_up = made_up_account_id(account_stack) if account_stack else None
     split = len(accounts) > 1  # some resources go into another account: say where each one lands
     for res in plan.resources:
         parent = nodes.get(res.parent, tree)
@@ -30,9 +36,13 @@ def render_plan(console: Console, plan: Plan) -> None:
         )
         if split and res.custom and not res.type.startswith("pulumi:providers:"):
             where = "our account" if res.provider is None else f"account {accounts.get(res.provider, 'unknown')}"
+            if res.provider is not None and accounts.get(res.provider) == made_up:
+                where += "*"
             label += f" [magenta](in {where})[/magenta]"
         nodes[res.urn] = parent.add(label)
     console.print(tree)
+    if made_up is not None and made_up in accounts.values():
+        console.print(f"* {made_up}: an id made up offline; AWS gives the new account its id at `pulumi up`")
     render_summary(console, plan)
 
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import SAMPLE_STACKS, edit_stack
 
 from gpucloud.cli import main
+from gpucloud.plan.mocks import made_up_account_id
 
 pytestmark = pytest.mark.integration
 GPUCLOUD = [sys.executable, "-m", "gpucloud"]
@@ -56,6 +57,8 @@ def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env:
     assert "tenant-acme-us-east-1-nodes-0" in text and "aws:ec2/launchTemplate:LaunchTemplate" in text
     assert "tenant-acme-us-east-1-capacity-share (in our account)" in text  # where each resource lands
     assert "tenant-acme-us-east-1-nodes-0 (in account " in text
+    made_up = made_up_account_id("account-acme")  # acme's account is a new one: its id is known at `pulumi up`
+    assert f"(in account {made_up}*)" in text and f"* {made_up}: an id made up offline" in text
     assert "GPUs: 16" in text
     assert "indicative: $112.3559/hour, $82,019.75/month" in text and "catalog 2026-11-26" in text
     assert "policy: no violations" in text
