@@ -146,6 +146,13 @@ class RegionLedger:
             out[line.gpu_type] = (held + line.held, carved + line.carved, free + line.free)
         return out
 
+    def retired_by_sku(self) -> dict[str, int]:
+        """SKU -> GPUs that offboarded tenants still hold in their grace period (part of ``carved``)."""
+        out: dict[str, int] = {}
+        for line in self.lines:
+            out[line.gpu_type] = out.get(line.gpu_type, 0) + sum(c.gpus for c in line.carves if c.term is None)
+        return out
+
     def as_json(self) -> dict[str, Any]:
         cost = round(self.hourly_cost_usd, 4)
         revenue = round(self.hourly_revenue_usd, 4)

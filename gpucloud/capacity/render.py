@@ -80,32 +80,40 @@ def textfile(ledger: Ledger) -> str:
 
 
 BAR_W, BAR_H, LABEL_W = 520, 22, 150
-COLOURS = {"carved": "#2b6cb0", "free": "#a0c4e8"}
+COLOURS = {"carved": "#2b6cb0", "retired": "#a0aec0", "free": "#a0c4e8"}
 
 
 def _region_chart(region: RegionLedger, most: int) -> str:
     """Bars for each SKU of a region, on one scale for every region of the page (``most`` GPUs = the full width):
     32 GPUs in one region are not drawn as wide as 128 in another."""
     skus = region.by_sku()
+    retired_gpus = region.retired_by_sku()
     rows = []
     for i, (sku, (held, carved, free)) in enumerate(sorted(skus.items())):
         y = 10 + i * (BAR_H + 12)
-        carved_w = BAR_W * carved / most
-        free_w = BAR_W * free / most
+        retired = retired_gpus.get(sku, 0)  # an offboarded tenant's, in its grace period: held, earning nothing
+        active = carved - retired
+        active_w, retired_w, free_w = (BAR_W * n / most for n in (active, retired, free))
         name = html.escape(sku)
+        said = f"{carved} carved, {free} free of {held}"
+        if retired:
+            said = f"{active} carved, {retired} retired, {free} free of {held}"
         rows.append(
-            f'<g class="sku" data-sku="{name}" data-held="{held}" data-carved="{carved}" data-free="{free}">'
-            f'<text x="0" y="{y + 16}">{name}</text>'
-            f'<rect class="carved" x="{LABEL_W}" y="{y}" width="{carved_w:.1f}" height="{BAR_H}" '
-            f'fill="{COLOURS["carved"]}"><title>{name}: {carved} of {held} GPUs carved</title></rect>'
-            f'<rect class="free" x="{LABEL_W + carved_w:.1f}" y="{y}" width="{free_w:.1f}" height="{BAR_H}" '
-            f'fill="{COLOURS["free"]}"><title>{name}: {free} of {held} GPUs free</title></rect>'
-            f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 16}">{carved} carved, {free} free of {held}</text></g>'
+            f'<g class="sku" data-sku="{name}" data-held="{held}" data-carved="{carved}" data-retired="{retired}" '
+            f'data-free="{free}"><text x="0" y="{y + 16}">{name}</text>'
+            f'<rect class="carved" x="{LABEL_W}" y="{y}" width="{active_w:.1f}" height="{BAR_H}" '
+            f'fill="{COLOURS["carved"]}"><title>{name}: {active} of {held} GPUs carved for tenants</title></rect>'
+            f'<rect class="retired" x="{LABEL_W + active_w:.1f}" y="{y}" width="{retired_w:.1f}" height="{BAR_H}" '
+            f'fill="{COLOURS["retired"]}"><title>{name}: {retired} of {held} GPUs held by offboarded tenants in '
+            "their grace period</title></rect>"
+            f'<rect class="free" x="{LABEL_W + active_w + retired_w:.1f}" y="{y}" width="{free_w:.1f}" '
+            f'height="{BAR_H}" fill="{COLOURS["free"]}"><title>{name}: {free} of {held} GPUs free</title></rect>'
+            f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 16}">{said}</text></g>'
         )
     height = 20 + len(skus) * (BAR_H + 12)
     return (
         f'<svg class="chart" role="img" aria-label="GPUs held, carved and free in {html.escape(region.region)}" '
-        f'xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + BAR_W + 220}" height="{height}">{"".join(rows)}</svg>'
+        f'xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + BAR_W + 300}" height="{height}">{"".join(rows)}</svg>'
     )
 
 

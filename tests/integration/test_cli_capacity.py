@@ -283,3 +283,20 @@ def test_fit_answers_whether_a_new_tenant_fits_next_month_and_what_it_earns(repo
     onboard(repo_copy, "beta", "us-east-1", "p5.48xlarge", 14)  # onboarding agrees: 14 fit, then none is left
     (after,) = ledger(repo_copy, *args, "--fit", "p5.48xlarge=1")["fit"]
     assert (after["fits"], after["free_nodes"]) == (False, 0)
+
+
+def test_the_page_draws_an_offboarded_tenants_holding_as_its_own_kind(repo_copy: Path, tmp_path: Path) -> None:
+    """Issue 22.13: capacity an offboarded tenant still holds (its grace period) was drawn as carved."""
+    for step in ((), ("--destroyed",)):
+        assert (
+            gpucloud(repo_copy, "tenant", "offboard", "acme", "--region", "us-east-1", "--yes", *step).returncode == 0
+        )
+    page_path = tmp_path / "capacity.html"
+    ledger(repo_copy, "--html", str(page_path))
+    parser = _Page()
+    parser.feed(page_path.read_text())
+    (p5,) = [
+        a for t, a in parser.tags if t == "g" and a.get("data-sku") == "p5.48xlarge" and a.get("data-held") == "128"
+    ]
+    assert (p5["data-carved"], p5["data-retired"]) == ("16", "16")  # acme's 2 nodes: retired, not carved for anyone
+    assert [a for t, a in parser.tags if t == "rect" and a.get("class") == "retired" and float(a["width"] or 0) > 0]
