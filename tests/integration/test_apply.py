@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -56,3 +57,38 @@ def test_a_real_rollout_runs_preview_and_up_per_stack(repo_copy: Path, tmp_path:
     assert "Traceback" not in result.stderr
     if result.returncode == 1:
         assert "region-eu-north-1 at preview" in result.stdout or "region-eu-north-1 at up" in result.stdout
+
+
+def test_offboarding_destroyed_refuses_while_a_stack_still_manages_resources(repo_copy: Path, tmp_path: Path) -> None:
+    """`tenant offboard --destroyed` asks the stack's state (pulumi stack export) before removing any file: a stack
+    that still holds a resource is refused (exit 1), and the files stay."""
+    first, env = gpucloud_on_a_local_backend(repo_copy, tmp_path, "tenant", "offboard", "acme", "--region",
+                                             "us-east-1", "--yes")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    stack = "organization/tenant-acme-us-east-1"
+    pulumi = ["pulumi", "--cwd", str(repo_copy), "--non-interactive"]
+    subprocess.run([*pulumi, "stack", "init", stack], check=True, env=env, capture_output=True)
+    root = "urn:pulumi:tenant-acme-us-east-1::gpucloud::pulumi:pulumi:Stack::gpucloud-tenant-acme-us-east-1"
+    state = {
+        "version": 3,
+        "deployment": {
+            "manifest": {"time": "2026-12-07T00:00:00Z", "magic": "", "version": ""},
+            "resources": [
+                {"urn": root, "custom": False, "type": "pulumi:pulumi:Stack"},
+                {"urn": "urn:pulumi:tenant-acme-us-east-1::gpucloud::aws:s3/bucket:Bucket::left-behind",
+                 "custom": True, "id": "left-behind", "type": "aws:s3/bucket:Bucket", "parent": root},
+            ],
+        },
+    }  # fmt: skip
+    state_file = tmp_path / "state.json"
+    state_file.write_text(json.dumps(state))
+    subprocess.run([*pulumi, "stack", "import", "--stack", stack, "--file", str(state_file), "--force"],
+                   check=True, env=env, capture_output=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "gpucloud", "--root", str(repo_copy), "tenant", "offboard", "acme", "--region",
+         "us-east-1", "--destroyed", "--yes"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert f"stack {stack} still manages 1 resource(s)" in result.stderr
+    assert (repo_copy / "stacks" / "Pulumi.tenant-acme-us-east-1.yaml").is_file()  # nothing removed
