@@ -28,7 +28,7 @@ from gpucloud.config import (
 from gpucloud.errors import ConfigError
 from gpucloud.names import region_stack_name
 from gpucloud.quotas import check_quotas
-from gpucloud.regions import AwsRegion, load_regions
+from gpucloud.regions import AwsRegion, known_region, load_regions
 from gpucloud.registry import Registry, load_registry
 from gpucloud.repo import STACKS_DIR, Repository, config_mapping
 from gpucloud.templating import render
@@ -73,10 +73,7 @@ class RegionAddition:
 
 
 def _aws_region(code: str) -> AwsRegion:
-    regions = load_regions()
-    if code not in regions.regions:
-        raise ConfigError(f"region {code!r}: unknown; allowed: {', '.join(sorted(regions.regions))}")
-    return regions.regions[code]
+    return known_region(code, f"region {code!r}")
 
 
 def _offered_sku(sku: str, region: str, source: str) -> str:

@@ -50,3 +50,16 @@ def load_regions() -> RegionTable:
         region_supernet_prefix=require(doc, "region_supernet_prefix", int, where),
         tenant_cidr_prefix=require(doc, "tenant_cidr_prefix", int, where),
     )
+
+
+def known_region(code: str, named: str) -> AwsRegion:
+    """The AWS region ``code`` of regions.yaml, or the one refusal for a region no one knows (``named``: how the user
+    gave it, ``--region='us-east1'``), with the closest known one."""
+    from gpucloud.choices import closest, did_you_mean
+    from gpucloud.errors import ConfigError
+
+    regions = load_regions()
+    if code not in regions.regions:
+        known = list(regions.regions)
+        raise ConfigError(f"{named}: unknown{did_you_mean(code, known)}; allowed: {closest(code, known)}")
+    return regions.regions[code]

@@ -20,7 +20,6 @@ from typing import Any
 
 from gpucloud.allocation import choose_az, first_free_block
 from gpucloud.catalog import load_catalog
-from gpucloud.choices import closest, did_you_mean
 from gpucloud.config import (
     ACCOUNT_ID_PATTERN,
     ACCOUNT_ID_RULE,
@@ -46,7 +45,7 @@ from gpucloud.errors import ConfigError
 from gpucloud.names import check_tenant_name
 from gpucloud.organization.roles import ADMIN_ROLE_NAME
 from gpucloud.rates import TERMS, load_rate_card
-from gpucloud.regions import load_regions
+from gpucloud.regions import known_region, load_regions
 from gpucloud.registry import AccountEntry, Registry, iso, load_registry
 from gpucloud.repo import Repository, config_mapping
 from gpucloud.templating import render
@@ -139,13 +138,7 @@ class Onboarding:
 def check_request(request: OnboardRequest) -> OnboardRequest:
     """The checks that need no repository: each refusal names the value and what is allowed."""
     check_tenant_name(request.name, key="NAME")
-    regions = load_regions()
-    if request.region not in regions.regions:
-        known = list(regions.regions)
-        raise ConfigError(
-            f"--region={request.region!r}: unknown{did_you_mean(request.region, known)}; allowed: "
-            f"{closest(request.region, known)}"
-        )
+    aws_region = known_region(request.region, f"--region={request.region!r}")
     catalog = load_catalog()
     if request.gpu_type is not None:
         if request.gpu_type not in catalog.skus:
@@ -168,8 +161,8 @@ def check_request(request: OnboardRequest) -> OnboardRequest:
         raise ConfigError(
             f"--root-volume-gib={request.root_volume_gib}: want {ROOT_VOLUME_GIB_MIN} to {ROOT_VOLUME_GIB_MAX} GiB"
         )
-    if request.az is not None and request.az not in regions.regions[request.region].az_ids:
-        az_ids = ", ".join(regions.regions[request.region].az_ids)
+    if request.az is not None and request.az not in aws_region.az_ids:
+        az_ids = ", ".join(aws_region.az_ids)
         raise ConfigError(f"--az={request.az!r}: not an AZ ID of {request.region}; AZ IDs: {az_ids}")
     if request.storage_tib is not None and not request.storage_tib > 0:
         raise ConfigError(f"--storage-tib={request.storage_tib:g}: want a positive number of TiB")

@@ -111,6 +111,7 @@ def test_dry_run_writes_nothing(served: Path) -> None:
     ("args", "needles"),
     [
         (["mars-1", "--capacity", "p5.48xlarge=1", "--dry-run"], ["'mars-1'", "us-east-1"]),
+        (["us-east1", "--capacity", "p5.48xlarge=1", "--dry-run"], ["'us-east1'", "did you mean us-east-1?"]),
         (["eu-west-1", "--capacity", "p5.48xlarge=4"], ["not offered in eu-west-1", "g5.48xlarge, p4d.24xlarge"]),
         (["eu-west-1", "--capacity", "p4d.24xlarge@use1-az4=4"], ["'use1-az4' is not an AZ ID of eu-west-1"]),
         (["eu-west-1", "--capacity", "p4d.24xlarge=lots"], ["want SKU=N"]),
