@@ -167,7 +167,10 @@ def test_over_committed_capacity_is_a_problem_not_also_a_low_capacity_warning(re
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (("--region", "mars-1"), "--region='mars-1': no region stack for it; regions with a stack: eu-north-1"),
+        (
+            ("--region", "mars-1"),
+            "--region='mars-1': no region stack for it; regions with a stack: us-east-1, eu-north",
+        ),
         (("--at", "next tuesday"), "--at='next tuesday': not a date"),
         (("--at", "2026-13-01"), "--at='2026-13-01': not a date"),
         (("--fit", "p5=16"), "--fit='p5=16': want SKU=NODES, a SKU of the catalog"),

@@ -2,8 +2,10 @@
 exits 130, and leaves the repository as it was before or as the finished command leaves it, never in between and
 never with a temporary file behind (gpucloud.interrupt).
 
-The signal goes to the process the way a terminal sends it (SIGINT). Its first ~30 ms are Python's own start-up,
-before any gpucloud code runs: an interrupt there is Python's (a traceback), so the earliest moment tried is past it.
+The signal goes to the process the way a terminal sends it (SIGINT). The moments are counted from when gpucloud's
+handler is in place (the kernel shows the process catching SIGTERM, which only gpucloud's handler does): before it,
+the interpreter is still starting (about 30 ms on an idle machine, seconds on one kept busy), and an interrupt there
+is Python's or the kernel's, not gpucloud's.
 """
 
 from __future__ import annotations
@@ -24,13 +26,26 @@ ONBOARD_GAMMA = ["tenant", "onboard", "gamma", "--region", "us-east-1", "--gpu-t
                  "--new-account"]  # fmt: skip
 
 
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM (the SigCgt mask of /proc/PID/status, bit 15 - 1)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:")), 0)
+    return bool(mask & (1 << (signal.SIGTERM - 1)))
+
+
 def interrupted(root: Path, args: list[str], delay_s: float) -> tuple[int, str, float]:
-    """Run ``gpucloud --root ROOT ARGS``, send SIGINT after ``delay_s``: (exit status, stderr, seconds it took to
-    stop after the signal)."""
+    """Run ``gpucloud --root ROOT ARGS``, send SIGINT ``delay_s`` after gpucloud's handler is in place: (exit status,
+    stderr, seconds it took to stop after the signal)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gpucloud", "--root", str(root), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not catches_sigterm(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     time.sleep(delay_s)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
