@@ -8,7 +8,8 @@ does not raise. It undoes what this process has half-written, then ends the proc
 
 - a repository change under way (``gpucloud.transaction``): rolled back from its journal, exactly as the next
   command would (the journal is written before anything reaches the repository, so any moment is safe);
-- temporary files registered with :func:`removed_on_interrupt` (an atomic write's temporary file): removed.
+- temporary files and directories registered with :func:`removed_on_interrupt` (an atomic write's temporary
+  file, ansible-runner's private directory): removed.
 
 Nothing else this process did outlives it: plans and dry runs write nothing. A child process in our process
 group (the Pulumi CLI of ``--apply`` and rollouts) gets the terminal's Ctrl-C itself and stops as it does.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,7 +56,7 @@ def holding(root: Path, roll_back: Callable[[Path], bool]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def removed_on_interrupt(path: Path) -> Iterator[Path]:
-    """``path`` is a temporary file of this process: an interrupt removes it."""
+    """``path`` is a temporary file or directory of this process: an interrupt removes it."""
     _temporary.append(path)
     try:
         yield path
@@ -69,8 +71,11 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     try:
         rolled_back = [root for root, roll_back in reversed(_repositories) if roll_back(root)]
         for path in _temporary:
-            with contextlib.suppress(OSError):
-                path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
         if rolled_back:
             said += f"; the change under way was rolled back: {rolled_back[0]} is as it was"
     except Exception as err:  # noqa: BLE001  (whatever it is, the process still ends and says why)

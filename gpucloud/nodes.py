@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gpucloud.errors import ConfigError
+from gpucloud.interrupt import removed_on_interrupt
 
 PLAYBOOKS = ("gpu_nodes", "health", "upgrade_driver", "cluster")
 
@@ -175,7 +176,7 @@ def configure(
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(root / ".gpucloud" / "ansible-facts"),
         **(extra_env or {}),
     }
-    with tempfile.TemporaryDirectory(prefix="gpucloud-ansible-") as private:
+    with tempfile.TemporaryDirectory(prefix="gpucloud-ansible-") as private, removed_on_interrupt(Path(private)):
         runner = ansible_runner.run(
             private_data_dir=private,
             playbook=str(path),
