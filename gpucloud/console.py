@@ -11,4 +11,7 @@ def run() -> None:
     interrupt.install()
     from gpucloud.cli import run as cli_run
 
-    cli_run()
+    try:
+        cli_run()
+    finally:
+        interrupt.block()  # the command is done: a Ctrl-C while Python shuts down changes nothing

@@ -42,6 +42,13 @@ def install() -> None:
             signal.signal(signum, _on_signal)  # signal ignored (nohup, `cmd &` in a script) keeps ignoring it
 
 
+def block() -> None:
+    """Hold SIGINT and SIGTERM back from here on (they stay pending, and die with the process). For the end of a
+    command: Python's shutdown puts the default actions back, and a Ctrl-C then killed the finished command by
+    the signal, with no word."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(EXIT_STATUS))
+
+
 @contextlib.contextmanager
 def holding(root: Path, roll_back: Callable[[Path], bool]) -> Iterator[None]:
     """While this process holds ``root``'s repository lock: an interrupt calls ``roll_back(root)`` (true when a
