@@ -22,9 +22,14 @@ class ApplyError(GpucloudError):
     exit_code = 1
 
 
+def pulumi_cli() -> str | None:
+    """The Pulumi CLI's path, or None when it is not on PATH."""
+    return shutil.which("pulumi")
+
+
 def require_pulumi_cli(what: str, instead: str) -> str:
     """The CLI's path; else refuse (exit 2) saying what to do instead. Call before anything is written."""
-    path = shutil.which("pulumi")
+    path = pulumi_cli()
     if path is None:
         raise PulumiCliMissingError(
             f"{what} needs the Pulumi CLI on PATH and it is not there (https://www.pulumi.com/docs/install/); {instead}"

@@ -369,11 +369,9 @@ def _row_json(row: TenantEntry, account: AccountEntry | None) -> dict[str, Any]:
 def _check_destroyed(root: Path, stacks: list[str]) -> str:
     """Refuse (exit 1) when one of ``stacks`` still manages resources; "" when all were checked, else why nothing
     could be (no Pulumi CLI here): the confirmation then says so."""
-    import shutil
+    from gpucloud.automation import ApplyError, managed_resources, pulumi_cli
 
-    from gpucloud.automation import ApplyError, managed_resources
-
-    if shutil.which("pulumi") is None:
+    if pulumi_cli() is None:
         return f"the Pulumi CLI is not on PATH; are {', '.join(stacks)} destroyed?"
     for stack in stacks:
         left = managed_resources(root, stack)

@@ -113,25 +113,24 @@ def _matches(statement: Mapping[str, Any], request: Request) -> bool:
     return all(_operator_holds(op, keys, request) for op, keys in (statement.get("Condition") or {}).items())
 
 
-def denying_statements(documents: Iterable[Document], request: Request) -> list[str]:
-    """The Sids of the Deny statements that deny ``request`` (empty: the SCPs let it through to IAM)."""
+def _matching(effect: str, documents: Iterable[Document], request: Request) -> list[str]:
     return [
         str(statement.get("Sid", "?"))
         for document in documents
         for statement in _listed_statements(document)
-        if statement.get("Effect") == "Deny" and _matches(statement, request)
+        if statement.get("Effect") == effect and _matches(statement, request)
     ]
+
+
+def denying_statements(documents: Iterable[Document], request: Request) -> list[str]:
+    """The Sids of the Deny statements that deny ``request`` (empty: the SCPs let it through to IAM)."""
+    return _matching("Deny", documents, request)
 
 
 def allowing_statements(documents: Iterable[Document], request: Request) -> list[str]:
     """The Sids of the Allow statements that match ``request`` (an identity policy read the same way: whether it
     grants the request at all, before any Deny, boundary or SCP)."""
-    return [
-        str(statement.get("Sid", "?"))
-        for document in documents
-        for statement in _listed_statements(document)
-        if statement.get("Effect") == "Allow" and _matches(statement, request)
-    ]
+    return _matching("Allow", documents, request)
 
 
 def _listed_statements(document: Document) -> list[Mapping[str, Any]]:

@@ -46,6 +46,12 @@ def _document(scp: RecordedResource) -> Mapping[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+def _known_documents(attached: list[RecordedResource]) -> list[Mapping[str, Any]] | None:
+    """The documents of ``attached``; None while any is unknown (until `pulumi up`: CrossGuard runs the rule then)."""
+    documents = [_document(scp) for scp in attached]
+    return None if any(doc is None for doc in documents) else [doc for doc in documents if doc is not None]
+
+
 def _targets(stack: Stack) -> dict[str, tuple[RecordedResource, list[RecordedResource]]]:
     """Each OU of the stack that SCPs are attached to: the OU and the SCPs on it (by the OU's URN)."""
     scps = _scps(stack)
@@ -100,10 +106,9 @@ def _quarantine_shut(stack: Stack) -> Iterator[Finding]:
     for ou, attached in _targets(stack).values():
         if ou.inputs.get("name") != QUARANTINE_OU_NAME:
             continue
-        documents = [_document(scp) for scp in attached]
-        if any(doc is None for doc in documents):
+        known = _known_documents(attached)
+        if known is None:
             continue
-        known = [doc for doc in documents if doc is not None]
         context = _context(stack)
         for principal in (TENANT_MADE_ROLE, ROOT_USER):
             for action in EVERYDAY:
@@ -115,12 +120,9 @@ def _guardrails_hold(stack: Stack) -> Iterator[Finding]:
     """On every OU with guardrails: neither a role the tenant made nor the root user may do what a tenant must
     not, and the root user may do nothing at all."""
     for ou, attached in _targets(stack).values():
-        if not attached:
+        known = _known_documents(attached) if attached else None
+        if known is None:
             continue
-        documents = [_document(scp) for scp in attached]
-        if any(doc is None for doc in documents):
-            continue  # unknown until `pulumi up` (CrossGuard runs the rule again then)
-        known = [doc for doc in documents if doc is not None]
         context = _context(stack)
         for principal in (TENANT_MADE_ROLE, ROOT_USER):
             for request in _requests(principal, context):
