@@ -367,18 +367,23 @@ def _row_json(row: TenantEntry, account: AccountEntry | None) -> dict[str, Any]:
 
 
 def _check_destroyed(root: Path, stacks: list[str]) -> str:
-    """Refuse (exit 1) when one of ``stacks`` still manages resources; "" when all were checked, else why nothing
-    could be (no Pulumi CLI here): the confirmation then says so."""
+    """Refuse (exit 1) when one of ``stacks`` still manages resources; "" when every one was found empty, else why
+    not all could be checked (no Pulumi CLI, a stack the backend does not have): the confirmation then says so."""
     from gpucloud.automation import ApplyError, managed_resources, pulumi_cli
 
     if pulumi_cli() is None:
         return f"the Pulumi CLI is not on PATH; are {', '.join(stacks)} destroyed?"
+    missing = []
     for stack in stacks:
         left = managed_resources(root, stack)
-        if left:
+        if left is None:  # removed (pulumi stack rm), or not in the backend logged in to: not known, not "empty"
+            missing.append(stack)
+        elif left:
             raise ApplyError(
                 f"--destroyed: stack {stack} still manages {left} resource(s): pulumi destroy -s {stack} first"
             )
+    if missing:
+        return f"no stack {', '.join(missing)} in the backend you are logged in to; were they destroyed and removed?"
     return ""
 
 

@@ -155,9 +155,9 @@ def operator_statements(tenant: str) -> list[Statement]:
         *_session_statements(tenant, "Operator"),
         # The aws_ssm connection stages Ansible's files through the tenant's bucket, encrypted with its key, and
         # only there: it checks the bucket exists (HeadBucket, which needs s3:ListBucket), then puts, gets and
-        # deletes objects under the instance's id ("<instance-id>/<path>", amazon.aws 10's aws_ssm connection and
-        # ssm/filetransfermanager.py, read 2026-12-07). So objects only under i-* keys, and the key only through S3:
-        # not the tenant's data under its other keys, nor its key for anything else.
+        # deletes objects under the instance's id ("<instance-id>/<path>": the aws_ssm connection and
+        # plugin_utils/ssm/filetransfermanager.py of amazon.aws 10.1.2, read 2026-12-07). So objects only under i-*
+        # keys, and the key only through S3: not the tenant's data under its other keys, nor its key for anything else.
         {
             "Sid": "StagingBucketExists",
             "Effect": "Allow",
