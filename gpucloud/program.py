@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from gpucloud import tags as t
 from gpucloud.catalog import load_catalog
@@ -70,6 +71,7 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
         TenantAccountArgs(
             config=config,
             org=OrgExports(
+                management_account_id=aws.get_caller_identity_output().account_id,
                 tenant_ou_id=org.require_output("tenantOuId"),
                 access_role_name=org.require_output("accessRoleName"),
                 operations_role_arn=org.require_output("operationsRoleArn"),
@@ -95,6 +97,7 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
         "displayName": config.display_name,
         "accountId": account.account_id,
         "accessRoleArn": account.access_role_arn,
+        "deployerRoleArn": account.deployer_role_arn,
         "operatorRoleArn": identity.operator_role_arn,
     }
     if identity.admin_role_arn is not None:
@@ -120,7 +123,7 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
     provider = tenant_provider(
         f"{config.stack}-account",
         account_id=account_id,
-        access_role_arn=account.require_output("accessRoleArn"),
+        role_arn=account.require_output("deployerRoleArn"),
         region=config.region,
         session_name=f"gpucloud-{config.tenant}-{config.region}",
     )
@@ -138,7 +141,7 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
             ),
             account_id=account_id,
             tenant_provider=provider,
-            deployer_role_arn=account.require_output("accessRoleArn"),
+            deployer_role_arn=account.require_output("deployerRoleArn"),
             tags=t.tenant_tags(config.tenant, config.region),
         ),
     )

@@ -21,6 +21,7 @@ from gpucloud.components.region_foundation import AUDIT_RETENTION_DAYS
 from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
 from gpucloud.config import OrgConfig
 from gpucloud.organization.guardrails import (
+    OU_GUARDRAILS,
     QUARANTINE_NAME,
     load_guardrails,
     minified,
@@ -136,7 +137,7 @@ class OrganizationFoundation(pulumi.ComponentResource):
             f"{name}-quarantine", name="gpucloud-quarantine", parent_id=cfg.root_id, tags=dict(args.tags), opts=child
         )
         policy_ids: dict[str, pulumi.Output[str]] = {}
-        for policy_name, doc in service_control_policies(cfg.served_regions, cfg.access_role_name).items():
+        for policy_name, doc in service_control_policies(cfg.served_regions).items():
             scp = aws.organizations.Policy(
                 f"{name}-{policy_name}",
                 name=f"gpucloud-{policy_name}",
@@ -146,19 +147,21 @@ class OrganizationFoundation(pulumi.ComponentResource):
                 tags=dict(args.tags),
                 opts=child,
             )
+            policy_ids[policy_name] = scp.id
+            if policy_name not in OU_GUARDRAILS:
+                continue  # tenant-protect: each account stack attaches it, once our deployer role is there
             aws.organizations.PolicyAttachment(
                 f"{name}-{policy_name}-on-tenants", policy_id=scp.id, target_id=ou.id, opts=child
             )
             aws.organizations.PolicyAttachment(
                 f"{name}-{policy_name}-on-quarantine", policy_id=scp.id, target_id=quarantine.id, opts=child
             )
-            policy_ids[policy_name] = scp.id
         shut = aws.organizations.Policy(
             f"{name}-{QUARANTINE_NAME}",
             name=f"gpucloud-{QUARANTINE_NAME}",
             description="gpucloud quarantine: nothing but our stacks acts in a leaving tenant's account",
             type="SERVICE_CONTROL_POLICY",
-            content=minified(quarantine_policy(cfg.access_role_name)),
+            content=minified(quarantine_policy()),
             tags=dict(args.tags),
             opts=child,
         )

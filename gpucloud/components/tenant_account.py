@@ -1,10 +1,12 @@
 """TenantAccount: a tenant's own AWS account in our organization, and the provider that builds inside it.
 
 A new account is created in the tenant OU (``aws.organizations.Account``), with the organization's access
-role that our stacks assume. An adopted account (one that exists and has joined the organization) is
-not re-created: the guardrails are attached to it directly, so they hold even before it is moved into
-the tenant OU. Either way the account is protected from an accidental ``pulumi destroy``: closing an
-account is a deliberate step (``gpucloud tenant offboard`` prints it).
+role. An adopted account (one that exists and has joined the organization) is not re-created: the OU guardrails
+are attached to it directly, so they hold even before it is moved into the tenant OU. Either way the stack then
+makes our deployer role there through the access role and attaches ``tenant-protect`` (``DeployerRole``), and
+everything after (the account's S3 Block Public Access, its identity, every tenant stack) goes through the deployer.
+The account is protected from an accidental ``pulumi destroy``: closing an account is a deliberate step
+(``gpucloud tenant offboard`` prints it).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from gpucloud.components.deployer_role import DeployerRole, DeployerRoleArgs
 from gpucloud.components.secure_bucket import BLOCK_ALL_PUBLIC_ACCESS
 from gpucloud.config import AccountConfig
-from gpucloud.organization.guardrails import GUARDRAIL_NAMES
+from gpucloud.organization.guardrails import ACCOUNT_GUARDRAILS, OU_GUARDRAILS
 
 ACCOUNT_NAME_MAX = 50  # Organizations CreateAccount AccountName: 1 to 50 characters
 
@@ -27,6 +30,7 @@ ACCOUNT_NAME_MAX = 50  # Organizations CreateAccount AccountName: 1 to 50 charac
 class OrgExports:
     """What an account stack reads from the org stack (through a StackReference)."""
 
+    management_account_id: pulumi.Input[str]  # where our stacks run: the deployer role trusts it
     tenant_ou_id: pulumi.Input[str]
     access_role_name: pulumi.Input[str]
     operations_role_arn: pulumi.Input[str]
@@ -51,16 +55,17 @@ def tenant_provider(
     name: str,
     *,
     account_id: pulumi.Input[str],
-    access_role_arn: pulumi.Input[str],
+    role_arn: pulumi.Input[str],
     region: str,
     session_name: str,
     opts: pulumi.ResourceOptions | None = None,
 ) -> aws.Provider:
-    """An AWS provider that acts inside the tenant's account, and refuses to act in any other."""
+    """An AWS provider that acts inside the tenant's account (as the role ``role_arn``), and refuses to act
+    in any other."""
     return aws.Provider(
         name,
         region=region,
-        assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=access_role_arn, session_name=session_name)],
+        assume_roles=[aws.ProviderAssumeRoleArgs(role_arn=role_arn, session_name=session_name)],
         allowed_account_ids=[account_id],
         opts=opts,
     )
@@ -72,8 +77,9 @@ def _policy_id(policy_name: str) -> Callable[[Mapping[str, Any]], str]:
 
 class TenantAccount(pulumi.ComponentResource):
     account_id: pulumi.Output[str]
-    access_role_arn: pulumi.Output[str]
-    provider: aws.Provider
+    access_role_arn: pulumi.Output[str]  # the Organizations access role: it makes the deployer, nothing else
+    deployer_role_arn: pulumi.Output[str]
+    provider: aws.Provider  # acts as the deployer
 
     def __init__(self, name: str, args: TenantAccountArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:account:TenantAccount", name, None, opts)
@@ -97,7 +103,7 @@ class TenantAccount(pulumi.ComponentResource):
         else:
             self.account_id = pulumi.Output.from_input(str(cfg.account_id))
             policies = pulumi.Output.from_input(args.org.guardrail_policy_ids)
-            for policy_name in GUARDRAIL_NAMES:
+            for policy_name in OU_GUARDRAILS:
                 aws.organizations.PolicyAttachment(
                     f"{name}-{policy_name}",
                     policy_id=policies.apply(_policy_id(policy_name)),
@@ -116,10 +122,33 @@ class TenantAccount(pulumi.ComponentResource):
         self.access_role_arn = pulumi.Output.all(self.account_id, args.org.access_role_name).apply(
             lambda v: f"arn:aws:iam::{v[0]}:role/{v[1]}"
         )
+        bootstrap = tenant_provider(
+            f"{name}-access",
+            account_id=self.account_id,
+            role_arn=self.access_role_arn,
+            region=cfg.region,
+            session_name=f"gpucloud-account-{cfg.tenant}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        (protect_name,) = ACCOUNT_GUARDRAILS
+        deployer = DeployerRole(
+            f"{name}-deployer",
+            DeployerRoleArgs(
+                management_account_id=args.org.management_account_id,
+                account_id=self.account_id,
+                protect_policy_id=pulumi.Output.from_input(args.org.guardrail_policy_ids).apply(
+                    _policy_id(protect_name)
+                ),
+                tags=args.tags,
+            ),
+            access_provider=bootstrap,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.deployer_role_arn = deployer.arn
         self.provider = tenant_provider(
             f"{name}-provider",
             account_id=self.account_id,
-            access_role_arn=self.access_role_arn,
+            role_arn=self.deployer_role_arn,
             region=cfg.region,
             session_name=f"gpucloud-account-{cfg.tenant}",
             opts=pulumi.ResourceOptions(parent=self),
@@ -132,4 +161,10 @@ class TenantAccount(pulumi.ComponentResource):
             **BLOCK_ALL_PUBLIC_ACCESS,
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
         )
-        self.register_outputs({"account_id": self.account_id, "access_role_arn": self.access_role_arn})
+        self.register_outputs(
+            {
+                "account_id": self.account_id,
+                "access_role_arn": self.access_role_arn,
+                "deployer_role_arn": self.deployer_role_arn,
+            }
+        )

@@ -2,8 +2,13 @@
 
 Each statement says, in its comment, what it prevents. An SCP never grants anything: it caps what any
 principal of a tenant account can do, the account's root user included, whatever IAM later allows there.
-Our own stacks act in tenant accounts through the organization's access role, which the protective
-statements exempt; nothing exempts anyone from the IMDSv2, region, capacity and RAM statements.
+Our own stacks act in tenant accounts through our deployer role, on an IAM path (``/gpucloud-org/``) no one else
+can create a role on; the protective statements exempt that path, never a role name a tenant could make. Nothing
+exempts anyone from the root, IMDSv2, region, capacity and RAM statements.
+
+Where each attaches: ``tenant-baseline`` and ``tenant-regions`` on the tenant and quarantine OUs, so an account
+is bound from the moment it is created there; ``tenant-protect`` on each tenant account, by its account stack,
+once our deployer role exists there (nothing but the deployer could create the deployer under that SCP).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any
 from gpucloud.datafiles import load_data_file, require
 
 Document = dict[str, Any]
-GUARDRAIL_NAMES = ("tenant-baseline", "tenant-regions", "tenant-protect")
+OU_GUARDRAILS = ("tenant-baseline", "tenant-regions")  # on the tenant and quarantine OUs
+ACCOUNT_GUARDRAILS = ("tenant-protect",)  # on each tenant account, once our deployer role is there
+GUARDRAIL_NAMES = OU_GUARDRAILS + ACCOUNT_GUARDRAILS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +39,7 @@ class Guardrails:
     instance_quotas: dict[str, dict[str, str]]  # family letter -> {service, code, name}
     account_reopen_days: int
     iam_path: str
+    org_role_path: str
     scp_max_characters: int
     scp_max_per_target: int
     tenant_must_not: tuple[dict[str, str], ...]  # requests no tenant principal may make (the guardrails-hold rule)
@@ -57,6 +65,7 @@ def load_guardrails() -> Guardrails:
         instance_quotas=require(doc, "instance_quotas", dict, where),
         account_reopen_days=require(doc, "account_reopen_days", int, where),
         iam_path=require(doc, "iam_path", str, where),
+        org_role_path=require(doc, "org_role_path", str, where),
         scp_max_characters=require(doc, "scp_max_characters", int, where),
         scp_max_per_target=require(doc, "scp_max_per_target", int, where),
         tenant_must_not=tuple(require(doc, "tenant_must_not", list, where)),
@@ -67,16 +76,22 @@ def _document(*statements: Document) -> Document:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def _except_our_access(access_role_name: str) -> dict[str, Any]:
-    """The condition that exempts our own stacks, which act in a tenant account through its access role."""
-    return {"ArnNotLike": {"aws:PrincipalARN": [f"arn:aws:iam::*:role/{access_role_name}"]}}
+def our_principals() -> str:
+    """The ARN pattern of the principals our SCPs exempt: roles on our organization path, which only our deployer
+    role (itself on that path) can create in a tenant account."""
+    return f"arn:aws:iam::*:role{load_guardrails().org_role_path}*"
 
 
-def service_control_policies(served_regions: tuple[str, ...], access_role_name: str) -> dict[str, Document]:
-    """The SCPs on the tenant OU, by name (each under the SCP size limit, together under the count limit)."""
+def _except_ours() -> dict[str, Any]:
+    """The condition that exempts our own stacks, which act in a tenant account through our deployer role."""
+    return {"ArnNotLike": {"aws:PrincipalARN": [our_principals()]}}
+
+
+def service_control_policies(served_regions: tuple[str, ...]) -> dict[str, Document]:
+    """The tenant guardrails, by name (each under the SCP size limit, together under the count limit)."""
     facts = load_guardrails()
     path = facts.iam_path
-    ours = _except_our_access(access_role_name)
+    ours = _except_ours()
     baseline = _document(
         # The account's root user does nothing: its password is recoverable by whoever holds the account's mailbox,
         # and IAM's boundaries bind only the roles we make. Only a privileged session our management account opens
@@ -185,7 +200,8 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
                 f"arn:aws:iam::*:role{path}*",
                 f"arn:aws:iam::*:policy{path}*",
                 f"arn:aws:iam::*:instance-profile{path}*",
-                f"arn:aws:iam::*:role/{access_role_name}",
+                # ... and our deployer's path: a role made there would be exempt from every statement here.
+                f"arn:aws:iam::*:role{facts.org_role_path}*",
             ],
             "Condition": ours,
         },
@@ -235,7 +251,7 @@ def service_control_policies(served_regions: tuple[str, ...], access_role_name: 
 QUARANTINE_NAME = "quarantine"
 
 
-def quarantine_policy(access_role_name: str) -> Document:
+def quarantine_policy() -> Document:
     """The SCP of the quarantine OU, where a leaving tenant's account waits to be closed or to leave the
     organization: nobody in it does anything but our stacks (which remove what is ours there). Never an account
     left in our organization, billed to us, with its guardrails gone."""
@@ -245,7 +261,7 @@ def quarantine_policy(access_role_name: str) -> Document:
             "Effect": "Deny",
             "Action": "*",
             "Resource": "*",
-            "Condition": _except_our_access(access_role_name),
+            "Condition": _except_ours(),
         },
     )
 

@@ -222,8 +222,8 @@ class PlanMocks(pulumi.runtime.Mocks):
             rid = outputs.get("name") or f"{args.name}-{digest[:7]}"
             outputs.setdefault("name", rid)
             path = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile"}.get(kind)
-            if path:
-                outputs["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT}:{path}/{rid}"
+            if path:  # IAM ARNs carry the entity's path: role/gpucloud/gpucloud-operator
+                outputs["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT}:{path}{outputs.get('path') or '/'}{rid}"
         elif args.typ == "aws:ec2/placementGroup:PlacementGroup":
             rid = outputs.get("name") or f"{args.name}-{digest[:7]}"
             outputs["name"] = rid
@@ -271,4 +271,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         if args.token == "aws:ec2/getPrefixList:getPrefixList":
             pid = str(args.args.get("prefixListId"))
             return {"id": pid, "prefixListId": pid, "name": f"com.amazonaws.{self.region}.s3", "cidrBlocks": []}, []
+        if args.token == "aws:iam/getRoles:getRoles":
+            # The roles a listing finds: none before our stacks make them (a fresh account, or an adopted one whose
+            # operator followed README's checklist); the plan cannot look.
+            return {"arns": [], "names": [], "pathPrefix": args.args.get("pathPrefix"), "id": self.region}, []
         return {**args.args, "id": _digest(args.token, str(sorted(args.args.items())))}, []

@@ -109,6 +109,19 @@ def close_event_loop() -> None:
     asyncio.set_event_loop_policy(None)
 
 
+def _root_cause(err: BaseException) -> BaseException:
+    """The error the program raised, under the SDK's "While processing resource ..." wrappers."""
+    seen: set[int] = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        inner = err.__cause__ or err.__context__
+        if inner is None:
+            break
+        err = inner
+    return err
+
+
 def _first_line(err: BaseException) -> str:
+    err = _root_cause(err)
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]

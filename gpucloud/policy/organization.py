@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from gpucloud.organization.guardrails import load_guardrails
+from gpucloud.organization.guardrails import ACCOUNT_GUARDRAILS, load_guardrails, our_principals
 from gpucloud.organization.scp_eval import Request, denying_statements
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.policy.core import UNKNOWN, Finding, Stack, links
@@ -23,6 +23,8 @@ ATTACHMENT_TYPE = "aws:organizations/policyAttachment:PolicyAttachment"
 OU_TYPE = "aws:organizations/organizationalUnit:OrganizationalUnit"
 # Principals of a tenant account the rules ask about (a made-up account id: SCPs match any).
 TENANT_MADE_ROLE = "arn:aws:iam::123456789012:role/made-by-the-tenant"
+# ... and one a tenant made under the name AWS gives the access role (in an adopted account, someone makes it by hand).
+TENANT_MADE_ACCESS_ROLE = "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"
 QUARANTINE_OU_NAME = "gpucloud-quarantine"
 # What a quarantined account's own principals may no longer do: anything at all (a sample of the everyday).
 EVERYDAY = ("ec2:RunInstances", "s3:GetObject", "iam:CreateUser", "sts:AssumeRole", "ssm:StartSession")
@@ -50,6 +52,18 @@ def _known_documents(attached: list[RecordedResource]) -> list[Mapping[str, Any]
     """The documents of ``attached``; None while any is unknown (until `pulumi up`: CrossGuard runs the rule then)."""
     documents = [_document(scp) for scp in attached]
     return None if any(doc is None for doc in documents) else [doc for doc in documents if doc is not None]
+
+
+def _account_level(stack: Stack) -> list[RecordedResource]:
+    """The SCPs of this stack that each account stack attaches to its own account (tenant-protect)."""
+    names = {f"gpucloud-{name}" for name in ACCOUNT_GUARDRAILS}
+    return [scp for scp in _scps(stack) if scp.inputs.get("name") in names]
+
+
+def _governing(stack: Stack) -> dict[str, tuple[RecordedResource, list[RecordedResource]]]:
+    """What binds an account in each OU of the stack: the SCPs on the OU and those every tenant account carries."""
+    per_account = _account_level(stack)
+    return {urn: (ou, [*attached, *per_account]) for urn, (ou, attached) in _targets(stack).items()}
 
 
 def _targets(stack: Stack) -> dict[str, tuple[RecordedResource, list[RecordedResource]]]:
@@ -97,34 +111,36 @@ def _context(stack: Stack) -> dict[str, str]:
 def _requests(principal: str, context: Mapping[str, str]) -> Iterator[Request]:
     facts = load_guardrails()
     for item in facts.tenant_must_not:
-        yield Request(item["action"], principal, item["resource"].replace("{path}", facts.iam_path), context)
+        resource = item["resource"].replace("{path}", facts.iam_path).replace("{org_path}", facts.org_role_path)
+        yield Request(item["action"], principal, resource, context)
 
 
 def _quarantine_shut(stack: Stack) -> Iterator[Finding]:
     """In the quarantine OU (a leaving tenant's account, before it is closed or leaves the organization), a role
     the tenant made and the root user may do nothing at all."""
-    for ou, attached in _targets(stack).values():
+    for ou, attached in _governing(stack).values():
         if ou.inputs.get("name") != QUARANTINE_OU_NAME:
             continue
         known = _known_documents(attached)
         if known is None:
             continue
         context = _context(stack)
-        for principal in (TENANT_MADE_ROLE, ROOT_USER):
+        for principal in (TENANT_MADE_ROLE, TENANT_MADE_ACCESS_ROLE, ROOT_USER):
             for action in EVERYDAY:
                 if not denying_statements(known, Request(action, principal, "*", context)):
                     yield ou.urn, f"{principal} may {action} in quarantine: no SCP on this OU denies it"
 
 
 def _guardrails_hold(stack: Stack) -> Iterator[Finding]:
-    """On every OU with guardrails: neither a role the tenant made nor the root user may do what a tenant must
-    not, and the root user may do nothing at all."""
-    for ou, attached in _targets(stack).values():
+    """On every OU with guardrails (with the SCPs each account there carries): no role the tenant made (under any
+    name, the access role's included) nor the root user may do what a tenant must not, and the root user may do
+    nothing at all."""
+    for ou, attached in _governing(stack).values():
         known = _known_documents(attached) if attached else None
         if known is None:
             continue
         context = _context(stack)
-        for principal in (TENANT_MADE_ROLE, ROOT_USER):
+        for principal in (TENANT_MADE_ROLE, TENANT_MADE_ACCESS_ROLE, ROOT_USER):
             for request in _requests(principal, context):
                 if not denying_statements(known, request):
                     who = "the root user" if principal == ROOT_USER else "a role the tenant made"
@@ -132,3 +148,38 @@ def _guardrails_hold(stack: Stack) -> Iterator[Finding]:
         for action in ("ec2:RunInstances", "iam:CreateUser", "iam:CreateAccessKey", "s3:GetObject"):
             if not denying_statements(known, Request(action, ROOT_USER, "*", context)):
                 yield ou.urn, f"the root user may {action}: no SCP on this OU denies the root user"
+
+
+# Condition operators under which a principal pattern exempts (the statement applies to everyone else).
+_EXEMPTING_OPERATORS = ("arnnotlike", "arnnotequals", "stringnotlike", "stringnotequals")
+
+
+def _exempted_principals(statement: Mapping[str, Any]) -> Iterator[str]:
+    """The principal ARN patterns a Deny statement exempts (its Condition's negated aws:PrincipalArn tests)."""
+    condition = statement.get("Condition") or {}
+    for operator, tests in condition.items() if isinstance(condition, Mapping) else ():
+        base = operator.split(":")[-1].lower().removesuffix("ifexists")
+        if base not in _EXEMPTING_OPERATORS or not isinstance(tests, Mapping):
+            continue
+        for key, values in tests.items():
+            if key.lower() == "aws:principalarn":
+                yield from [values] if isinstance(values, str) else values
+
+
+def _exemption_by_path(stack: Stack) -> Iterator[Finding]:
+    """An SCP statement exempts only our organization path (roles only our deployer can make), never a role by a
+    name a tenant could give a role of its own."""
+    allowed = our_principals()
+    for scp in _scps(stack):
+        doc = _document(scp)
+        statements = (doc or {}).get("Statement", [])
+        for statement in [statements] if isinstance(statements, Mapping) else statements:
+            if not isinstance(statement, Mapping) or statement.get("Effect") != "Deny":
+                continue
+            for pattern in _exempted_principals(statement):
+                if pattern != allowed:
+                    sid = statement.get("Sid", "a statement")
+                    yield (
+                        scp.urn,
+                        (f"{sid} exempts {pattern}: a tenant can make a role that matches it; exempt {allowed} only"),
+                    )

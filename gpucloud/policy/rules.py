@@ -25,7 +25,7 @@ from gpucloud.policy.network import (
     _no_world_ingress,
     _security_group_scope,
 )
-from gpucloud.policy.organization import _guardrails_hold, _quarantine_shut, _scp_limits
+from gpucloud.policy.organization import _exemption_by_path, _guardrails_hold, _quarantine_shut, _scp_limits
 from gpucloud.policy.storage import (
     _blocks_public,
     _bucket_rule,
@@ -177,6 +177,11 @@ RULES: tuple[Rule, ...] = (
         "guardrails-hold",
         "The SCPs on the tenant OU deny the root user everything, and deny every principal what a tenant must not do.",
         _guardrails_hold,
+    ),
+    Rule(
+        "scp-exempts-our-path",
+        "An SCP exempts only roles on our organization path, never a role by a name a tenant could make.",
+        _exemption_by_path,
     ),
     Rule(
         "quarantine-shut",

@@ -65,7 +65,7 @@ def test_the_munge_key_is_random_encrypted_and_readable_by_the_nodes_role_alone(
     (policy,) = of_type(tenant, "SecretPolicy")
     (statement,) = json.loads(policy.inputs["policy"])["Statement"]
     node_role = next(r for r in of_type(tenant, "iam/role:Role") if r.name.endswith("-node"))
-    deployer = sample_plans["account-acme"].exports["accessRoleArn"]
+    deployer = sample_plans["account-acme"].exports["deployerRoleArn"]
     assert statement["Effect"] == "Deny" and statement["Action"] == "secretsmanager:GetSecretValue"
     assert statement["Condition"] == {
         "ArnNotEquals": {"aws:PrincipalArn": sorted([node_role.outputs["arn"], deployer])}

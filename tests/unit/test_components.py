@@ -264,10 +264,10 @@ def test_an_adopted_account_gets_the_guardrails_attached_directly(repo_copy: Pat
     planner = Planner(Repository(repo_copy))
     plan = planner.plan("account-acme")
     assert not of_type(plan, "organizations/account:Account")
-    attached = of_type(plan, "PolicyAttachment")
+    attached = of_type(plan, "organizations/policyAttachment:PolicyAttachment")
     scps = {
         r.id for r in of_type(planner.plan("org"), "organizations/policy:Policy") if r.name != "org-quarantine"
-    }  # the guardrails; the quarantine SCP only once the account is leaving
+    }  # the guardrails (tenant-protect once our deployer role is there); the quarantine SCP only when leaving
     assert {a.inputs["policyId"] for a in attached} == scps and len(scps) == 3
     assert {a.inputs["targetId"] for a in attached} == {"210987654321"}
     assert plan.exports["accountId"] == "210987654321"
@@ -440,3 +440,56 @@ def test_the_region_plan_prices_each_commitment_by_the_hour_and_the_month(sample
         "p6-b200.48xlarge reservation use1-az4",
         "g6e.48xlarge reservation use1-az2",
     }
+
+
+# --- our deployer role: the one principal the guardrails exempt (issue 21, 3) ------------------------------------
+
+
+def test_the_account_stack_makes_our_deployer_then_protects_the_account(sample_plans: dict[str, Plan]) -> None:
+    from gpucloud.plan.mocks import MOCK_ACCOUNT
+
+    plan = sample_plans["account-acme"]
+    (deployer,) = [r for r in of_type(plan, "iam/role:Role") if r.inputs["name"] == "gpucloud-deployer"]
+    assert deployer.inputs["path"] == "/gpucloud-org/"
+    trust = json.loads(deployer.inputs["assumeRolePolicy"])["Statement"]
+    assert [s["Principal"] for s in trust] == [{"AWS": f"arn:aws:iam::{MOCK_ACCOUNT}:root"}]  # our management account
+    (protect,) = of_type(plan, "organizations/policyAttachment:PolicyAttachment")
+    (scp,) = [r for r in of_type(sample_plans["org"], "organizations/policy:Policy")
+              if r.inputs["name"] == "gpucloud-tenant-protect"]  # fmt: skip
+    assert protect.inputs["policyId"] == scp.id and protect.inputs["targetId"] == plan.exports["accountId"]
+    assert deployer.urn in protect.dependencies  # under tenant-protect, only the deployer could make the deployer
+    assert plan.exports["deployerRoleArn"] == f"arn:aws:iam::{MOCK_ACCOUNT}:role/gpucloud-org/gpucloud-deployer"
+    providers = {r.urn: r for r in plan.resources if r.type == "pulumi:providers:aws"}
+    for res in of_type(plan, "iam/role:Role") + of_type(plan, "AccountPublicAccessBlock"):
+        if res is deployer:
+            continue
+        (assumed,) = json.loads(providers[res.provider].inputs["assumeRoles"])
+        assert assumed["roleArn"] == plan.exports["deployerRoleArn"], res.urn
+
+
+def test_a_tenant_stack_acts_through_the_deployer_role(sample_plans: dict[str, Plan]) -> None:
+    deployer = sample_plans["account-acme"].exports["deployerRoleArn"]
+    tenant = sample_plans[TENANT]
+    (provider,) = [r for r in tenant.resources if r.type == "pulumi:providers:aws"]
+    (assumed,) = json.loads(provider.inputs["assumeRoles"])
+    assert assumed["roleArn"] == deployer
+
+
+def test_a_role_on_our_path_that_we_did_not_make_stops_the_account_stack(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In an adopted account, a role the tenant made on /gpucloud-org/ before tenant-protect was attached would be
+    exempt from every guardrail: nothing more is built there, and the error names it."""
+    from gpucloud.plan.mocks import PlanMocks
+
+    answer = PlanMocks.call
+
+    def listing(self: PlanMocks, args: Any) -> Any:
+        if args.token == "aws:iam/getRoles:getRoles":
+            return {"arns": [], "names": ["gpucloud-deployer", "made-by-the-tenant"], "id": "x"}, []
+        return answer(self, args)
+
+    monkeypatch.setattr(PlanMocks, "call", listing)
+    with pytest.raises(Exception, match="made-by-the-tenant") as raised:
+        Planner(Repository(repo_copy)).plan("account-acme")
+    assert "/gpucloud-org/" in str(raised.value) and "gpucloud-deployer," not in str(raised.value)

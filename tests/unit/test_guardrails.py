@@ -17,16 +17,19 @@ from gpucloud.repo import Repository
 
 ROOT_USER = "arn:aws:iam::123456789012:root"
 TENANT_ROLE = "arn:aws:iam::123456789012:role/TenantAdmins"
+# A role of the name AWS gives the access role: in an adopted account, one anybody could have made by hand.
 ACCESS_ROLE = "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"
+DEPLOYER = "arn:aws:iam::123456789012:role/gpucloud-org/gpucloud-deployer"
 SERVED = {"aws:RequestedRegion": "us-east-1"}
 IMDSV2 = {**SERVED, "ec2:MetadataHttpTokens": "required", "ec2:MetadataHttpPutResponseHopLimit": "2"}
 PATH = load_guardrails().iam_path
+ORG_PATH = load_guardrails().org_role_path
 
 
 @pytest.fixture(scope="module")
 def guardrails(sample_plans: dict[str, Plan]) -> list[dict[str, Any]]:
-    """The SCP documents the org stack attaches to the tenant OU, as the plan holds them."""
-    return attached_to(sample_plans["org"], "gpucloud-tenants")
+    """What binds a tenant account in the tenant OU: the SCP documents on the OU and the one on each account."""
+    return binding(sample_plans["org"], "gpucloud-tenants")
 
 
 def attached_to(org: Plan, ou_name: str) -> list[dict[str, Any]]:
@@ -35,6 +38,12 @@ def attached_to(org: Plan, ou_name: str) -> list[dict[str, Any]]:
     on_it = {a.inputs["policyId"] for a in org.resources if a.type.endswith("PolicyAttachment")
              and a.inputs["targetId"] == ou.id}  # fmt: skip
     return [json.loads(r.inputs["content"]) for r in org.resources if r.id in on_it]
+
+
+def binding(org: Plan, ou_name: str) -> list[dict[str, Any]]:
+    """The documents on the OU and tenant-protect, which every account stack attaches to its account."""
+    (protect,) = [r for r in org.resources if r.inputs.get("name") == "gpucloud-tenant-protect"]
+    return [*attached_to(org, ou_name), json.loads(protect.inputs["content"])]
 
 
 def denied(documents: list[dict[str, Any]], action: str, principal: str, resource: str = "*", **context: str) -> bool:
@@ -86,16 +95,43 @@ def test_the_tenant_still_runs_its_own_workloads(guardrails: list[dict[str, Any]
 
 
 def test_our_stacks_still_build_in_the_account(guardrails: list[dict[str, Any]]) -> None:
-    """What the tenant stack does through the access role (roles under our path, flow logs, quotas) passes."""
+    """What the tenant stack does through our deployer role (roles under our path, flow logs, quotas) passes."""
     for action, resource in [
         ("iam:CreateRole", f"arn:aws:iam::123456789012:role{PATH}gpucloud-operator"),
         ("iam:PutRolePermissionsBoundary", f"arn:aws:iam::123456789012:role{PATH}gpucloud-tenant-admin"),
         ("ec2:CreateFlowLogs", "*"),
         ("servicequotas:RequestServiceQuotaIncrease", "*"),
     ]:
-        assert not denied(guardrails, action, ACCESS_ROLE, resource), action
+        assert not denied(guardrails, action, DEPLOYER, resource), action
     # ...but nothing exempts our stacks from the capacity statement: capacity is bought in our account.
-    assert denied(guardrails, "ec2:PurchaseCapacityBlock", ACCESS_ROLE)
+    assert denied(guardrails, "ec2:PurchaseCapacityBlock", DEPLOYER)
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("iam:UpdateAssumeRolePolicy", f"arn:aws:iam::123456789012:role{PATH}gpucloud-operator"),
+        ("iam:DeleteRolePermissionsBoundary", f"arn:aws:iam::123456789012:role{PATH}gpucloud-tenant-admin"),
+        ("ec2:DeleteFlowLogs", "*"),
+        ("ec2:ModifyInstanceMetadataOptions", "*"),
+        ("cloudtrail:StopLogging", "*"),
+        ("iam:CreateRole", f"arn:aws:iam::123456789012:role{ORG_PATH}gpucloud-deployer"),
+        ("iam:UpdateAssumeRolePolicy", f"arn:aws:iam::123456789012:role{ORG_PATH}gpucloud-deployer"),
+    ],
+)
+def test_a_role_named_like_the_access_role_gets_no_exemption(
+    guardrails: list[dict[str, Any]], action: str, resource: str
+) -> None:
+    """Issue 21 (2): every protective statement exempted role/OrganizationAccountAccessRole by name, and in an
+    adopted account a tenant can make that role itself. Our path is exempt; no name is."""
+    assert denied(guardrails, action, ACCESS_ROLE, resource)
+
+
+def test_no_role_but_one_on_our_path_creates_a_role_on_our_path(guardrails: list[dict[str, Any]]) -> None:
+    made_there = f"arn:aws:iam::123456789012:role{ORG_PATH}second"
+    assert denied(guardrails, "iam:CreateRole", TENANT_ROLE, made_there)
+    assert denied(guardrails, "iam:CreateRole", ROOT_USER, made_there)
+    assert not denied(guardrails, "iam:CreateRole", DEPLOYER, made_there)
 
 
 def test_the_org_stack_turns_on_centralized_root_access(sample_plans: dict[str, Plan]) -> None:
@@ -193,11 +229,12 @@ def test_a_leaving_adopted_account_keeps_the_quarantine_scp_after_its_stack_is_d
 def test_in_quarantine_the_tenant_can_do_nothing_and_our_stacks_can_still_clean_up(
     sample_plans: dict[str, Plan],
 ) -> None:
-    documents = attached_to(sample_plans["org"], "gpucloud-quarantine")
-    assert len(documents) == 4  # the three guardrails and the quarantine SCP: within AWS's 5 with FullAWSAccess
+    assert len(attached_to(sample_plans["org"], "gpucloud-quarantine")) == 3  # 2 guardrails, quarantine SCP
+    documents = binding(sample_plans["org"], "gpucloud-quarantine")
     assert denied(documents, "ec2:RunInstances", TENANT_ROLE, "*", **IMDSV2)
     assert denied(documents, "s3:GetObject", TENANT_ROLE, "arn:aws:s3:::acme-data/x")
-    assert not denied(documents, "iam:DeleteRole", ACCESS_ROLE, f"arn:aws:iam::123456789012:role{PATH}x")
+    assert denied(documents, "s3:GetObject", ACCESS_ROLE, "arn:aws:s3:::acme-data/x")
+    assert not denied(documents, "iam:DeleteRole", DEPLOYER, f"arn:aws:iam::123456789012:role{PATH}x")
 
 
 # --- our operator role in a tenant account -------------------------------------------------------------------------

@@ -79,9 +79,7 @@ def test_any_sequence_keeps_cidrs_disjoint_and_capacity_within_the_region(
         if op == "offboard":
             tenants = [t for t in tenants if t.name != name]
             continue
-        request = OnboardRequest(
-            name=name, region="us-east-1", gpu_type=sku, nodes=nodes, new_account=True
-        )
+        request = OnboardRequest(name=name, region="us-east-1", gpu_type=sku, nodes=nodes, new_account=True)
         try:
             result = prepare(repo, registry, request)
         except ConfigError as err:

@@ -544,7 +544,7 @@ CASES += [
 
 
 SCP = "aws:organizations/policy:Policy"
-GUARDRAILS = service_control_policies(("us-east-1",), "OrganizationAccountAccessRole")
+GUARDRAILS = service_control_policies(("us-east-1",))
 
 
 def guarded_ou(*documents: dict[str, Any], name: str = "gpucloud-tenants") -> list[RecordedResource]:
@@ -583,6 +583,15 @@ def without(sid: str) -> list[dict[str, Any]]:
     ]
 
 
+def by_name_exemption() -> list[dict[str, Any]]:
+    """The guardrails as they were before issue 21: every exemption named the access role, not our path."""
+    text = json.dumps(list(GUARDRAILS.values())).replace(
+        "arn:aws:iam::*:role/gpucloud-org/*", "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+    )
+    documents: list[dict[str, Any]] = json.loads(text)
+    return documents
+
+
 CASES += [
     ("guardrails-hold", guarded_ou(*without("NoRootUser")), guarded_ou(*GUARDRAILS.values())),
     ("guardrails-hold", guarded_ou(*without("NoCapacityPurchases")), guarded_ou(*GUARDRAILS.values())),
@@ -619,9 +628,17 @@ CASES += [
     (
         "quarantine-shut",
         guarded_ou(*GUARDRAILS.values(), name="gpucloud-quarantine"),  # guardrails alone: the tenant still works
-        guarded_ou(
-            *GUARDRAILS.values(), quarantine_policy("OrganizationAccountAccessRole"), name="gpucloud-quarantine"
-        ),
+        guarded_ou(*GUARDRAILS.values(), quarantine_policy(), name="gpucloud-quarantine"),
+    ),
+    (
+        "scp-exempts-our-path",
+        guarded_ou(*by_name_exemption()),
+        guarded_ou(*GUARDRAILS.values()),
+    ),
+    (
+        "guardrails-hold",  # the same documents, asked as a tenant-made role that carries the access role's name
+        guarded_ou(*by_name_exemption()),
+        guarded_ou(*GUARDRAILS.values()),
     ),
 ]
 
