@@ -37,6 +37,7 @@ def tenant() -> None:
           --new-account
       git add -A && git commit          # review; CI runs `gpucloud validate`
       pulumi up -s organization/account-beta              # the account first, once per tenant
+      pulumi up -s organization/region-us-east-1          # admits beta's flow logs
       pulumi up -s organization/tenant-beta-us-east-1
     """
 
@@ -122,7 +123,9 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
 )
 @click.option("--update", is_flag=True, help="Change a tenant already onboarded; options not given keep their value.")
 @click.option("--dry-run", is_flag=True, help="Print the files and the offline plan summary; write nothing.")
-@click.option("--apply", is_flag=True, help="Then run `pulumi up` on the new stack (needs the Pulumi CLI).")
+@click.option(
+    "--apply", is_flag=True, help="Then `pulumi up` the stacks the next steps name, in order (needs the Pulumi CLI)."
+)
 @click.option(
     "--json",
     "as_json",
@@ -212,7 +215,8 @@ def onboard(
     else:
         _show_written(result)
     if apply:
-        pulumi_up(repo.root, result.stack)
+        for stack in _stacks_to_apply(result):
+            pulumi_up(repo.root, stack)
 
 
 def _show_written(result: Onboarding) -> None:
@@ -259,14 +263,31 @@ def _verb(file: RenderedFile, *, dry_run: bool) -> str:
     return "updated" if file.existed else "wrote"
 
 
+def _new(result: Onboarding, stack: str) -> bool:
+    return any(f.path.name == f"Pulumi.{stack}.yaml" and not f.existed for f in result.written)
+
+
+def _stacks_to_apply(result: Onboarding) -> list[str]:
+    """What `pulumi up` runs on, in order: a new account; the region, when the tenant is new there (its audit
+    bucket admits flow logs from the tenant's account only once it names the account: AWS refuses to create a
+    flow log into a bucket that does not admit its account); the tenant."""
+    cfg = result.config
+    first = [result.account.stack] if _new(result, result.account.stack) else []
+    region = [cfg.region_stack] if _new(result, cfg.stack) else []
+    return [*first, *region, cfg.stack]
+
+
 def _next_steps(result: Onboarding) -> None:
     cfg = result.config
     inventory = next(f.path for f in result.files if f.path.name.endswith("aws_ec2.yml"))
+    why = {
+        result.account.stack: "   # the account, before its region stacks",
+        cfg.region_stack: f"   # the region's audit bucket admits {cfg.tenant}'s flow logs",
+    }
     out.print("next:")
     out.print("  git add -A && git commit             # review; CI runs `gpucloud validate`")
-    if any(f.path.name == f"Pulumi.{result.account.stack}.yaml" and not f.existed for f in result.written):
-        out.print(f"  pulumi up -s {cfg.org}/{result.account.stack}   # the account, before its region stacks")
-    out.print(f"  pulumi up -s {cfg.org}/{cfg.stack}")
+    for stack in _stacks_to_apply(result):
+        out.print(f"  pulumi up -s {cfg.org}/{stack}{why.get(stack, '')}")
     playbook = " --playbook cluster" if cfg.cluster.has_head_node else ""
     out.print(f"  gpucloud nodes configure --inventory {inventory}{playbook}")
     out.print(f"  gpucloud health check --expect {cfg.node_pool.gpu_type}   # on each node, before handover")

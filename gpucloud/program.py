@@ -31,6 +31,7 @@ from gpucloud.config import (
     TenantConfig,
     config_from_namespaced,
 )
+from gpucloud.repo import Repository, find_root
 
 
 def runtime_config() -> dict[str, Any]:
@@ -107,10 +108,18 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
 
 def _build_region(config: RegionConfig) -> dict[str, pulumi.Input[object]]:
     org = pulumi.StackReference(config.org_stack_ref)
+    # The account of each tenant of the region: its flow logs, and no other account's, may land in the audit bucket.
+    log_accounts = {
+        tenant: pulumi.StackReference(config.account_stack_ref(tenant)).require_output("accountId")
+        for tenant in config.log_tenants
+    }
     foundation = RegionFoundation(
         config.stack,
         RegionFoundationArgs(
-            config=config, organization_id=org.require_output("organizationId"), tags=t.region_tags(config.region)
+            config=config,
+            organization_id=org.require_output("organizationId"),
+            log_accounts=log_accounts,
+            tags=t.region_tags(config.region),
         ),
     )
     return foundation.exports
@@ -149,5 +158,7 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
 
 
 def main() -> None:
-    """Entry point of ``stacks/__main__.py``."""
-    build(config_from_namespaced(pulumi.get_stack(), runtime_config()))
+    """Entry point of ``stacks/__main__.py``: Pulumi runs it inside the repository, whose stack files are the
+    registry (a region reads which tenants it serves from them)."""
+    config = config_from_namespaced(pulumi.get_stack(), runtime_config())
+    build(Repository(find_root()).with_registry(config))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -22,47 +22,69 @@ AUDIT_RETENTION_DAYS = 400  # a little over a year of flow logs, for incident lo
 @dataclass(frozen=True, kw_only=True)
 class RegionFoundationArgs:
     config: RegionConfig
-    organization_id: pulumi.Input[str]  # tenant accounts' flow logs are admitted from this organization only
+    organization_id: pulumi.Input[str]  # the package mirror is readable by principals of this organization
+    log_accounts: Mapping[str, pulumi.Input[str]]  # tenant -> its account id: each may deliver its own flow logs
     tags: Mapping[str, str]
 
 
-def log_delivery_condition(organization_id: str) -> dict[str, dict[str, str]]:
-    """Flow logs come from every tenant account of our organization, each its own account: the delivery
-    service is admitted only for requests made on behalf of an account of this organization
-    (``aws:SourceOrgID``, the cross-account form of AWS's ``aws:SourceAccount`` confused-deputy guard;
-    IAM User Guide, "AWS global condition context keys", recorded 2026-11-27)."""
-    return {"StringEquals": {"aws:SourceOrgID": organization_id}}
+def delivery_sources(region: str, accounts: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """The confused-deputy guard of AWS's flow-log bucket policy (VPC User Guide, "Amazon S3 bucket permissions for
+    flow logs", https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-s3-permissions.html , recorded
+    2026-12-07): the delivery service acts for these accounts only (``aws:SourceAccount``), for their log
+    deliveries in this region (``aws:SourceArn`` ``arn:aws:logs:<region>:<account>:*``)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": list(accounts)},
+        "ArnLike": {"aws:SourceArn": [f"arn:aws:logs:{region}:{account}:*" for account in accounts]},
+    }
 
 
-def _flow_log_delivery(bucket_arn: pulumi.Output[str], org_id: pulumi.Input[str]) -> list[pulumi.Input[Statement]]:
-    """Let VPC Flow Logs write into the audit bucket (AWS's documented delivery policy, with a source guard)."""
-    return [
-        pulumi.Output.all(bucket_arn, org_id).apply(
-            lambda v: {
-                "Sid": "FlowLogDeliveryWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": LOG_DELIVERY},
-                "Action": "s3:PutObject",
-                "Resource": f"{v[0]}/AWSLogs/*",
-                "Condition": {
-                    "StringEquals": {
-                        "s3:x-amz-acl": "bucket-owner-full-control",
-                        **log_delivery_condition(v[1])["StringEquals"],
-                    }
-                },
-            }
-        ),
-        pulumi.Output.all(bucket_arn, org_id).apply(
-            lambda v: {
-                "Sid": "FlowLogDeliveryAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": LOG_DELIVERY},
-                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-                "Resource": v[0],
-                "Condition": log_delivery_condition(v[1]),
-            }
-        ),
+def flow_log_delivery_statements(bucket_arn: str, region: str, accounts: Sequence[str]) -> list[Statement]:
+    """VPC Flow Logs' delivery into the audit bucket: each tenant account writes under its own prefix
+    (``AWSLogs/<account>/``, the default prefix of a flow log to S3) and nowhere else; one statement per account,
+    so no tenant writes fake records under another's prefix. None at all while the region has no tenant."""
+    if not accounts:
+        return []
+    writes: list[Statement] = [
+        {
+            "Sid": f"FlowLogDeliveryWrite{account}",
+            "Effect": "Allow",
+            "Principal": {"Service": LOG_DELIVERY},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account}/*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account, "s3:x-amz-acl": "bucket-owner-full-control"},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account}:*"},
+            },
+        }
+        for account in accounts
     ]
+    check: Statement = {
+        "Sid": "FlowLogDeliveryAclCheck",
+        "Effect": "Allow",
+        "Principal": {"Service": LOG_DELIVERY},
+        "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+        "Resource": bucket_arn,
+        "Condition": delivery_sources(region, accounts),
+    }
+    return [*writes, check]
+
+
+def _accounts(log_accounts: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[list[str]]:
+    """The tenants' account ids, sorted (a stable policy document), once known."""
+    return pulumi.Output.all(*log_accounts.values()).apply(lambda ids: sorted({str(i) for i in ids}))
+
+
+def _flow_log_delivery(
+    bucket_arn: pulumi.Output[str], region: str, log_accounts: Mapping[str, pulumi.Input[str]]
+) -> list[pulumi.Input[Statement]]:
+    """Let VPC Flow Logs write into the audit bucket for each tenant account of the region (AWS's policy)."""
+    if not log_accounts:
+        return []
+    statements = pulumi.Output.all(bucket_arn, _accounts(log_accounts)).apply(
+        lambda v: flow_log_delivery_statements(v[0], region, v[1])
+    )
+    # One write statement per account and the ACL check (tenants never share an account).
+    return [statements[i] for i in range(len(log_accounts) + 1)]
 
 
 def _organization_reads(bucket_arn: pulumi.Output[str], org_id: pulumi.Input[str]) -> pulumi.Output[Statement]:
@@ -84,14 +106,15 @@ class RegionFoundation(pulumi.ComponentResource):
         super().__init__("gpucloud:region:RegionFoundation", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        log_delivery_uses_key = pulumi.Output.from_input(args.organization_id).apply(
-            lambda org_id: {
+        # The delivery service encrypts flow logs with the audit key for the region's tenant accounts only.
+        log_delivery_uses_key = _accounts(args.log_accounts).apply(
+            lambda accounts: {
                 "Sid": "FlowLogDeliveryEncrypts",
                 "Effect": "Allow",
                 "Principal": {"Service": LOG_DELIVERY},
                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
                 "Resource": "*",
-                "Condition": log_delivery_condition(org_id),
+                "Condition": delivery_sources(cfg.region, accounts),
             }
         )
         # Tenant nodes (in the tenants' accounts) read the package mirror through S3: admitted for principals of
@@ -119,7 +142,7 @@ class RegionFoundation(pulumi.ComponentResource):
                 description=f"gpucloud audit key for {cfg.region} (flow logs)",
                 alias=f"gpucloud/{cfg.region}/provider",
                 tags=t.with_role(args.tags, "security"),
-                extra_statements=(log_delivery_uses_key,),
+                extra_statements=(log_delivery_uses_key,) if args.log_accounts else (),
             ),
             opts=child,
         )
@@ -138,7 +161,7 @@ class RegionFoundation(pulumi.ComponentResource):
             SecureBucketArgs(
                 kms_key_arn=key.arn,
                 tags=t.with_role(args.tags, "audit"),
-                extra_statements=lambda arn: _flow_log_delivery(arn, args.organization_id),
+                extra_statements=lambda arn: _flow_log_delivery(arn, cfg.region, args.log_accounts),
                 object_expiry_days=AUDIT_RETENTION_DAYS,
             ),
             opts=child,

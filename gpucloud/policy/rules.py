@@ -34,6 +34,7 @@ from gpucloud.policy.storage import (
     _fsx_waits_for_its_rules,
     _kms_rotation,
     _log_services_name_their_source,
+    _log_writes_per_account,
     _no_wide_decrypt_on_audit_keys,
     _sse_with_cmk,
     _versioned,
@@ -152,6 +153,12 @@ RULES: tuple[Rule, ...] = (
         "log-delivery-source",
         "Bucket and key policies admit log services only with aws:SourceArn, aws:SourceAccount or aws:SourceOrgID.",
         _log_services_name_their_source,
+    ),
+    Rule(
+        "log-delivery-per-account",
+        "Log services write into our buckets only under AWSLogs/<account>/ of the source the statement names "
+        "(aws:SourceAccount or aws:SourceArn), never AWSLogs/* for a whole organization.",
+        _log_writes_per_account,
     ),
     Rule(
         "block-without-placement-group",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from gpucloud import tags as t
 from gpucloud.plan.mocks import RecordedResource
@@ -106,6 +108,49 @@ def _log_services_name_their_source(stack: Stack) -> Iterator[Finding]:
             keys = {k.lower() for cond in (statement.get("Condition") or {}).values() for k in cond}
             if not keys & set(SOURCE_KEYS):
                 yield res.urn, f"{service} is admitted without aws:SourceArn, aws:SourceAccount or aws:SourceOrgID"
+
+
+_LOG_PREFIX = re.compile(r"/AWSLogs/(?P<owner>\d{12}|o-[a-z0-9]{10,32})/")
+
+
+def _condition_values(statement: Mapping[str, Any], key: str) -> list[str]:
+    """Every value the statement's Condition tests ``key`` against (any operator; keys are case-insensitive)."""
+    condition = statement.get("Condition") or {}
+    return [
+        str(v)
+        for tests in (condition.values() if isinstance(condition, Mapping) else ())
+        if isinstance(tests, Mapping)
+        for k, values in tests.items()
+        if k.lower() == key
+        for v in _as_list(values)
+    ]
+
+
+def _log_writes_per_account(stack: Stack) -> Iterator[Finding]:
+    """A log service writes into our buckets only under the prefix of the account (or organization, for the
+    organization trail) it writes for, and only on behalf of that source: ``AWSLogs/<account>/*`` with
+    ``aws:SourceAccount`` or ``aws:SourceArn`` naming it (AWS's documented policies for flow logs and CloudTrail).
+    ``AWSLogs/*`` with ``aws:SourceOrgID`` let any tenant write under another tenant's prefix."""
+    for res in stack.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        for statement in _statements(res.inputs.get("policy")):
+            principal = statement.get("Principal")
+            services = _as_list(principal.get("Service")) if isinstance(principal, Mapping) else []
+            actions = [str(a).lower() for a in _as_list(statement.get("Action"))]
+            if statement.get("Effect") != "Allow" or not set(services) & set(LOG_SERVICES):
+                continue
+            if not any(a in ("s3:putobject", "s3:*", "*") for a in actions):
+                continue
+            sid = statement.get("Sid", "a log-delivery statement")
+            sources = _condition_values(statement, "aws:sourcearn") + _condition_values(statement, "aws:sourceaccount")
+            if not sources:
+                yield res.urn, f"{sid}: admits {services[0]} with neither aws:SourceAccount nor aws:SourceArn"
+                continue
+            for resource in (str(r) for r in _as_list(statement.get("Resource"))):
+                match = _LOG_PREFIX.search(resource)
+                if match is None:
+                    yield res.urn, f"{sid}: writes to {resource}, not under AWSLogs/<account>/ of one source"
+                elif match["owner"].isdigit() and not any(match["owner"] in source for source in sources):
+                    yield res.urn, f"{sid}: {resource} is account {match['owner']}'s prefix, but the source is not"
 
 
 SSE_CONFIG = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"

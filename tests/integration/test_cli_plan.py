@@ -45,9 +45,9 @@ def test_plan_json_of_every_sample_stack(repo_root: Path, stack: str) -> None:
         waits = {u for u in res["dependencies"] if "$pulumi:pulumi:StackReference::" not in u}  # read from a stack
         assert waits <= urns and res["dependencies"] == sorted(res["dependencies"])
         assert res["type"] != "pulumi:pulumi:Stack"
-    if stack.startswith(("account-", "tenant-")):  # built in the tenant's own account, through its provider
-        assert len(providers) == 1
-        assert any(r["account"] not in (None, "ours") for r in doc["resources"])
+    if stack.startswith(("account-", "tenant-")):  # built in the tenant's own account, through its providers
+        assert len(providers) == (2 if stack.startswith("account-") else 1)  # the account: access role, deployer
+        assert len({r["account"] for r in doc["resources"]} - {None, "ours"}) == 1
 
 
 def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env: dict[str, str]) -> None:

@@ -493,3 +493,43 @@ def test_a_role_on_our_path_that_we_did_not_make_stops_the_account_stack(
     with pytest.raises(Exception, match="made-by-the-tenant") as raised:
         Planner(Repository(repo_copy)).plan("account-acme")
     assert "/gpucloud-org/" in str(raised.value) and "gpucloud-deployer," not in str(raised.value)
+
+
+# --- flow logs delivered per tenant account (issue 21, 5) ----------------------------------------------------------
+
+
+def _delivery(plan: Plan) -> list[dict[str, Any]]:
+    (audit,) = [r for r in of_type(plan, "BucketPolicy") if "audit" in r.name]
+    return [s for s in json.loads(audit.inputs["policy"])["Statement"] if "Service" in (s.get("Principal") or {})]
+
+
+def test_the_audit_bucket_admits_each_tenant_account_of_the_region_under_its_own_prefix(
+    sample_plans: dict[str, Plan],
+) -> None:
+    acme = sample_plans["account-acme"].exports["accountId"]
+    statements = _delivery(sample_plans["region-us-east-1"])
+    (write,) = [s for s in statements if s["Action"] == "s3:PutObject"]
+    assert write["Resource"].endswith(f"/AWSLogs/{acme}/*")
+    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == acme
+    assert write["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:logs:us-east-1:{acme}:*"
+    assert not [s for s in statements if "aws:SourceOrgID" in json.dumps(s)]
+    assert _delivery(sample_plans["region-eu-north-1"]) == []  # no tenant there: no account may deliver
+
+
+def test_a_second_tenant_gets_a_statement_of_its_own(repo_copy: Path) -> None:
+    from conftest import read_stack, write_stack
+
+    for kind, old, new in (("account", "account-acme", "account-bolt"), ("tenant", TENANT, "tenant-bolt-us-east-1")):
+        doc = read_stack(repo_copy, old)
+        doc["config"]["gpucloud:tenant"] = "bolt"
+        if kind == "account":
+            doc["config"]["gpucloud:email"] = "aws-accounts+bolt@example.com"
+        else:
+            doc["config"]["gpucloud:cidr"] = "10.16.16.0/20"
+        write_stack(repo_copy, new, doc)
+    planner = Planner(Repository(repo_copy))
+    accounts = {planner.plan(f"account-{t}").exports["accountId"] for t in ("acme", "bolt")}
+    writes = [s for s in _delivery(planner.plan("region-us-east-1")) if s["Action"] == "s3:PutObject"]
+    assert {s["Condition"]["StringEquals"]["aws:SourceAccount"] for s in writes} == accounts and len(accounts) == 2
+    for s in writes:
+        assert s["Resource"].endswith(f"/AWSLogs/{s['Condition']['StringEquals']['aws:SourceAccount']}/*")

@@ -521,6 +521,75 @@ CASES += [
         ],
     ),
     (
+        "log-delivery-per-account",  # issue 21 (5): any tenant of the organization wrote under any prefix
+        [
+            res(
+                "aws:s3/bucketPolicy:BucketPolicy",
+                {
+                    "bucket": "b",
+                    "policy": doc(
+                        {
+                            **DELIVERY,
+                            "Resource": "arn:aws:s3:::b/AWSLogs/*",
+                            "Condition": {"StringEquals": {"aws:SourceOrgID": "o-abcdefghij"}},
+                        }
+                    ),
+                },
+            )
+        ],
+        [
+            res(
+                "aws:s3/bucketPolicy:BucketPolicy",
+                {
+                    "bucket": "b",
+                    "policy": doc(
+                        {
+                            **DELIVERY,
+                            "Resource": "arn:aws:s3:::b/AWSLogs/210987654321/*",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": "210987654321"},
+                                "ArnLike": {"aws:SourceArn": "arn:aws:logs:us-east-1:210987654321:*"},
+                            },
+                        }
+                    ),
+                },
+            )
+        ],
+    ),
+    (
+        "log-delivery-per-account",  # one account's prefix, admitted for another account
+        [
+            res(
+                "aws:s3/bucketPolicy:BucketPolicy",
+                {
+                    "bucket": "b",
+                    "policy": doc(
+                        {
+                            **DELIVERY,
+                            "Resource": "arn:aws:s3:::b/AWSLogs/210987654321/*",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                        }
+                    ),
+                },
+            )
+        ],
+        [
+            res(
+                "aws:s3/bucketPolicy:BucketPolicy",
+                {
+                    "bucket": "b",
+                    "policy": doc(
+                        {
+                            **DELIVERY,
+                            "Resource": "arn:aws:s3:::b/AWSLogs/123456789012/*",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                        }
+                    ),
+                },
+            )
+        ],
+    ),
+    (
         "block-without-placement-group",
         [
             res(
