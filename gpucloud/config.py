@@ -37,13 +37,14 @@ TENANT_KEYS = frozenset(
 ORG_KEYS = frozenset(
     {
         "kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn",
-        "accountMailbox",
+        "accountMailbox", "auditRetentionDays",
     }
 )  # fmt: skip
 ACCOUNT_KEYS = frozenset(
     {"kind", "tenant", "region", "displayName", "org", "email", "accountId", "adminPrincipals", "leaving"}
 )
 ORG_STACK = "org"
+AUDIT_RETENTION_DEFAULT_DAYS = 400  # a little over a year of audit logs, for incident look-backs
 TENANT_PREFIX_RANGE = (16, 24)
 FSX_STEP_TIB = 2.4  # FSx for Lustre PERSISTENT_2 / SSD: 1.2 TiB, 2.4 TiB, then steps of 2.4 TiB
 ROOT_VOLUME_GIB_MIN = 100
@@ -218,6 +219,8 @@ class OrgConfig:
     access_role_name: str  # the role Organizations creates in each new account, which our stacks assume
     operations_role_arn: str  # our operators' role, trusted by the operator role in each tenant account
     account_mailbox: str  # a mailbox of ours; each tenant account's root e-mail is its plus-address
+    # How long the organization trail's objects are locked (S3 Object Lock, COMPLIANCE) and then kept.
+    audit_retention_days: int = AUDIT_RETENTION_DEFAULT_DAYS
 
     def account_email(self, tenant: str) -> str:
         """The root e-mail of ``tenant``'s account: our mailbox, plus-addressed with the tenant's name. Ours, never
@@ -639,6 +642,9 @@ def _parse_org(read: _Reader, region: str, regions: RegionTable) -> OrgConfig:
             read, "operationsRoleArn", ROLE_ARN_PATTERN, "want an IAM role ARN arn:aws:iam::<12 digits>:role/NAME"
         ),
         account_mailbox=_mailbox(read),
+        audit_retention_days=read.integer(
+            "auditRetentionDays", read.raw.get("auditRetentionDays", AUDIT_RETENTION_DEFAULT_DAYS), 1, 36500
+        ),
     )
 
 

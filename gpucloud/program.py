@@ -19,7 +19,7 @@ from gpucloud.catalog import load_catalog
 from gpucloud.components.account_identity import AccountIdentity, AccountIdentityArgs
 from gpucloud.components.organization_foundation import OrganizationFoundation, OrganizationFoundationArgs
 from gpucloud.components.region_foundation import RegionFoundation, RegionFoundationArgs
-from gpucloud.components.tenant_account import OrgExports, TenantAccount, TenantAccountArgs, tenant_provider
+from gpucloud.components.tenant_account import OrgExports, TenantAccount, TenantAccountArgs, account_provider
 from gpucloud.components.tenant_environment import RegionExports, TenantEnvironment, TenantEnvironmentArgs
 from gpucloud.config import (
     NAMESPACE,
@@ -113,12 +113,28 @@ def _build_region(config: RegionConfig) -> dict[str, pulumi.Input[object]]:
         tenant: pulumi.StackReference(config.account_stack_ref(tenant)).require_output("accountId")
         for tenant in config.log_tenants
     }
+    # Our own accounts (the org stack's): the audit bucket in the log archive, the mirror and capacity in capacity.
+    providers = {
+        duty: account_provider(
+            f"{config.stack}-{duty}",
+            account_id=org.require_output(f"{key}AccountId"),
+            role_arn=org.require_output(f"{key}RoleArn"),
+            region=config.region,
+            session_name=f"gpucloud-{config.stack}-{duty}",
+        )
+        for duty, key in (("log-archive", "logArchive"), ("capacity", "capacity"))
+    }
     foundation = RegionFoundation(
         config.stack,
         RegionFoundationArgs(
             config=config,
             organization_id=org.require_output("organizationId"),
             log_accounts=log_accounts,
+            log_archive_provider=providers["log-archive"],
+            capacity_provider=providers["capacity"],
+            capacity_account_id=org.require_output("capacityAccountId"),
+            capacity_role_arn=org.require_output("capacityRoleArn"),
+            audit_retention_days=org.require_output("auditRetentionDays"),
             tags=t.region_tags(config.region),
         ),
     )
@@ -129,12 +145,20 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
     region = pulumi.StackReference(config.region_stack_ref)
     account = pulumi.StackReference(config.account_stack_ref)
     account_id = account.require_output("accountId")
-    provider = tenant_provider(
+    provider = account_provider(
         f"{config.stack}-account",
         account_id=account_id,
         role_arn=account.require_output("deployerRoleArn"),
         region=config.region,
         session_name=f"gpucloud-{config.tenant}-{config.region}",
+    )
+    # Our capacity account, where the region's capacity is carved and shared with the tenant's account.
+    capacity_provider = account_provider(
+        f"{config.stack}-capacity",
+        account_id=region.require_output("capacityAccountId"),
+        role_arn=region.require_output("capacityRoleArn"),
+        region=config.region,
+        session_name=f"gpucloud-capacity-{config.tenant}-{config.region}",
     )
     env = TenantEnvironment(
         config.stack,
@@ -146,10 +170,12 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
                 mirror_bucket_arn=region.require_output("mirrorBucketArn"),
                 mirror_key_arn=region.require_output("mirrorKeyArn"),
                 capacity=region.require_output("capacity"),
+                capacity_role_arn=region.require_output("capacityRoleArn"),
                 amis=region.require_output("amis"),
             ),
             account_id=account_id,
-            tenant_provider=provider,
+            account_provider=provider,
+            capacity_provider=capacity_provider,
             deployer_role_arn=account.require_output("deployerRoleArn"),
             tags=t.tenant_tags(config.tenant, config.region),
         ),

@@ -33,11 +33,25 @@ class CarveError(RuntimeError):
     """AWS refused, or left the reservations in a state the carve does not expect."""
 
 
-def ec2_client(region: str) -> Any:
-    """The EC2 client the provider uses (boto3, with the credentials `pulumi up` runs with: our account)."""
+def ec2_client(region: str, role_arn: str | None = None) -> Any:
+    """The EC2 client the provider uses: boto3 with the credentials `pulumi up` runs with, in our capacity
+    account through ``role_arn`` (the access role there) when given, as the stack's capacity provider acts."""
     import boto3
 
-    return boto3.client("ec2", region_name=region)
+    if not role_arn:
+        return boto3.client("ec2", region_name=region)
+    creds = boto3.client("sts", region_name=region).assume_role(RoleArn=role_arn, RoleSessionName="gpucloud-carve")
+    return boto3.client(
+        "ec2",
+        region_name=region,
+        aws_access_key_id=creds["Credentials"]["AccessKeyId"],
+        aws_secret_access_key=creds["Credentials"]["SecretAccessKey"],
+        aws_session_token=creds["Credentials"]["SessionToken"],
+    )
+
+
+def _client(props: Mapping[str, Any]) -> Any:
+    return ec2_client(props["region"], props.get("role_arn"))
 
 
 def _tags(props: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -54,7 +68,7 @@ class CarveProvider(ResourceProvider):
     """Create, resize and give back one tenant's carve of a region reservation."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        ec2 = ec2_client(props["region"])
+        ec2 = _client(props)
         count = int(props["instance_count"])
         answer = ec2.create_capacity_reservation_by_splitting(
             SourceCapacityReservationId=props["source_reservation_id"],
@@ -79,7 +93,7 @@ class CarveProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        ec2 = ec2_client(news["region"])
+        ec2 = _client(news)
         delta = int(news["instance_count"]) - int(olds["instance_count"])
         source = news["source_reservation_id"]
         if delta > 0:
@@ -97,7 +111,7 @@ class CarveProvider(ResourceProvider):
         )
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        ec2 = ec2_client(props["region"])
+        ec2 = _client(props)
         carved = _describe(ec2, id_)
         if carved is None or carved["State"] in ("cancelled", "expired"):
             return
@@ -128,6 +142,7 @@ class CarvedReservation(Resource):
         instance_count: int,
         region: str,
         tags: Mapping[str, str],
+        role_arn: pulumi.Input[str] | None = None,  # the role in our capacity account the carve acts as
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -138,6 +153,7 @@ class CarvedReservation(Resource):
                 "instance_count": instance_count,
                 "region": region,
                 "tags": dict(tags),
+                "role_arn": role_arn,
                 "reservation_id": None,
                 "reservation_arn": None,
             },

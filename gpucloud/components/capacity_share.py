@@ -1,6 +1,7 @@
 """CapacityShare: the tenant's capacity, carved out of ours and shared through AWS RAM with its account alone.
 
-Lives in our account (the stack's default provider), the one part of a tenant stack that does. A reservation
+Lives in our capacity account (the stack's capacity provider; the carve assumes the same role), the one part of
+a tenant stack that is not in the tenant's account. A reservation
 shared through RAM can be used in full by every account it is shared with, and "consumers cannot view or
 modify instances owned by other consumers" (EC2 User Guide, "Shared Capacity Reservations", recorded
 2026-11-27). So:
@@ -32,6 +33,7 @@ class CapacityShareArgs:
     account_id: pulumi.Input[str]  # the tenant's account: the only principal of the share
     pool: NodePoolConfig
     capacity: pulumi.Output[Mapping[str, Any]]  # the region's export for the pool's SKU and AZ
+    capacity_role_arn: pulumi.Input[str]  # the role in our capacity account that the carve acts as
     tags: Mapping[str, str]
 
 
@@ -54,6 +56,7 @@ class CapacityShare(pulumi.ComponentResource):
                 instance_count=args.pool.nodes,
                 region=args.region,
                 tags=args.tags,
+                role_arn=args.capacity_role_arn,
                 opts=child,
             )
             self.reservation_id = carve.reservation_id

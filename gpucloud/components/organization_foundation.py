@@ -1,9 +1,10 @@
-"""OrganizationFoundation: the tenant OU, its guardrails (SCPs), centralized root access, and the organization's
-audit trail.
+"""OrganizationFoundation: the organization itself, run in our management account, and nothing else of ours there.
 
-Runs in our management account. The organization trail writes every member account's API calls into an
-audit bucket of ours, encrypted with our key; the bucket and key policies admit CloudTrail only for this
-very trail (``aws:SourceArn``), as AWS's CloudTrail bucket-policy guidance shows.
+In the management account: the tenant and quarantine OUs and their guardrails (SCPs), centralized root access, the
+trusted access and delegated administrators of the audit services. Through explicit providers, in our own accounts
+(``CoreAccounts``, one duty each): the organization trail's bucket and key in the log-archive account
+(``LogArchive``), and the organization trail and AWS Config in the security account (``SecurityTooling``). The
+capacity account is the region stacks' (README: "Accounts and duties").
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from gpucloud import tags as t
-from gpucloud.components.encryption_key import EncryptionKey, EncryptionKeyArgs
-from gpucloud.components.policy_documents import Statement
-from gpucloud.components.region_foundation import AUDIT_RETENTION_DAYS
-from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
+from gpucloud.components.core_accounts import CoreAccounts, CoreAccountsArgs
+from gpucloud.components.log_archive import LogArchive, LogArchiveArgs
+from gpucloud.components.security_tooling import SecurityTooling, SecurityToolingArgs
 from gpucloud.config import OrgConfig
 from gpucloud.organization.guardrails import (
     OU_GUARDRAILS,
@@ -28,9 +27,7 @@ from gpucloud.organization.guardrails import (
     quarantine_policy,
     service_control_policies,
 )
-
-CLOUDTRAIL = "cloudtrail.amazonaws.com"
-TRAIL_NAME = "gpucloud-organization"
+from gpucloud.organization.landing_zone import CAPACITY, LOG_ARCHIVE, SECURITY, load_landing_zone
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,94 +36,13 @@ class OrganizationFoundationArgs:
     tags: Mapping[str, str]
 
 
-def trail_arn(region: str, account: str) -> str:
-    return f"arn:aws:cloudtrail:{region}:{account}:trail/{TRAIL_NAME}"
-
-
-def _trail_bucket_statements(
-    bucket_arn: pulumi.Output[str], account: pulumi.Output[str], cfg: OrgConfig
-) -> list[pulumi.Input[Statement]]:
-    """CloudTrail's documented bucket policy for an organization trail, bound to this trail by aws:SourceArn."""
-    return [
-        pulumi.Output.all(bucket_arn, account).apply(
-            lambda v: {
-                "Sid": "CloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL},
-                "Action": "s3:GetBucketAcl",
-                "Resource": v[0],
-                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn(cfg.region, v[1])}},
-            }
-        ),
-        pulumi.Output.all(bucket_arn, account).apply(
-            lambda v: {
-                "Sid": "CloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL},
-                "Action": "s3:PutObject",
-                "Resource": [f"{v[0]}/AWSLogs/{v[1]}/*", f"{v[0]}/AWSLogs/{cfg.organization_id}/*"],
-                "Condition": {
-                    "StringEquals": {
-                        "s3:x-amz-acl": "bucket-owner-full-control",
-                        "aws:SourceArn": trail_arn(cfg.region, v[1]),
-                    }
-                },
-            }
-        ),
-    ]
-
-
 class OrganizationFoundation(pulumi.ComponentResource):
     def __init__(self, name: str, args: OrganizationFoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:org:OrganizationFoundation", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        # CloudTrail's documented key policy (CloudTrail User Guide, "Configure AWS KMS key policies for
-        # CloudTrail", recorded 2026-11-27): encrypt for this trail only; DescribeKey takes no encryption context.
-        trail_uses_key = account.apply(
-            lambda acct: {
-                "Sid": "CloudTrailEncryptsThisTrail",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL},
-                "Action": "kms:GenerateDataKey*",
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {"aws:SourceArn": trail_arn(cfg.region, acct)},
-                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{acct}:trail/*"},
-                },
-            }
-        )
-        trail_describes_key = account.apply(
-            lambda acct: {
-                "Sid": "CloudTrailDescribesKey",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL},
-                "Action": "kms:DescribeKey",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn(cfg.region, acct)}},
-            }
-        )
-        key = EncryptionKey(
-            f"{name}-audit",
-            EncryptionKeyArgs(
-                description="gpucloud organization audit trail",
-                alias="gpucloud/organization/audit",
-                tags=t.with_role(args.tags, "security"),
-                extra_statements=(trail_uses_key, trail_describes_key),
-            ),
-            opts=child,
-        )
-        audit = SecureBucket(
-            f"{name}-audit",
-            SecureBucketArgs(
-                kms_key_arn=key.arn,
-                tags=t.with_role(args.tags, "audit"),
-                extra_statements=lambda arn: _trail_bucket_statements(arn, account, cfg),
-                object_expiry_days=AUDIT_RETENTION_DAYS,
-            ),
-            opts=child,
-        )
+        management = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        core = CoreAccounts(f"{name}-core", CoreAccountsArgs(config=cfg, tags=args.tags), opts=child)
         ou = aws.organizations.OrganizationalUnit(
             f"{name}-tenants", name="gpucloud-tenants", parent_id=cfg.root_id, tags=dict(args.tags), opts=child
         )
@@ -169,18 +85,24 @@ class OrganizationFoundation(pulumi.ComponentResource):
             f"{name}-{QUARANTINE_NAME}-on-quarantine", policy_id=shut.id, target_id=quarantine.id, opts=child
         )
         self._shut_root_users(name)
-        aws.cloudtrail.Trail(
-            f"{name}-trail",
-            name=TRAIL_NAME,
-            s3_bucket_name=audit.bucket,
-            kms_key_id=key.arn,
-            is_organization_trail=True,
-            is_multi_region_trail=True,
-            include_global_service_events=True,
-            enable_log_file_validation=True,
-            tags=dict(args.tags),
-            # CloudTrail checks the bucket policy when the trail is created.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[audit]),
+        trail_delegation, config_delegations = self._delegate_audit(name, core.ids[SECURITY])
+        archive = LogArchive(
+            f"{name}-log-archive",
+            LogArchiveArgs(config=cfg, management_account_id=management, tags=args.tags),
+            opts=pulumi.ResourceOptions(parent=self, providers=[core.providers[LOG_ARCHIVE]]),
+        )
+        SecurityTooling(
+            f"{name}-security",
+            SecurityToolingArgs(
+                trail_bucket=archive.bucket,
+                trail_bucket_arn=archive.bucket_arn,
+                trail_key_arn=archive.key_arn,
+                trail_delegation=trail_delegation,
+                config_delegations=config_delegations,
+                tags=args.tags,
+            ),
+            provider=core.providers[SECURITY],
+            opts=child,
         )
         self.exports: dict[str, pulumi.Input[object]] = {
             "organizationId": cfg.organization_id,
@@ -191,9 +113,45 @@ class OrganizationFoundation(pulumi.ComponentResource):
             "guardrailPolicyIds": pulumi.Output.all(**policy_ids),
             "quarantineOuId": quarantine.id,
             "quarantinePolicyId": shut.id,
-            "auditBucketArn": audit.arn,
+            "auditBucketArn": archive.bucket_arn,
+            "coreOuId": core.ou_id,
+            "logArchiveAccountId": core.ids[LOG_ARCHIVE],
+            "securityAccountId": core.ids[SECURITY],
+            "capacityAccountId": core.ids[CAPACITY],
+            "capacityRoleArn": core.role_arns[CAPACITY],
+            "auditRetentionDays": cfg.audit_retention_days,
+            "logArchiveRoleArn": core.role_arns[LOG_ARCHIVE],
         }
         self.register_outputs(self.exports)
+
+    def _delegate_audit(
+        self, name: str, security_account: pulumi.Input[str]
+    ) -> tuple[pulumi.Resource, list[pulumi.Resource]]:
+        """Trusted access for CloudTrail and AWS Config, and the security account as their delegated administrator
+        (data/landing_zone.yaml names each page): the organization trail and Config's rules are run from there."""
+        zone = load_landing_zone()
+        access = [
+            aws.organizations.AwsServiceAccess(
+                f"{name}-trusted-{service.split('.')[0]}",
+                service_principal=service,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for service in zone.trusted_services
+        ]
+        after_access = pulumi.ResourceOptions(parent=self, depends_on=access)
+        trail = aws.cloudtrail.OrganizationDelegatedAdminAccount(
+            f"{name}-cloudtrail-admin", account_id=security_account, opts=after_access
+        )
+        config = [
+            aws.organizations.DelegatedAdministrator(
+                f"{name}-admin-{service.split('.')[0]}",
+                account_id=security_account,
+                service_principal=service,
+                opts=after_access,
+            )
+            for service in zone.config_delegated_services
+        ]
+        return trail, list(config)
 
     def _shut_root_users(self, name: str) -> None:
         """Centralized root access (IAM User Guide, "Centrally manage root access for member accounts"): member

@@ -1,4 +1,7 @@
-"""RegionFoundation: the shared base of one AWS region that every tenant stack there builds on."""
+"""RegionFoundation: the shared base of one AWS region that every tenant stack there builds on.
+
+Nothing of it is in the management account: the audit (flow-log) bucket and its key are in our log-archive
+account, the package mirror and the GPU capacity in our capacity account, each through an explicit provider."""
 
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ from gpucloud.components.gpu_capacity import GpuCapacity, GpuCapacityArgs
 from gpucloud.components.policy_documents import Statement
 from gpucloud.components.secure_bucket import SecureBucket, SecureBucketArgs
 from gpucloud.config import RegionConfig
+from gpucloud.organization.landing_zone import load_landing_zone
 
 LOG_DELIVERY = "delivery.logs.amazonaws.com"
-AUDIT_RETENTION_DAYS = 400  # a little over a year of flow logs, for incident look-backs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +27,11 @@ class RegionFoundationArgs:
     config: RegionConfig
     organization_id: pulumi.Input[str]  # the package mirror is readable by principals of this organization
     log_accounts: Mapping[str, pulumi.Input[str]]  # tenant -> its account id: each may deliver its own flow logs
+    log_archive_provider: aws.Provider  # our log-archive account: the audit bucket and its key
+    capacity_provider: aws.Provider  # our capacity account: the mirror, the reservations and Capacity Blocks
+    capacity_account_id: pulumi.Input[str]
+    capacity_role_arn: pulumi.Input[str]  # what tenant stacks assume to carve and share
+    audit_retention_days: pulumi.Input[int]  # the org's: flow logs are locked (Object Lock) and kept this long
     tags: Mapping[str, str]
 
 
@@ -105,7 +113,8 @@ class RegionFoundation(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegionFoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:region:RegionFoundation", name, None, opts)
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self)
+        in_log_archive = pulumi.ResourceOptions(parent=self, providers=[args.log_archive_provider])
+        in_capacity = pulumi.ResourceOptions(parent=self, providers=[args.capacity_provider])
         # The delivery service encrypts flow logs with the audit key for the region's tenant accounts only.
         log_delivery_uses_key = _accounts(args.log_accounts).apply(
             lambda accounts: {
@@ -144,7 +153,7 @@ class RegionFoundation(pulumi.ComponentResource):
                 tags=t.with_role(args.tags, "security"),
                 extra_statements=(log_delivery_uses_key,) if args.log_accounts else (),
             ),
-            opts=child,
+            opts=in_log_archive,
         )
         mirror_key = EncryptionKey(
             f"{name}-mirror",
@@ -154,7 +163,7 @@ class RegionFoundation(pulumi.ComponentResource):
                 tags=t.with_role(args.tags, "package-mirror"),
                 extra_statements=(org_decrypts_mirror,),
             ),
-            opts=child,
+            opts=in_capacity,
         )
         audit = SecureBucket(
             f"{name}-audit",
@@ -162,9 +171,10 @@ class RegionFoundation(pulumi.ComponentResource):
                 kms_key_arn=key.arn,
                 tags=t.with_role(args.tags, "audit"),
                 extra_statements=lambda arn: _flow_log_delivery(arn, cfg.region, args.log_accounts),
-                object_expiry_days=AUDIT_RETENTION_DAYS,
+                object_expiry_days=args.audit_retention_days,
+                object_lock=(load_landing_zone().object_lock_mode, args.audit_retention_days),
             ),
-            opts=child,
+            opts=in_log_archive,
         )
         mirror = SecureBucket(
             f"{name}-mirror",
@@ -173,9 +183,9 @@ class RegionFoundation(pulumi.ComponentResource):
                 tags=t.with_role(args.tags, "package-mirror"),
                 extra_statements=lambda arn: [_organization_reads(arn, args.organization_id)],
             ),
-            opts=child,
+            opts=in_capacity,
         )
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        account = args.capacity_account_id
         capacity: dict[str, pulumi.Output[dict[str, object]]] = {}
         for entry in cfg.capacity:
             suffix = f"{entry.gpu_type.replace('.', '-')}-{entry.az_id}"
@@ -187,7 +197,7 @@ class RegionFoundation(pulumi.ComponentResource):
                     region=cfg.region,
                     tags=t.with_role(args.tags, "gpu-capacity", **{t.GPU_TYPE: entry.gpu_type}),
                 ),
-                opts=child,
+                opts=in_capacity,
             )
             capacity[entry.key] = block.export(entry)
 
@@ -202,6 +212,8 @@ class RegionFoundation(pulumi.ComponentResource):
             "tenantSupernet": str(cfg.tenant_supernet),
             "tenantCidrPrefix": cfg.tenant_cidr_prefix,
             "capacity": pulumi.Output.all(**capacity),
+            "capacityAccountId": args.capacity_account_id,
+            "capacityRoleArn": args.capacity_role_arn,
             "amis": {sku: image.as_json() for sku, image in cfg.amis.items()},
         }
         self.register_outputs(self.exports)

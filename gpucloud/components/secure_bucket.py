@@ -36,7 +36,10 @@ class SecureBucketArgs:
     tags: Mapping[str, str]
     # Builds further bucket-policy statements from the bucket's ARN (e.g. log delivery).
     extra_statements: Callable[[pulumi.Output[str]], Sequence[pulumi.Input[Statement]]] | None = None
-    object_expiry_days: int | None = None  # current objects expire after this many days (audit logs); None: kept
+    object_expiry_days: pulumi.Input[int] | None = None  # current objects expire after this many days; None: kept
+    # S3 Object Lock: every new object version is locked for this many days in this mode (COMPLIANCE: nobody, the
+    # account's root user included, deletes or overwrites it sooner). Set only when the bucket is created.
+    object_lock: tuple[str, pulumi.Input[int]] | None = None
     noncurrent_version_days: int = 30  # an overwritten or deleted object can be recovered this long
     # Keep the bucket (and what is in it) when its stack is destroyed: a versioned bucket that holds objects
     # cannot be deleted (BucketNotEmpty), and data is never deleted as a side effect of a destroy.
@@ -53,6 +56,7 @@ class SecureBucket(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             force_destroy=False,
+            object_lock_enabled=True if args.object_lock else None,
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
@@ -79,12 +83,23 @@ class SecureBucket(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        aws.s3.BucketVersioning(
+        versioning = aws.s3.BucketVersioning(
             f"{name}-versioning",
             bucket=bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=child,
         )
+        if args.object_lock:
+            mode, days = args.object_lock
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-object-lock",
+                bucket=bucket.id,
+                object_lock_enabled="Enabled",
+                rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                    default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(mode=mode, days=days)
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            )
         extra = args.extra_statements(bucket.arn) if args.extra_statements else ()
         aws.s3.BucketPolicy(
             f"{name}-policy",
@@ -112,7 +127,11 @@ class SecureBucket(pulumi.ComponentResource):
                         else None
                     ),
                     noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=args.object_expiry_days or args.noncurrent_version_days
+                        noncurrent_days=(
+                            args.object_expiry_days
+                            if args.object_expiry_days is not None
+                            else args.noncurrent_version_days
+                        )
                     ),
                 )
             ],

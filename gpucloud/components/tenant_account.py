@@ -51,7 +51,7 @@ def account_name(display_name: str) -> str:
     return " ".join(display_name.split())[:ACCOUNT_NAME_MAX]
 
 
-def tenant_provider(
+def account_provider(
     name: str,
     *,
     account_id: pulumi.Input[str],
@@ -122,7 +122,7 @@ class TenantAccount(pulumi.ComponentResource):
         self.access_role_arn = pulumi.Output.all(self.account_id, args.org.access_role_name).apply(
             lambda v: f"arn:aws:iam::{v[0]}:role/{v[1]}"
         )
-        bootstrap = tenant_provider(
+        bootstrap = account_provider(
             f"{name}-access",
             account_id=self.account_id,
             role_arn=self.access_role_arn,
@@ -145,7 +145,7 @@ class TenantAccount(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.deployer_role_arn = deployer.arn
-        self.provider = tenant_provider(
+        self.provider = account_provider(
             f"{name}-provider",
             account_id=self.account_id,
             role_arn=self.deployer_role_arn,

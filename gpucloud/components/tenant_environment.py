@@ -1,7 +1,7 @@
 """TenantEnvironment: one tenant's isolated silo in one region (key, network, storage, identity, nodes).
 
-Everything is built inside the tenant's own AWS account, through ``tenant_provider``, except its capacity
-share, which must live in our account (the stack's default provider), where the capacity is.
+Everything is built inside the tenant's own AWS account, through ``account_provider``, except its capacity
+share, which must live in our capacity account (``capacity_provider``), where the capacity is.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class RegionExports:
     mirror_bucket_arn: pulumi.Input[str]  # our package mirror: drivers and CUDA without internet
     mirror_key_arn: pulumi.Input[str]  # the key that encrypts the package mirror
     capacity: pulumi.Input[Mapping[str, Any]]
+    capacity_role_arn: pulumi.Input[str]  # the access role of our capacity account, which holds the capacity
     amis: pulumi.Input[Mapping[str, Mapping[str, str]]]  # SKU -> {id, rootDevice}
 
 
@@ -43,8 +44,9 @@ class TenantEnvironmentArgs:
     sku: GpuSku
     region: RegionExports
     account_id: pulumi.Input[str]
-    tenant_provider: aws.Provider  # acts in the tenant's account (assumes the organization's access role there)
-    deployer_role_arn: pulumi.Input[str]  # that access role
+    account_provider: aws.Provider  # acts in the tenant's account (assumes our deployer role there)
+    capacity_provider: aws.Provider  # acts in our capacity account: the carve and the RAM share
+    deployer_role_arn: pulumi.Input[str]  # the role account_provider assumes
     tags: Mapping[str, str]
 
 
@@ -61,7 +63,7 @@ class TenantEnvironment(pulumi.ComponentResource):
     def __init__(self, name: str, args: TenantEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucloud:tenant:TenantEnvironment", name, None, opts)
         cfg = args.config
-        child = pulumi.ResourceOptions(parent=self, providers=[args.tenant_provider])
+        child = pulumi.ResourceOptions(parent=self, providers=[args.account_provider])
         key = EncryptionKey(
             f"{name}-key",
             EncryptionKeyArgs(
@@ -122,10 +124,11 @@ class TenantEnvironment(pulumi.ComponentResource):
                 account_id=args.account_id,
                 pool=cfg.node_pool,
                 capacity=capacity,
+                capacity_role_arn=args.region.capacity_role_arn,
                 tags=t.with_role(args.tags, "gpu-capacity", **{t.GPU_TYPE: cfg.node_pool.gpu_type}),
             ),
-            # In our account, where the capacity is: the stack's default provider, not the tenant's.
-            opts=pulumi.ResourceOptions(parent=self),
+            # In our capacity account, where the capacity is: not the tenant's account, not the management account.
+            opts=pulumi.ResourceOptions(parent=self, providers=[args.capacity_provider]),
         )
         self._vcpu_quota(name, args, child)
         image = pulumi.Output.from_input(args.region.amis).apply(lambda pinned: pinned[cfg.node_pool.gpu_type])

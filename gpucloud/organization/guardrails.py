@@ -248,6 +248,34 @@ def service_control_policies(served_regions: tuple[str, ...]) -> dict[str, Docum
     return dict(zip(GUARDRAIL_NAMES, (baseline, regions, protect), strict=True))
 
 
+CORE_NAME = "core-baseline"
+
+
+def core_policy() -> Document:
+    """The SCP of our own accounts' OU (log archive, security, capacity): their root users do nothing (their
+    e-mails are ours too, but a recovered password must still open nothing) and no account leaves the
+    organization. Nothing else: the capacity account buys capacity, the security account runs the trail."""
+    facts = load_guardrails()
+    return _document(
+        {
+            "Sid": "NoRootUser",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"aws:PrincipalArn": facts.root_principal_pattern},
+                "Null": {"aws:AssumedRoot": "true"},
+            },
+        },
+        {
+            "Sid": "NoLeavingTheOrganization",
+            "Effect": "Deny",
+            "Action": "organizations:LeaveOrganization",
+            "Resource": "*",
+        },
+    )
+
+
 QUARANTINE_NAME = "quarantine"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +51,14 @@ def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
+# Every account id this process made up for a new account (the plan shows them marked: AWS gives the real ones).
+MADE_UP_ACCOUNTS: set[str] = set()
+
+
 def _account_id(digest: str) -> str:
-    return str(int(digest[:12], 16) % 10**12).zfill(12)  # a 12-digit account id
+    made_up = str(int(digest[:12], 16) % 10**12).zfill(12)  # a 12-digit account id
+    MADE_UP_ACCOUNTS.add(made_up)
+    return made_up
 
 
 def made_up_account_id(account_stack: str) -> str:
@@ -79,6 +86,8 @@ class RecordedResource:
     dependencies: tuple[str, ...] = ()
     # Left in the cloud when its stack is destroyed (Pulumi's retainOnDelete).
     retain_on_delete: bool = False
+    # `pulumi destroy` refuses it until `pulumi state unprotect` (Pulumi's protect).
+    protect: bool = False
 
 
 def wire_to_plain(value: Any) -> Any:
@@ -175,6 +184,7 @@ class RecordingMonitor(MockMonitor):
                     provider=provider,
                     dependencies=tuple(sorted(waits)),
                     retain_on_delete=bool(request.retainOnDelete),
+                    protect=bool(request.protect),
                 )
             )
         return response
@@ -187,6 +197,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.stack = stack
         self.region = region
         self.stack_outputs = stack_outputs  # fully qualified stack name -> its exports
+        self.provider_accounts: dict[str, str] = {}  # a provider's id -> the one account it may act in
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -197,7 +208,12 @@ class PlanMocks(pulumi.runtime.Mocks):
                 raise LookupError(f"StackReference {name}: no offline plan of that stack")
             return name, {"name": name, "outputs": exports, "secretOutputNames": []}
         if args.typ.startswith("pulumi:providers:"):
-            return f"{args.name}-provider", outputs
+            pid = f"{args.name}-provider"
+            allowed = outputs.get("allowedAccountIds")
+            allowed = json.loads(allowed) if isinstance(allowed, str) and allowed.startswith("[") else allowed
+            if isinstance(allowed, list) and len(allowed) == 1:
+                self.provider_accounts[pid] = str(allowed[0])
+            return pid, outputs
         digest = _digest(self.stack, args.typ, args.name)
         if args.typ == DYNAMIC:  # the carve of a reservation: a new reservation of ours
             rid = f"cr-{digest}"
@@ -258,10 +274,12 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            # Through a provider pinned to one account, the caller is in that account (as AWS would answer).
+            account = self.provider_accounts.get(str(args.provider or "").rsplit("::", 1)[-1], MOCK_ACCOUNT)
             return {
-                "accountId": MOCK_ACCOUNT,
-                "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/plan",
-                "id": MOCK_ACCOUNT,
+                "accountId": account,
+                "arn": f"arn:aws:iam::{account}:user/plan",
+                "id": account,
                 "userId": "PLAN",
             }, []
         if args.token == "aws:index/getAvailabilityZone:getAvailabilityZone":

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from gpucloud.config import AccountConfig
-from gpucloud.plan.mocks import made_up_account_id
+from gpucloud.plan.mocks import MADE_UP_ACCOUNTS, made_up_account_id
 from gpucloud.plan.offline import Plan
 from gpucloud.policy import Violation
 
@@ -24,7 +24,8 @@ def render_plan(console: Console, plan: Plan) -> None:
     account_stack = getattr(plan.config, "account_stack", None) or (
         plan.config.stack if isinstance(plan.config, AccountConfig) else None
     )
-    made_up = made_up_account_id(account_stack) if account_stack else None
+    made_up = {made_up_account_id(account_stack)} if account_stack else set()
+    made_up |= MADE_UP_ACCOUNTS  # new accounts of this plan and of the stacks it reads (the org's own accounts)
     split = len(accounts) > 1  # some resources go into another account: say where each one lands
     for res in plan.resources:
         parent = nodes.get(res.parent, tree)
@@ -35,14 +36,22 @@ def render_plan(console: Console, plan: Plan) -> None:
             else f"[green]+[/green] [cyan]{res.type}[/cyan] [bold]{res.name}[/bold]"
         )
         if split and res.custom and not res.type.startswith("pulumi:providers:"):
-            where = "our account" if res.provider is None else f"account {accounts.get(res.provider, 'unknown')}"
-            if res.provider is not None and accounts.get(res.provider) == made_up:
+            where = (
+                f"account {accounts.get(res.provider, 'unknown')}"
+                if res.provider is not None
+                else "our capacity account, as its role"
+                if res.type.startswith("pulumi-python:dynamic:")
+                else "the management account"
+            )
+            if res.provider is not None and accounts.get(res.provider) in made_up:
                 where += "*"
             label += f" [magenta](in {where})[/magenta]"
         nodes[res.urn] = parent.add(label)
     console.print(tree)
-    if made_up is not None and made_up in accounts.values():
-        console.print(f"* {made_up}: an id made up offline; AWS gives the new account its id at `pulumi up`")
+    shown = sorted(made_up & set(accounts.values()))
+    if shown:
+        what = "an id" if len(shown) == 1 else "ids"
+        console.print(f"* {', '.join(shown)}: {what} made up offline; AWS gives a new account its id at `pulumi up`")
     render_summary(console, plan)
 
 

@@ -26,6 +26,7 @@ TENANT_MADE_ROLE = "arn:aws:iam::123456789012:role/made-by-the-tenant"
 # ... and one a tenant made under the name AWS gives the access role (in an adopted account, someone makes it by hand).
 TENANT_MADE_ACCESS_ROLE = "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"
 QUARANTINE_OU_NAME = "gpucloud-quarantine"
+TENANT_OU_NAMES = ("gpucloud-tenants", QUARANTINE_OU_NAME)  # where tenant accounts live
 # What a quarantined account's own principals may no longer do: anything at all (a sample of the everyday).
 EVERYDAY = ("ec2:RunInstances", "s3:GetObject", "iam:CreateUser", "sts:AssumeRole", "ssm:StartSession")
 ROOT_USER = "arn:aws:iam::123456789012:root"
@@ -132,15 +133,16 @@ def _quarantine_shut(stack: Stack) -> Iterator[Finding]:
 
 
 def _guardrails_hold(stack: Stack) -> Iterator[Finding]:
-    """On every OU with guardrails (with the SCPs each account there carries): no role the tenant made (under any
-    name, the access role's included) nor the root user may do what a tenant must not, and the root user may do
-    nothing at all."""
+    """On every OU with guardrails the root user may do nothing at all; on the OUs tenant accounts live in (with the
+    SCPs each account there carries), no role the tenant made (under any name, the access role's included) nor the
+    root user may do what a tenant must not."""
     for ou, attached in _governing(stack).values():
         known = _known_documents(attached) if attached else None
         if known is None:
             continue
         context = _context(stack)
-        for principal in (TENANT_MADE_ROLE, TENANT_MADE_ACCESS_ROLE, ROOT_USER):
+        tenants_live_here = ou.inputs.get("name") in TENANT_OU_NAMES  # our core OU: the root user part only
+        for principal in (TENANT_MADE_ROLE, TENANT_MADE_ACCESS_ROLE, ROOT_USER) if tenants_live_here else ():
             for request in _requests(principal, context):
                 if not denying_statements(known, request):
                     who = "the root user" if principal == ROOT_USER else "a role the tenant made"
@@ -183,3 +185,22 @@ def _exemption_by_path(stack: Stack) -> Iterator[Finding]:
                         scp.urn,
                         (f"{sid} exempts {pattern}: a tenant can make a role that matches it; exempt {allowed} only"),
                     )
+
+
+# What may live in the management account (the stacks' default provider): the organization and its settings.
+ORGANIZATION_TYPES = (
+    "aws:organizations/",
+    "aws:iam/organizationsFeatures:OrganizationsFeatures",
+    "aws:cloudtrail/organizationDelegatedAdminAccount:OrganizationDelegatedAdminAccount",
+)
+NOT_IN_ANY_ACCOUNT = ("pulumi:", "random:", "pulumi-python:dynamic:")  # providers, stack references, values, carves
+
+
+def _nothing_of_ours_in_management(stack: Stack) -> Iterator[Finding]:
+    """Every stack runs with management-account credentials; what it makes through the default provider lands
+    there, where no SCP binds anyone (AWS: keep every resource in another account). Only the organization's own."""
+    for res in stack.resources:
+        if not res.custom or res.provider or res.type.startswith(NOT_IN_ANY_ACCOUNT):
+            continue
+        if not res.type.startswith(ORGANIZATION_TYPES):
+            yield res.urn, f"{res.type} would land in the management account; build it through an account's provider"

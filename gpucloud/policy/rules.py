@@ -25,7 +25,13 @@ from gpucloud.policy.network import (
     _no_world_ingress,
     _security_group_scope,
 )
-from gpucloud.policy.organization import _exemption_by_path, _guardrails_hold, _quarantine_shut, _scp_limits
+from gpucloud.policy.organization import (
+    _exemption_by_path,
+    _guardrails_hold,
+    _nothing_of_ours_in_management,
+    _quarantine_shut,
+    _scp_limits,
+)
 from gpucloud.policy.storage import (
     _blocks_public,
     _bucket_rule,
@@ -184,6 +190,11 @@ RULES: tuple[Rule, ...] = (
         "guardrails-hold",
         "The SCPs on the tenant OU deny the root user everything, and deny every principal what a tenant must not do.",
         _guardrails_hold,
+    ),
+    Rule(
+        "management-account-bare",
+        "Nothing but the organization's own resources in the management account (the default provider).",
+        _nothing_of_ours_in_management,
     ),
     Rule(
         "scp-exempts-our-path",

@@ -127,19 +127,22 @@ def _no_foreign_data(stack: Stack) -> Iterator[Finding]:
                     yield res.urn, f"{data_actions[0]} on every key or bucket, another tenant's included"
 
 
-# What a tenant stack (and an account stack) creates in our account, through the default provider: the capacity
-# share (with the carve behind it) and the account itself with its guardrail attachments. Everything else
-# lands in the tenant's account.
-IN_OUR_ACCOUNT = frozenset(
+# What a tenant stack (and an account stack) creates outside the tenant's account. In the management account,
+# through the default provider: the account itself and its guardrail attachments (Organizations calls). In our
+# capacity account, through the capacity provider (the region's capacityAccountId): the capacity share, and the
+# carve behind it (a dynamic resource: it assumes the capacity account's role itself). Everything else lands in
+# the tenant's account.
+IN_MANAGEMENT_ACCOUNT = frozenset(
+    {"aws:organizations/account:Account", "aws:organizations/policyAttachment:PolicyAttachment"}
+)
+IN_CAPACITY_ACCOUNT = frozenset(
     {
         "aws:ram/resourceShare:ResourceShare",
         "aws:ram/resourceAssociation:ResourceAssociation",
         "aws:ram/principalAssociation:PrincipalAssociation",
-        "pulumi-python:dynamic:Resource",
-        "aws:organizations/account:Account",
-        "aws:organizations/policyAttachment:PolicyAttachment",
     }
 )
+DYNAMIC = "pulumi-python:dynamic:Resource"
 
 
 def provider_account(provider: RecordedResource) -> str | None:
@@ -165,14 +168,29 @@ def _through_tenant_provider(stack: Stack) -> Iterator[Finding]:
         if not res.custom or res.type.startswith((PROVIDER_PREFIX, "pulumi:pulumi:", *ACCOUNTLESS_PROVIDERS)):
             continue
         provider = providers.get(res.provider) if res.provider else None
-        if res.type in IN_OUR_ACCOUNT:
+        capacity = str(stack.region_exports.get("capacityAccountId") or "")
+        if res.type in IN_MANAGEMENT_ACCOUNT:
             if provider is not None:
-                yield res.urn, f"{res.type} belongs in our account, but goes through provider {res.provider}"
+                yield res.urn, f"{res.type} is an Organizations call, but goes through provider {res.provider}"
+            continue
+        if res.type == DYNAMIC:
+            role = str(res.inputs.get("role_arn") or "")
+            if capacity and not role.startswith(f"arn:aws:iam::{capacity}:role/"):
+                yield (
+                    res.urn,
+                    f"the carve acts as {role or 'the stack credentials'}, not in our capacity account {capacity}",
+                )
             continue
         if provider is None:
-            yield res.urn, "created in our account (default provider), not in the tenant's account"
-        elif provider_account(provider) is None:
+            yield res.urn, "created in the management account (default provider), not in the tenant's account"
+            continue
+        pinned = provider_account(provider)
+        if pinned is None:
             yield res.urn, f"provider {provider.urn} does not pin the one account it may act in (allowedAccountIds)"
+        elif res.type in IN_CAPACITY_ACCOUNT and capacity and pinned != capacity:
+            yield res.urn, f"{res.type} belongs in our capacity account {capacity}, but acts in account {pinned}"
+        elif res.type not in IN_CAPACITY_ACCOUNT and capacity and pinned == capacity:
+            yield res.urn, f"{res.type} is the tenant's, but acts in our capacity account {capacity}"
 
 
 def _shares_stay_with_one_account(stack: Stack) -> Iterator[Finding]:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_STACKS, edit_stack
+from conftest import ROOT, SAMPLE_STACKS, edit_stack
 
 from gpucloud.cli import main
 from gpucloud.plan.mocks import made_up_account_id
@@ -46,8 +46,18 @@ def test_plan_json_of_every_sample_stack(repo_root: Path, stack: str) -> None:
         assert waits <= urns and res["dependencies"] == sorted(res["dependencies"])
         assert res["type"] != "pulumi:pulumi:Stack"
     if stack.startswith(("account-", "tenant-")):  # built in the tenant's own account, through its providers
-        assert len(providers) == (2 if stack.startswith("account-") else 1)  # the account: access role, deployer
-        assert len({r["account"] for r in doc["resources"]} - {None, "ours"}) == 1
+        # the account: its access role and our deployer; a tenant: its account and our capacity account
+        assert len(providers) == 2
+        landing = {r["account"] for r in doc["resources"]} - {None, "ours"}
+        assert len(landing) == (1 if stack.startswith("account-") else 2)
+
+
+def sample_account(duty: str) -> str:
+    """The id the offline plan makes up for our own account of ``duty`` (the org stack creates it)."""
+    from gpucloud.plan.offline import Planner
+    from gpucloud.repo import Repository
+
+    return str(Planner(Repository(ROOT)).plan("org").exports[f"{duty}AccountId"])
 
 
 def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env: dict[str, str]) -> None:
@@ -55,10 +65,14 @@ def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env:
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "tenant-acme-us-east-1-nodes-0" in text and "aws:ec2/launchTemplate:LaunchTemplate" in text
-    assert "tenant-acme-us-east-1-capacity-share (in our account)" in text  # where each resource lands
+    assert "tenant-acme-us-east-1-capacity-carve (in our capacity account, as its role)" in text  # where it lands
+    capacity = sample_account("capacity")
+    assert f"tenant-acme-us-east-1-capacity-share (in account {capacity}*)" in text
     assert "tenant-acme-us-east-1-nodes-0 (in account " in text
     made_up = made_up_account_id("account-acme")  # acme's account is a new one: its id is known at `pulumi up`
-    assert f"(in account {made_up}*)" in text and f"* {made_up}: an id made up offline" in text
+    footnote = next(line for line in text.splitlines() if line.startswith("* "))
+    assert f"(in account {made_up}*)" in text and made_up in footnote and "made up offline" in footnote
+    assert "AWS gives a new account its id at `pulumi up`" in text
     assert "GPUs: 16" in text
     assert "indicative: $112.3559/hour, $82,019.75/month" in text and "catalog 2026-11-26" in text
     assert "policy: no violations" in text

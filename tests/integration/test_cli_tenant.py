@@ -276,8 +276,13 @@ def test_policy_check_exits_1_on_a_violation(
     status = main(["--root", str(repo_copy), "policy", "check", "tenant-acme-us-east-1", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert status == 1
-    # the peering is untagged, joins two networks, and is created in our account instead of the tenant's
-    assert {v["rule"] for v in doc["violations"]} == {"tenant-isolation", "tenant-tag", "tenant-account-provider"}
+    # the peering is untagged, joins two networks, and is created in the management account instead of the tenant's
+    assert {v["rule"] for v in doc["violations"]} == {
+        "tenant-isolation",
+        "tenant-tag",
+        "tenant-account-provider",
+        "management-account-bare",
+    }
 
 
 def test_validate_checks_accounts_blocks_and_served_regions(repo_copy: Path) -> None:

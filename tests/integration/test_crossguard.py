@@ -148,7 +148,7 @@ def test_the_pack_sees_a_tenant_resource_made_in_our_account(
     vpc = next(r for r in resources if r.type == "aws:ec2/vpc:Vpc")
     vpc.provider.CopyFrom(_provider(TENANT, None))  # as if the program forgot the tenant's provider
     found = {(d.policyName, d.urn) for d in analyze(pack, resources)}
-    assert found == {("tenant-account-provider", vpc.urn)}
+    assert found == {("tenant-account-provider", vpc.urn), ("management-account-bare", vpc.urn)}
 
 
 def test_the_pack_sees_a_file_system_that_does_not_wait_for_its_rules(

@@ -102,7 +102,7 @@ class FakeEc2:
 @pytest.fixture
 def ec2(monkeypatch: pytest.MonkeyPatch) -> FakeEc2:
     fake = FakeEc2()
-    monkeypatch.setattr(carve, "ec2_client", lambda region: fake)
+    monkeypatch.setattr(carve, "ec2_client", lambda region, role_arn=None: fake)
     return fake
 
 

@@ -127,16 +127,22 @@ def test_the_carve_and_placement_group_are_shared_with_the_tenants_account_alone
 def test_everything_but_the_share_lands_in_the_tenants_account(sample_plans: dict[str, Plan]) -> None:
     plan = sample_plans[TENANT]
     account = sample_plans["account-acme"].exports["accountId"]
-    landing = {r["type"]: r["account"] for r in plan.as_json()["resources"] if r["account"] is not None}
-    ours = {type_ for type_, acct in landing.items() if acct == "ours"}
-    assert ours == {
-        "pulumi:providers:aws",
-        "pulumi-python:dynamic:Resource",
+    capacity = sample_plans["org"].exports["capacityAccountId"]  # our capacity account, the org stack's
+    landing: dict[str, set[str]] = {}
+    for r in plan.as_json()["resources"]:
+        if r["account"] is not None:
+            landing.setdefault(r["account"], set()).add(r["type"])
+    assert landing[capacity] == {
         "aws:ram/resourceShare:ResourceShare",
         "aws:ram/resourceAssociation:ResourceAssociation",
         "aws:ram/principalAssociation:PrincipalAssociation",
     }
-    assert {acct for type_, acct in landing.items() if type_ not in ours} == {account}
+    # Through the default provider (the management account): nothing but providers and the carve, which acts as
+    # the capacity account's role itself.
+    assert landing["ours"] == {"pulumi:providers:aws", "pulumi-python:dynamic:Resource"}
+    assert set(landing) == {"ours", account, capacity}
+    (carve,) = of_type(plan, "dynamic:Resource")
+    assert carve.inputs["role_arn"] == sample_plans["org"].exports["capacityRoleArn"]
 
 
 BLOCK = "cr-0123456789abcdef0"
@@ -266,7 +272,9 @@ def test_an_adopted_account_gets_the_guardrails_attached_directly(repo_copy: Pat
     assert not of_type(plan, "organizations/account:Account")
     attached = of_type(plan, "organizations/policyAttachment:PolicyAttachment")
     scps = {
-        r.id for r in of_type(planner.plan("org"), "organizations/policy:Policy") if r.name != "org-quarantine"
+        r.id
+        for r in of_type(planner.plan("org"), "organizations/policy:Policy")
+        if r.inputs["name"].startswith("gpucloud-tenant-")
     }  # the guardrails (tenant-protect once our deployer role is there); the quarantine SCP only when leaving
     assert {a.inputs["policyId"] for a in attached} == scps and len(scps) == 3
     assert {a.inputs["targetId"] for a in attached} == {"210987654321"}
@@ -277,10 +285,11 @@ def test_the_org_stack_guards_the_tenant_ou(sample_plans: dict[str, Plan]) -> No
     from gpucloud.organization.guardrails import load_guardrails
 
     org = sample_plans["org"]
-    ou, quarantine = sorted(of_type(org, "OrganizationalUnit"), key=lambda r: r.inputs["name"] != "gpucloud-tenants")
+    ous = {r.inputs["name"]: r for r in of_type(org, "OrganizationalUnit")}
+    ou, quarantine, core = ous["gpucloud-tenants"], ous["gpucloud-quarantine"], ous["gpucloud-core"]
     scps = of_type(org, "organizations/policy:Policy")
     facts = load_guardrails()
-    assert len(scps) <= facts.scp_max_per_target - 1  # FullAWSAccess takes one place
+    assert len(scps) == 5  # tenant-baseline, -regions, -protect; quarantine; core-baseline
     sids = set()
     for scp in scps:
         assert len(scp.inputs["content"]) <= facts.scp_max_characters, scp.urn
@@ -295,8 +304,11 @@ def test_the_org_stack_guards_the_tenant_ou(sample_plans: dict[str, Plan]) -> No
         "ProtectFlowLogs",
         "ProtectAuditTrail",
     } <= sids
-    attachments = of_type(org, "PolicyAttachment")
-    assert {a.inputs["targetId"] for a in attachments} == {ou.id, quarantine.id}
+    attachments = of_type(org, "organizations/policyAttachment:PolicyAttachment")
+    assert {a.inputs["targetId"] for a in attachments} == {ou.id, quarantine.id, core.id}
+    for target in (ou, quarantine, core):  # FullAWSAccess takes one of AWS's five places on each
+        on_it = [a for a in attachments if a.inputs["targetId"] == target.id]
+        assert len(on_it) <= facts.scp_max_per_target - 1, target.inputs["name"]
     (trail,) = of_type(org, "cloudtrail/trail:Trail")
     assert trail.inputs["isOrganizationTrail"] is True and trail.inputs["enableLogFileValidation"] is True
 
@@ -470,7 +482,7 @@ def test_the_account_stack_makes_our_deployer_then_protects_the_account(sample_p
 def test_a_tenant_stack_acts_through_the_deployer_role(sample_plans: dict[str, Plan]) -> None:
     deployer = sample_plans["account-acme"].exports["deployerRoleArn"]
     tenant = sample_plans[TENANT]
-    (provider,) = [r for r in tenant.resources if r.type == "pulumi:providers:aws"]
+    (provider,) = [r for r in tenant.resources if r.type == "pulumi:providers:aws" and r.name.endswith("-account")]
     (assumed,) = json.loads(provider.inputs["assumeRoles"])
     assert assumed["roleArn"] == deployer
 

@@ -35,8 +35,8 @@ def guardrails(sample_plans: dict[str, Plan]) -> list[dict[str, Any]]:
 def attached_to(org: Plan, ou_name: str) -> list[dict[str, Any]]:
     """The SCP documents the org plan attaches to the OU named ``ou_name``."""
     (ou,) = [r for r in org.resources if r.type.endswith("OrganizationalUnit") and r.inputs["name"] == ou_name]
-    on_it = {a.inputs["policyId"] for a in org.resources if a.type.endswith("PolicyAttachment")
-             and a.inputs["targetId"] == ou.id}  # fmt: skip
+    attachments = [a for a in org.resources if a.type == "aws:organizations/policyAttachment:PolicyAttachment"]
+    on_it = {a.inputs["policyId"] for a in attachments if a.inputs["targetId"] == ou.id}
     return [json.loads(r.inputs["content"]) for r in org.resources if r.id in on_it]
 
 
@@ -136,9 +136,9 @@ def test_no_role_but_one_on_our_path_creates_a_role_on_our_path(guardrails: list
 
 def test_the_org_stack_turns_on_centralized_root_access(sample_plans: dict[str, Plan]) -> None:
     org = sample_plans["org"]
-    (access,) = [r for r in org.resources if r.type == "aws:organizations/awsServiceAccess:AwsServiceAccess"]
+    (access,) = [r for r in org.resources if r.type == "aws:organizations/awsServiceAccess:AwsServiceAccess"
+                 and r.inputs["servicePrincipal"] == "iam.amazonaws.com"]  # fmt: skip
     (features,) = [r for r in org.resources if r.type == "aws:iam/organizationsFeatures:OrganizationsFeatures"]
-    assert access.inputs["servicePrincipal"] == "iam.amazonaws.com"
     assert sorted(features.inputs["enabledFeatures"]) == ["RootCredentialsManagement", "RootSessions"]
     assert access.urn in features.dependencies  # IAM's trusted access first, as AWS requires
 

@@ -325,6 +325,10 @@ PROVIDER = RecordedResource(
     inputs={"allowedAccountIds": '["210987654321"]'},
 )
 LOOSE_PROVIDER = replace(PROVIDER, urn=urn("pulumi:providers:aws", "loose"), inputs={})
+CAPACITY_ACCOUNT = "999988887777"  # our capacity account, as the region exports it
+CAPACITY_PROVIDER = replace(
+    PROVIDER, urn=urn("pulumi:providers:aws", "capacity"), inputs={"allowedAccountIds": f'["{CAPACITY_ACCOUNT}"]'}
+)
 SHARE = res("aws:ram/resourceShare:ResourceShare", {"allowExternalPrincipals": False}, "share")
 EC2_TRUST = doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
 NODE_ROLE = res("aws:iam/role:Role", {"assumeRolePolicy": EC2_TRUST}, "node")
@@ -334,12 +338,20 @@ REGION_CAPACITY = {
             "marketType": "reserved",
             "reservationArn": "arn:aws:ec2:us-east-1:1:capacity-reservation/cr-region",
         }
-    }
+    },
+    "capacityAccountId": CAPACITY_ACCOUNT,
 }
 
 
 def in_tenant(resource: RecordedResource) -> RecordedResource:
     return replace(resource, provider=PROVIDER.urn)
+
+
+def in_capacity(resource: RecordedResource) -> RecordedResource:
+    return replace(resource, provider=CAPACITY_PROVIDER.urn)
+
+
+CARVE = "pulumi-python:dynamic:Resource"
 
 
 def principal(value: str) -> RecordedResource:
@@ -358,8 +370,28 @@ def shared(arn: str, rid: str = "a") -> RecordedResource:
 CASES += [
     (
         "tenant-account-provider",
-        [PROVIDER, res("aws:ec2/vpc:Vpc", {}, "vpc"), in_tenant(SHARE)],
-        [PROVIDER, in_tenant(res("aws:ec2/vpc:Vpc", {}, "vpc")), SHARE],
+        [PROVIDER, CAPACITY_PROVIDER, res("aws:ec2/vpc:Vpc", {}, "vpc"), in_tenant(SHARE)],
+        [PROVIDER, CAPACITY_PROVIDER, in_tenant(res("aws:ec2/vpc:Vpc", {}, "vpc")), in_capacity(SHARE)],
+    ),
+    (
+        "tenant-account-provider",  # the share in the management account (the default provider): not ours to hold
+        [PROVIDER, CAPACITY_PROVIDER, SHARE],
+        [PROVIDER, CAPACITY_PROVIDER, in_capacity(SHARE)],
+    ),
+    (
+        "tenant-account-provider",  # the tenant's VPC in our capacity account
+        [PROVIDER, CAPACITY_PROVIDER, in_capacity(res("aws:ec2/vpc:Vpc", {}, "vpc"))],
+        [PROVIDER, CAPACITY_PROVIDER, in_tenant(res("aws:ec2/vpc:Vpc", {}, "vpc"))],
+    ),
+    (
+        "tenant-account-provider",  # the carve with the stack's own (management) credentials
+        [res(CARVE, {"role_arn": None}, "carve")],
+        [res(CARVE, {"role_arn": f"arn:aws:iam::{CAPACITY_ACCOUNT}:role/OrganizationAccountAccessRole"}, "carve")],
+    ),
+    (
+        "management-account-bare",  # issue 21 (3): the audit bucket, the carves and shares lived there
+        [res("aws:s3/bucket:Bucket", {}, "audit"), SHARE],
+        [PROVIDER, CAPACITY_PROVIDER, in_tenant(res("aws:s3/bucket:Bucket", {}, "audit")), in_capacity(SHARE)],
     ),
     (
         "tenant-account-provider",
