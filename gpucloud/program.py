@@ -99,6 +99,7 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
         "accountId": account.account_id,
         "accessRoleArn": account.access_role_arn,
         "deployerRoleArn": account.deployer_role_arn,
+        "configRoleArn": account.config_role_arn,
         "operatorRoleArn": identity.operator_role_arn,
     }
     if identity.admin_role_arn is not None:
@@ -167,6 +168,8 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
             sku=load_catalog().get(config.node_pool.gpu_type),
             region=RegionExports(
                 audit_bucket_arn=region.require_output("auditBucketArn"),
+                audit_bucket=region.require_output("auditBucket"),
+                audit_key_arn=region.require_output("auditKeyArn"),
                 mirror_bucket_arn=region.require_output("mirrorBucketArn"),
                 mirror_key_arn=region.require_output("mirrorKeyArn"),
                 capacity=region.require_output("capacity"),
@@ -176,6 +179,7 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
             account_id=account_id,
             account_provider=provider,
             capacity_provider=capacity_provider,
+            config_role_arn=account.require_output("configRoleArn"),
             deployer_role_arn=account.require_output("deployerRoleArn"),
             tags=t.tenant_tags(config.tenant, config.region),
         ),

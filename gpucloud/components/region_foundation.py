@@ -20,6 +20,7 @@ from gpucloud.config import RegionConfig
 from gpucloud.organization.landing_zone import load_landing_zone
 
 LOG_DELIVERY = "delivery.logs.amazonaws.com"
+CONFIG = "config.amazonaws.com"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +75,34 @@ def flow_log_delivery_statements(bucket_arn: str, region: str, accounts: Sequenc
         "Resource": bucket_arn,
         "Condition": delivery_sources(region, accounts),
     }
+    return [*writes, check, *config_delivery_statements(bucket_arn, accounts)]
+
+
+def config_delivery_statements(bucket_arn: str, accounts: Sequence[str]) -> list[Statement]:
+    """AWS Config's delivery of each tenant account's configuration history into the audit bucket, as its service
+    principal (the service-linked role cannot write to a bucket): AWS Config Developer Guide, "Permissions for the
+    Amazon S3 Bucket for the AWS Config Delivery Channel" (AWSConfigBucketPermissionsCheck, ...ExistenceCheck,
+    ...Delivery), https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-policy.html , recorded
+    2026-12-07. Each account under its own ``AWSLogs/<account>/Config/`` prefix."""
+    writes: list[Statement] = [
+        {
+            "Sid": f"ConfigDeliveryWrite{account}",
+            "Effect": "Allow",
+            "Principal": {"Service": CONFIG},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account}/Config/*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account, "s3:x-amz-acl": "bucket-owner-full-control"}},
+        }
+        for account in accounts
+    ]
+    check: Statement = {
+        "Sid": "ConfigDeliveryBucketCheck",
+        "Effect": "Allow",
+        "Principal": {"Service": CONFIG},
+        "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+        "Resource": bucket_arn,
+        "Condition": {"StringEquals": {"aws:SourceAccount": list(accounts)}},
+    }
     return [*writes, check]
 
 
@@ -91,8 +120,8 @@ def _flow_log_delivery(
     statements = pulumi.Output.all(bucket_arn, _accounts(log_accounts)).apply(
         lambda v: flow_log_delivery_statements(v[0], region, v[1])
     )
-    # One write statement per account and the ACL check (tenants never share an account).
-    return [statements[i] for i in range(len(log_accounts) + 1)]
+    # Per service a write statement per account and a bucket check (tenants never share an account).
+    return [statements[i] for i in range(2 * (len(log_accounts) + 1))]
 
 
 def _organization_reads(bucket_arn: pulumi.Output[str], org_id: pulumi.Input[str]) -> pulumi.Output[Statement]:
@@ -126,6 +155,18 @@ class RegionFoundation(pulumi.ComponentResource):
                 "Condition": delivery_sources(cfg.region, accounts),
             }
         )
+        # ... and AWS Config its configuration history (AWS Config Developer Guide, "Permissions for the KMS Key",
+        # recorded 2026-12-07), for the same accounts.
+        config_uses_key = _accounts(args.log_accounts).apply(
+            lambda accounts: {
+                "Sid": "ConfigDeliveryEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": CONFIG},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": accounts}},
+            }
+        )
         # Tenant nodes (in the tenants' accounts) read the package mirror through S3: admitted for principals of
         # our organization only (aws:PrincipalOrgID), and the key only decrypts through S3.
         org_decrypts_mirror = pulumi.Output.from_input(args.organization_id).apply(
@@ -151,7 +192,7 @@ class RegionFoundation(pulumi.ComponentResource):
                 description=f"gpucloud audit key for {cfg.region} (flow logs)",
                 alias=f"gpucloud/{cfg.region}/provider",
                 tags=t.with_role(args.tags, "security"),
-                extra_statements=(log_delivery_uses_key,) if args.log_accounts else (),
+                extra_statements=(log_delivery_uses_key, config_uses_key) if args.log_accounts else (),
             ),
             opts=in_log_archive,
         )

@@ -79,6 +79,7 @@ class TenantAccount(pulumi.ComponentResource):
     account_id: pulumi.Output[str]
     access_role_arn: pulumi.Output[str]  # the Organizations access role: it makes the deployer, nothing else
     deployer_role_arn: pulumi.Output[str]
+    config_role_arn: pulumi.Output[str]  # AWS Config's service-linked role there
     provider: aws.Provider  # acts as the deployer
 
     def __init__(self, name: str, args: TenantAccountArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -153,6 +154,14 @@ class TenantAccount(pulumi.ComponentResource):
             session_name=f"gpucloud-account-{cfg.tenant}",
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # AWS Config's service-linked role, which each tenant stack's configuration recorder uses (IAM User Guide,
+        # "Using service-linked roles for AWS Config", recorded 2026-12-07). One per account.
+        config_role = aws.iam.ServiceLinkedRole(
+            f"{name}-config-role",
+            aws_service_name="config.amazonaws.com",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
+        self.config_role_arn = config_role.arn
         # S3 Block Public Access for the whole account (all four settings), which the tenant-protect SCP keeps on:
         # no bucket of the account, ours or the tenant's, can be made public.
         aws.s3.AccountPublicAccessBlock(

@@ -17,6 +17,7 @@ from gpucloud import tags as t
 from gpucloud.catalog import GpuSku, load_catalog
 from gpucloud.components.capacity_share import CapacityShare, CapacityShareArgs
 from gpucloud.components.cluster_head import ClusterHead, ClusterHeadArgs
+from gpucloud.components.config_recorder import ConfigRecorder, ConfigRecorderArgs
 from gpucloud.components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from gpucloud.components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from gpucloud.components.tenant_identity import TenantIdentity, TenantIdentityArgs
@@ -31,6 +32,8 @@ class RegionExports:
     """What the tenant reads from its region stack (through a StackReference)."""
 
     audit_bucket_arn: pulumi.Input[str]
+    audit_bucket: pulumi.Input[str]  # its name: AWS Config's delivery channel takes the name
+    audit_key_arn: pulumi.Input[str]
     mirror_bucket_arn: pulumi.Input[str]  # our package mirror: drivers and CUDA without internet
     mirror_key_arn: pulumi.Input[str]  # the key that encrypts the package mirror
     capacity: pulumi.Input[Mapping[str, Any]]
@@ -46,6 +49,7 @@ class TenantEnvironmentArgs:
     account_id: pulumi.Input[str]
     account_provider: aws.Provider  # acts in the tenant's account (assumes our deployer role there)
     capacity_provider: aws.Provider  # acts in our capacity account: the carve and the RAM share
+    config_role_arn: pulumi.Input[str]  # AWS Config's service-linked role in the tenant's account
     deployer_role_arn: pulumi.Input[str]  # the role account_provider assumes
     tags: Mapping[str, str]
 
@@ -131,6 +135,13 @@ class TenantEnvironment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, providers=[args.capacity_provider]),
         )
         self._vcpu_quota(name, args, child)
+        ConfigRecorder(
+            f"{name}-config",
+            ConfigRecorderArgs(
+                role_arn=args.config_role_arn, bucket=args.region.audit_bucket, key_arn=args.region.audit_key_arn
+            ),
+            opts=child,
+        )
         image = pulumi.Output.from_input(args.region.amis).apply(lambda pinned: pinned[cfg.node_pool.gpu_type])
         cluster_tags: dict[str, pulumi.Input[str]] = {t.SSM_BUCKET: storage.bucket}
         if storage.fsx_dns_name is not None and storage.fsx_mount_name is not None:

@@ -236,6 +236,21 @@ def service_control_policies(served_regions: tuple[str, ...]) -> dict[str, Docum
             "Resource": "*",
             "Condition": ours,
         },
+        # AWS Config keeps recording (our Config rules judge the account from it): the tenant stack's recorder and
+        # delivery channel are not stopped, changed or removed (AWS Config API reference names each action).
+        {
+            "Sid": "ProtectConfigRecording",
+            "Effect": "Deny",
+            "Action": [
+                "config:StopConfigurationRecorder",
+                "config:DeleteConfigurationRecorder",
+                "config:PutConfigurationRecorder",
+                "config:DeleteDeliveryChannel",
+                "config:PutDeliveryChannel",
+            ],
+            "Resource": "*",
+            "Condition": ours,
+        },
         # The account-level S3 Block Public Access that the account stack turns on stays on.
         {
             "Sid": "ProtectAccountPublicAccessBlock",

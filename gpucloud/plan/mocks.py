@@ -238,7 +238,14 @@ class PlanMocks(pulumi.runtime.Mocks):
             rid = outputs.get("name") or f"{args.name}-{digest[:7]}"
             outputs.setdefault("name", rid)
             path = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile"}.get(kind)
-            if path:  # IAM ARNs carry the entity's path: role/gpucloud/gpucloud-operator
+            if kind == "ServiceLinkedRole":  # AWS names it: role/aws-service-role/<service>/AWSServiceRoleFor...
+                service_name = str(outputs.get("awsServiceName", "service.amazonaws.com"))
+                role = "AWSServiceRoleFor" + service_name.split(".")[0].title()
+                account = self.provider_accounts.get(str(args.provider or "").rsplit("::", 1)[-1], MOCK_ACCOUNT)
+                rid = f"arn:aws:iam::{account}:role/aws-service-role/{service_name}/{role}"
+                outputs["arn"] = rid
+                outputs["name"] = role
+            elif path:  # IAM ARNs carry the entity's path: role/gpucloud/gpucloud-operator
                 outputs["arn"] = f"arn:aws:iam::{MOCK_ACCOUNT}:{path}{outputs.get('path') or '/'}{rid}"
         elif args.typ == "aws:ec2/placementGroup:PlacementGroup":
             rid = outputs.get("name") or f"{args.name}-{digest[:7]}"

@@ -87,7 +87,7 @@ def _fsx_waits_for_its_rules(stack: Stack) -> Iterator[Finding]:
                 yield fs.urn, f"created without waiting for {rule.urn}: FSx may find LNet (TCP 988) not yet allowed"
 
 
-LOG_SERVICES = ("delivery.logs.amazonaws.com", "cloudtrail.amazonaws.com")
+LOG_SERVICES = ("delivery.logs.amazonaws.com", "cloudtrail.amazonaws.com", "config.amazonaws.com")
 
 
 SOURCE_KEYS = ("aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid")

@@ -512,7 +512,8 @@ def test_a_role_on_our_path_that_we_did_not_make_stops_the_account_stack(
 
 def _delivery(plan: Plan) -> list[dict[str, Any]]:
     (audit,) = [r for r in of_type(plan, "BucketPolicy") if "audit" in r.name]
-    return [s for s in json.loads(audit.inputs["policy"])["Statement"] if "Service" in (s.get("Principal") or {})]
+    statements = json.loads(audit.inputs["policy"])["Statement"]
+    return [s for s in statements if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}]
 
 
 def test_the_audit_bucket_admits_each_tenant_account_of_the_region_under_its_own_prefix(

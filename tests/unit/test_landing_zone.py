@@ -137,3 +137,31 @@ def test_audit_retention_sets_the_lock_of_the_trail_and_of_the_flow_logs(repo_co
     for stack in ("org", "region-us-east-1"):
         locks = of_type(planner.plan(stack), "BucketObjectLockConfiguration")
         assert [lock.inputs["rule"]["defaultRetention"]["days"] for lock in locks] == [2555], stack
+
+
+# --- AWS Config recording in every tenant account and region ---------------------------------------------------
+
+
+def test_every_tenant_region_records_for_our_config_rules(sample_plans: dict[str, Plan]) -> None:
+    account, tenant, region = (sample_plans[s] for s in ("account-acme", "tenant-acme-us-east-1", "region-us-east-1"))
+    acme = account.exports["accountId"]
+    (role,) = of_type(account, "ServiceLinkedRole")
+    assert role.inputs["awsServiceName"] == "config.amazonaws.com" and accounts_of(account)[role.urn] == acme
+    (recorder,) = of_type(tenant, "cfg/recorder:Recorder")
+    (channel,) = of_type(tenant, "cfg/deliveryChannel:DeliveryChannel")
+    (status,) = of_type(tenant, "cfg/recorderStatus:RecorderStatus")
+    where = accounts_of(tenant)
+    assert {where[r.urn] for r in (recorder, channel, status)} == {acme}
+    assert recorder.inputs["roleArn"] == account.exports["configRoleArn"]
+    assert recorder.inputs["recordingGroup"]["allSupported"] is True
+    assert channel.inputs["s3BucketName"] == region.exports["auditBucket"]
+    assert channel.inputs["s3KmsKeyArn"] == region.exports["auditKeyArn"]
+    assert status.inputs["isEnabled"] is True and channel.urn in status.dependencies
+    # the region's audit bucket admits AWS Config for acme's account under its own prefix, and nobody else's
+    (audit,) = [r for r in of_type(region, "BucketPolicy") if "audit" in r.name]
+    config = [s for s in json.loads(audit.inputs["policy"])["Statement"]
+              if s["Principal"] == {"Service": "config.amazonaws.com"}]  # fmt: skip
+    (write,) = [s for s in config if s["Action"] == "s3:PutObject"]
+    assert write["Resource"].endswith(f"/AWSLogs/{acme}/Config/*")
+    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == acme
+    assert all(s["Condition"]["StringEquals"]["aws:SourceAccount"] in (acme, [acme]) for s in config)
