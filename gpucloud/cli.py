@@ -17,6 +17,7 @@ from gpucloud import __version__
 from gpucloud.cli_capacity import capacity
 from gpucloud.cli_health import health
 from gpucloud.cli_nodes import nodes
+from gpucloud.cli_ops import ops
 from gpucloud.cli_region import region
 from gpucloud.cli_rollout import rollout
 from gpucloud.cli_support import CONTEXT, die_of_sigpipe, emit_json, out, repository
@@ -59,6 +60,7 @@ app.add_command(tenant)
 app.add_command(capacity)
 app.add_command(health)
 app.add_command(nodes)
+app.add_command(ops)
 app.add_command(region)
 app.add_command(rollout)
 

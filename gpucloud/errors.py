@@ -33,3 +33,9 @@ class PlanError(GpucloudError):
     """The stack program failed while the offline plan ran it."""
 
     exit_code = 1
+
+
+class CredentialsError(GpucloudError):
+    """AWS refused to hand out credentials (no base credentials, a role that may not be assumed)."""
+
+    exit_code = 1

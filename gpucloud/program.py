@@ -88,6 +88,9 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
         AccountIdentityArgs(
             tenant=config.tenant,
             admin_principals=config.admin_principals,
+            organization_account_ids=aws.organizations.get_organization_output().accounts.apply(
+                lambda accounts: [a.id for a in accounts]
+            ),
             operations_role_arn=org.require_output("operationsRoleArn"),
             tags=tags,
         ),

@@ -42,6 +42,9 @@ STAGING_PREFIX = "i-"  # the aws_ssm connection's objects are named after the EC
 class AccountIdentityArgs:
     tenant: str
     admin_principals: Sequence[str]
+    # Every account id of our organization, as AWS Organizations lists them at `pulumi up` (the offline registry
+    # knows adopted accounts only): an admin principal in any of them is refused then.
+    organization_account_ids: pulumi.Input[Sequence[str]]
     operations_role_arn: pulumi.Input[str]
     tags: Mapping[str, str]
 
@@ -54,6 +57,40 @@ def _trust(principals: Any) -> str:
         },
         sort_keys=True,
     )
+
+
+def operator_trust(operations_role_arn: str) -> str:
+    """Our operations role may assume the operator role only in a session that names the person: a source identity
+    is required (``sts:SourceIdentity`` present; `gpucloud ops credentials` sets it), and it carries on from the
+    operations session, which needs ``sts:SetSourceIdentity`` here (IAM User Guide, "Monitor and control actions
+    taken with assumed roles", recorded 2026-12-07). CloudTrail then names the person on every call."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": operations_role_arn},
+                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    "Condition": {"StringLike": {"sts:SourceIdentity": "*"}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def outside_our_organization(principals: Sequence[str], organization_account_ids: Sequence[str]) -> list[str]:
+    """``principals``, once none of them is of an account of our organization (ours, another tenant's, the tenant's
+    own): else the error that names it. The same rule onboarding and `validate` apply to the accounts they know."""
+    ours = set(organization_account_ids)
+    inside = [p for p in principals if p.split(":")[4] in ours]
+    if inside:
+        raise ValueError(
+            f"admin principal(s) {', '.join(inside)} belong to an account of our organization; "
+            "an admin principal must be the tenant's own, outside it (README: One AWS account per tenant)"
+        )
+    return list(principals)
 
 
 def _session_statements(tenant: str, sid: str) -> list[Statement]:
@@ -195,7 +232,7 @@ class AccountIdentity(pulumi.ComponentResource):
             f"{name}-operator",
             name=OPERATOR_ROLE_NAME,
             path=path,
-            assume_role_policy=pulumi.Output.from_input(args.operations_role_arn).apply(_trust),
+            assume_role_policy=pulumi.Output.from_input(args.operations_role_arn).apply(operator_trust),
             description=f"gpucloud operators configuring tenant {args.tenant}'s nodes",
             max_session_duration=3600 * 4,
             tags=tags,
@@ -219,7 +256,9 @@ class AccountIdentity(pulumi.ComponentResource):
                 f"{name}-admin",
                 name=ADMIN_ROLE_NAME,
                 path=path,
-                assume_role_policy=_trust(list(args.admin_principals)),
+                assume_role_policy=pulumi.Output.from_input(args.organization_account_ids).apply(
+                    lambda ids: _trust(outside_our_organization(args.admin_principals, ids))
+                ),
                 description=f"Administrators of tenant {args.tenant}",
                 permissions_boundary=boundary.arn,
                 max_session_duration=3600 * 4,

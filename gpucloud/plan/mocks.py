@@ -296,6 +296,12 @@ class PlanMocks(pulumi.runtime.Mocks):
         if args.token == "aws:ec2/getPrefixList:getPrefixList":
             pid = str(args.args.get("prefixListId"))
             return {"id": pid, "prefixListId": pid, "name": f"com.amazonaws.{self.region}.s3", "cidrBlocks": []}, []
+        if args.token == "aws:organizations/getOrganization:getOrganization":
+            # Our organization's accounts as Organizations lists them: the plan knows only the management account
+            # (every other id is made up or the config's); `pulumi up` asks AWS.
+            management = {"id": MOCK_ACCOUNT, "arn": f"arn:aws:organizations::{MOCK_ACCOUNT}:account", "email": "",
+                          "name": "management", "status": "ACTIVE"}  # fmt: skip
+            return {"id": "o-mock", "accounts": [management], "nonMasterAccounts": [], "roots": []}, []
         if args.token == "aws:iam/getRoles:getRoles":
             # The roles a listing finds: none before our stacks make them (a fresh account, or an adopted one whose
             # operator followed README's checklist); the plan cannot look.

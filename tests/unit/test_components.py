@@ -546,3 +546,35 @@ def test_a_second_tenant_gets_a_statement_of_its_own(repo_copy: Path) -> None:
     assert {s["Condition"]["StringEquals"]["aws:SourceAccount"] for s in writes} == accounts and len(accounts) == 2
     for s in writes:
         assert s["Resource"].endswith(f"/AWSLogs/{s['Condition']['StringEquals']['aws:SourceAccount']}/*")
+
+
+def test_an_admin_principal_in_an_account_of_our_organization_stops_the_account_stack(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 (7): the registry knows adopted accounts only; at `pulumi up`, Organizations lists them all (our
+    log-archive, security and capacity accounts, every new tenant account), and none may hold an admin principal."""
+    from gpucloud.plan.mocks import PlanMocks
+
+    answer = PlanMocks.call
+
+    def members(self: PlanMocks, args: Any) -> Any:
+        if args.token == "aws:organizations/getOrganization:getOrganization":
+            return {"id": "o-x", "accounts": [{"id": "111122223333"}, {"id": "123456789012"}]}, []
+        return answer(self, args)
+
+    monkeypatch.setattr(PlanMocks, "call", members)
+    with pytest.raises(Exception, match=r"arn:aws:iam::111122223333:role/AcmeAdmins belong to an account of our"):
+        Planner(Repository(repo_copy)).plan("account-acme")
+
+
+def test_our_operator_role_is_assumed_only_in_a_session_that_names_the_person(sample_plans: dict[str, Plan]) -> None:
+    """Issue 21 (6): CloudTrail should name the person behind every operator session, not only the shared role."""
+    from gpucloud.organization.scp_eval import Request, allowing_statements
+
+    (operator,) = [r for r in of_type(sample_plans["account-acme"], "iam/role:Role") if r.name.endswith("operator")]
+    trust = json.loads(operator.inputs["assumeRolePolicy"])
+    ops = "arn:aws:iam::111111111111:role/gpucloud-operations"
+    assert not allowing_statements([trust], Request("sts:AssumeRole", ops, "*", {}))
+    named = {"sts:SourceIdentity": "alice@example.com"}
+    assert allowing_statements([trust], Request("sts:AssumeRole", ops, "*", named))
+    assert allowing_statements([trust], Request("sts:SetSourceIdentity", ops, "*", named))  # carried on in the chain
