@@ -9,7 +9,10 @@ modify instances owned by other consumers" (EC2 User Guide, "Shared Capacity Res
 - on a capacity reservation, the tenant's node count is split off into a reservation of its own
   (``gpucloud.capacity.carve``), and that reservation, with the region's cluster placement group it
   belongs to, is shared with the tenant's account;
-- on a Capacity Block, the block itself is shared (blocks cannot be split), so a block serves one tenant;
+- on a Capacity Block, the block itself is shared (blocks cannot be split), so a block serves one tenant. AWS:
+  "Capacity Block sharing is not available to new AWS accounts or AWS accounts that have a limited billing
+  history" (EC2 User Guide, "Share Capacity Blocks", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/
+  capacity-blocks-share.html , recorded 2026-12-07): a new capacity account's association fails at `pulumi up`;
 - the share names the tenant's account id, never an OU or the organization, and admits no external principal.
 """
 
