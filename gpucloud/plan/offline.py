@@ -39,6 +39,8 @@ class Plan:
     summary: Summary
     violations: list[Violation]
     region_exports: dict[str, Any] = field(default_factory=dict)  # what a tenant's StackReference read
+    # Account id -> what it is ("log-archive", "tenant acme"), from this plan and the stacks it read.
+    account_names: dict[str, str] = field(default_factory=dict)
 
     def accounts(self) -> dict[str | None, str]:
         """The account each provider lands in: its ``allowedAccountIds`` (the tenant's account), and for the
@@ -137,11 +139,25 @@ class Planner:
             self._runs[stack] = run
         return config, run
 
+    @staticmethod
+    def _account_names(runs: list[ProgramRun]) -> dict[str, str]:
+        """Our accounts by duty (the org stack's exports) and each tenant's (its account stack's)."""
+        names: dict[str, str] = {}
+        for run in runs:
+            for duty, key in (("log-archive", "logArchive"), ("security", "security"), ("capacity", "capacity")):
+                if f"{key}AccountId" in run.exports:
+                    names[str(run.exports[f"{key}AccountId"])] = duty
+            if "accountId" in run.exports and "tenant" in run.exports:
+                names[str(run.exports["accountId"])] = f"tenant {run.exports['tenant']}"
+        return names
+
     def plan(self, stack: str, raw_config: dict[str, Any] | None = None) -> Plan:
         """The plan of ``stack`` as its file declares it, or as ``raw_config`` (namespaced keys) would."""
         config, run = self._run(stack, raw_config)
         summary = summarize(run.resources, config, load_catalog(), load_prices())
+        names = self._account_names([*self._runs.values(), run])
         return Plan(
+            account_names=names,
             stack=stack,
             config=config,
             resources=run.resources,

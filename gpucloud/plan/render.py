@@ -45,6 +45,9 @@ def render_plan(console: Console, plan: Plan) -> None:
             )
             if res.provider is not None and accounts.get(res.provider) in made_up:
                 where += "*"
+            name = plan.account_names.get(accounts.get(res.provider, ""))
+            if res.provider is not None and name:
+                where += f" {name}"
             label += f" [magenta](in {where})[/magenta]"
         nodes[res.urn] = parent.add(label)
     console.print(tree)

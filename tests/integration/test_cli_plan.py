@@ -67,11 +67,11 @@ def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env:
     assert "tenant-acme-us-east-1-nodes-0" in text and "aws:ec2/launchTemplate:LaunchTemplate" in text
     assert "tenant-acme-us-east-1-capacity-carve (in our capacity account, as its role)" in text  # where it lands
     capacity = sample_account("capacity")
-    assert f"tenant-acme-us-east-1-capacity-share (in account {capacity}*)" in text
+    assert f"tenant-acme-us-east-1-capacity-share (in account {capacity}* capacity)" in text  # named by duty
     assert "tenant-acme-us-east-1-nodes-0 (in account " in text
     made_up = made_up_account_id("account-acme")  # acme's account is a new one: its id is known at `pulumi up`
     footnote = next(line for line in text.splitlines() if line.startswith("* "))
-    assert f"(in account {made_up}*)" in text and made_up in footnote and "made up offline" in footnote
+    assert f"(in account {made_up}* tenant acme)" in text and made_up in footnote and "made up offline" in footnote
     assert "AWS gives a new account its id at `pulumi up`" in text
     assert "GPUs: 16" in text
     assert "indicative: $112.3559/hour, $82,019.75/month" in text and "catalog 2026-11-26" in text
