@@ -37,7 +37,7 @@ TENANT_KEYS = frozenset(
 ORG_KEYS = frozenset(
     {
         "kind", "region", "organizationId", "rootId", "servedRegions", "accessRoleName", "operationsRoleArn",
-        "accountMailbox", "auditRetentionDays",
+        "dataOperationsRoleArn", "accountMailbox", "auditRetentionDays",
     }
 )  # fmt: skip
 ACCOUNT_KEYS = frozenset(
@@ -217,7 +217,8 @@ class OrgConfig:
     root_id: str
     served_regions: tuple[str, ...]
     access_role_name: str  # the role Organizations creates in each new account, which our stacks assume
-    operations_role_arn: str  # our operators' role, trusted by the operator role in each tenant account
+    operations_role_arn: str  # our operators' role for nodes, trusted by the operator role in each tenant account
+    data_operations_role_arn: str  # our operators' role for a tenant's data steps (offboarding), a duty of its own
     account_mailbox: str  # a mailbox of ours; each tenant account's root e-mail is its plus-address
     # How long the organization trail's objects are locked (S3 Object Lock, COMPLIANCE) and then kept.
     audit_retention_days: int = AUDIT_RETENTION_DEFAULT_DAYS
@@ -641,11 +642,21 @@ def _parse_org(read: _Reader, region: str, regions: RegionTable) -> OrgConfig:
         operations_role_arn=_patterned(
             read, "operationsRoleArn", ROLE_ARN_PATTERN, "want an IAM role ARN arn:aws:iam::<12 digits>:role/NAME"
         ),
+        data_operations_role_arn=_data_operations(read),
         account_mailbox=_mailbox(read),
         audit_retention_days=read.integer(
             "auditRetentionDays", read.raw.get("auditRetentionDays", AUDIT_RETENTION_DEFAULT_DAYS), 1, 36500
         ),
     )
+
+
+def _data_operations(read: _Reader) -> str:
+    value = _patterned(
+        read, "dataOperationsRoleArn", ROLE_ARN_PATTERN, "want an IAM role ARN arn:aws:iam::<12 digits>:role/NAME"
+    )
+    if value == read.raw.get("operationsRoleArn"):
+        raise read.fail("dataOperationsRoleArn", value, "want a role of its own, not operationsRoleArn: one duty each")
+    return value
 
 
 def _mailbox(read: _Reader) -> str:

@@ -92,6 +92,7 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
                 lambda accounts: [a.id for a in accounts]
             ),
             operations_role_arn=org.require_output("operationsRoleArn"),
+            data_operations_role_arn=org.require_output("dataOperationsRoleArn"),
             tags=tags,
         ),
         opts=pulumi.ResourceOptions(providers=[account.provider]),
@@ -104,6 +105,7 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
         "deployerRoleArn": account.deployer_role_arn,
         "configRoleArn": account.config_role_arn,
         "operatorRoleArn": identity.operator_role_arn,
+        "dataOperatorRoleArn": identity.data_operator_role_arn,
     }
     if identity.admin_role_arn is not None:
         exports["adminRoleArn"] = identity.admin_role_arn

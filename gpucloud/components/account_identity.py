@@ -24,7 +24,7 @@ import pulumi_aws as aws
 from gpucloud import tags as t
 from gpucloud.components.policy_documents import Statement, document
 from gpucloud.organization.guardrails import load_guardrails
-from gpucloud.organization.roles import ADMIN_ROLE_NAME, OPERATOR_ROLE_NAME
+from gpucloud.organization.roles import ADMIN_ROLE_NAME, DATA_OPERATOR_ROLE_NAME, OPERATOR_ROLE_NAME
 
 # What a tenant admin may do to the tenant's own (tagged) nodes: granted by the admin policy and allowed
 # by its permissions boundary, from this one list so the two cannot drift apart.
@@ -46,6 +46,7 @@ class AccountIdentityArgs:
     # knows adopted accounts only): an admin principal in any of them is refused then.
     organization_account_ids: pulumi.Input[Sequence[str]]
     operations_role_arn: pulumi.Input[str]
+    data_operations_role_arn: pulumi.Input[str]  # our data duty's role (offboarding), trusted by the data operator
     tags: Mapping[str, str]
 
 
@@ -219,8 +220,37 @@ def operator_statements(tenant: str) -> list[Statement]:
     ]
 
 
+def data_operator_statements() -> list[Statement]:
+    """What offboarding's data steps do in a tenant account (``gpucloud tenant offboard`` prints them): expire a
+    bucket's objects, delete the emptied bucket, schedule its key's deletion. No object is read or written; objects
+    can be deleted (an expiry rule deletes them anyway, so s3:DeleteObject is said outright: parliament's
+    RESOURCE_POLICY_PRIVILEGE_ESCALATION)."""
+    return [
+        {
+            "Sid": "ExpireAndRemoveBuckets",
+            "Effect": "Allow",
+            "Action": [
+                "s3:PutLifecycleConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:DeleteObject",
+                "s3:DeleteBucket",
+            ],
+            "Resource": "arn:aws:s3:::*",
+            "Condition": _OWN_ACCOUNT,
+        },
+        {
+            "Sid": "RetireKeys",
+            "Effect": "Allow",
+            "Action": ["kms:ScheduleKeyDeletion", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": _OWN_ACCOUNT,
+        },
+    ]
+
+
 class AccountIdentity(pulumi.ComponentResource):
     operator_role_arn: pulumi.Output[str]
+    data_operator_role_arn: pulumi.Output[str]
     admin_role_arn: pulumi.Output[str] | None  # None while the tenant names no admin principal
 
     def __init__(self, name: str, args: AccountIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -242,6 +272,23 @@ class AccountIdentity(pulumi.ComponentResource):
             f"{name}-operator-access", role=operator.id, policy=document(*operator_statements(args.tenant)), opts=child
         )
         self.operator_role_arn = operator.arn
+        data_operator = aws.iam.Role(
+            f"{name}-data-operator",
+            name=DATA_OPERATOR_ROLE_NAME,
+            path=path,
+            assume_role_policy=pulumi.Output.from_input(args.data_operations_role_arn).apply(operator_trust),
+            description=f"gpucloud operators expiring and removing tenant {args.tenant}'s data when it leaves a region",
+            max_session_duration=3600,
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-data-operator-access",
+            role=data_operator.id,
+            policy=document(*data_operator_statements()),
+            opts=child,
+        )
+        self.data_operator_role_arn = data_operator.arn
         self.admin_role_arn = None
         if args.admin_principals:
             boundary = aws.iam.Policy(

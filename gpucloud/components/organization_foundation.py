@@ -109,6 +109,7 @@ class OrganizationFoundation(pulumi.ComponentResource):
             "tenantOuId": ou.id,
             "accessRoleName": cfg.access_role_name,
             "operationsRoleArn": cfg.operations_role_arn,
+            "dataOperationsRoleArn": cfg.data_operations_role_arn,
             "servedRegions": list(cfg.served_regions),
             "guardrailPolicyIds": pulumi.Output.all(**policy_ids),
             "quarantineOuId": quarantine.id,

@@ -80,7 +80,7 @@ class Offboarding:
 
     def _data_steps(self) -> list[str]:
         """The tenant keeps other regions, so its account stays: expire this region's data after the notice."""
-        profile = f"gpucloud-account-{self.tenant}"  # README: assumes our deployer role there
+        profile = f"gpucloud-data-{self.tenant}"  # README: our data-operator role there, one duty, no object reads
         rule = (
             '{"Rules":[{"ID":"offboarded","Status":"Enabled","Filter":{},'
             f'"Expiration":{{"Days":{DATA_NOTICE_DAYS}}},'

@@ -487,9 +487,9 @@ def test_a_tenant_in_two_regions_has_one_account_and_it_goes_with_the_last_regio
     steps = off_eu.stdout
     assert "BUCKET=$(pulumi stack output bucket -s organization/tenant-beta-eu-north-1)" in steps
     assert steps.index("BUCKET=") < steps.index("pulumi destroy -s organization/tenant-beta-eu-north-1")
-    assert "put-bucket-lifecycle-configuration --profile gpucloud-account-beta" in steps
+    assert "put-bucket-lifecycle-configuration --profile gpucloud-data-beta" in steps
     assert '"Expiration":{"Days":30}' in steps and '"NoncurrentVersionExpiration":{"NoncurrentDays":30}' in steps
-    assert "aws s3api delete-bucket --profile gpucloud-account-beta" in steps
+    assert "aws s3api delete-bucket --profile gpucloud-data-beta" in steps
     off_us = gpucloud(repo_copy, "tenant", "offboard", "beta", "--region", "us-east-1", "--yes")
     assert off_us.returncode == 0, off_us.stderr
     assert "leaving" in (repo_copy / "stacks" / "Pulumi.account-beta.yaml").read_text()  # marked with the last region

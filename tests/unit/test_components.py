@@ -246,7 +246,8 @@ def test_admin_role_is_bounded_and_ends_only_its_own_sessions(sample_plans: dict
 
 
 def test_the_operator_role_trusts_our_operations_role_only(sample_plans: dict[str, Plan]) -> None:
-    (operator,) = [r for r in of_type(sample_plans["account-acme"], "iam/role:Role") if r.name.endswith("operator")]
+    roles = of_type(sample_plans["account-acme"], "iam/role:Role")
+    (operator,) = [r for r in roles if r.inputs["name"] == "gpucloud-operator"]
     trust = json.loads(operator.inputs["assumeRolePolicy"])["Statement"]
     assert [s["Principal"] for s in trust] == [{"AWS": "arn:aws:iam::111111111111:role/gpucloud-operations"}]
     assert operator.inputs["path"] == "/gpucloud/"
@@ -571,10 +572,39 @@ def test_our_operator_role_is_assumed_only_in_a_session_that_names_the_person(sa
     """Issue 21 (6): CloudTrail should name the person behind every operator session, not only the shared role."""
     from gpucloud.organization.scp_eval import Request, allowing_statements
 
-    (operator,) = [r for r in of_type(sample_plans["account-acme"], "iam/role:Role") if r.name.endswith("operator")]
+    roles = of_type(sample_plans["account-acme"], "iam/role:Role")
+    (operator,) = [r for r in roles if r.inputs["name"] == "gpucloud-operator"]
     trust = json.loads(operator.inputs["assumeRolePolicy"])
     ops = "arn:aws:iam::111111111111:role/gpucloud-operations"
     assert not allowing_statements([trust], Request("sts:AssumeRole", ops, "*", {}))
     named = {"sts:SourceIdentity": "alice@example.com"}
     assert allowing_statements([trust], Request("sts:AssumeRole", ops, "*", named))
     assert allowing_statements([trust], Request("sts:SetSourceIdentity", ops, "*", named))  # carried on in the chain
+
+
+def test_the_data_steps_have_an_operator_role_of_their_own(sample_plans: dict[str, Plan]) -> None:
+    """Issue 21 (6): one operations role per duty. Offboarding's data steps went through the deployer (all rights);
+    now a data-operator role, trusted by our data-operations role alone and only in a session naming the person."""
+    from gpucloud.organization.scp_eval import Request, allowing_statements
+
+    roles = {r.inputs["name"]: r for r in of_type(sample_plans["account-acme"], "iam/role:Role")}
+    data = roles["gpucloud-data-operator"]
+    trust = json.loads(data.inputs["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::111111111111:role/gpucloud-data-operations"}
+    assert statement["Condition"] == {"StringLike": {"sts:SourceIdentity": "*"}}
+    (policy,) = [r for r in of_type(sample_plans["account-acme"], "iam/rolePolicy:RolePolicy")
+                 if r.name.endswith("data-operator-access")]  # fmt: skip
+    doc = json.loads(policy.inputs["policy"])
+    own = {"aws:ResourceAccount": "123456789012", "aws:PrincipalAccount": "123456789012"}
+    resolved = json.loads(json.dumps(doc).replace("${aws:PrincipalAccount}", "123456789012"))
+
+    def allowed(action: str, resource: str) -> bool:
+        return bool(allowing_statements([resolved], Request(action, data.outputs["arn"], resource, own)))
+
+    assert allowed("s3:PutLifecycleConfiguration", "arn:aws:s3:::acme-data")
+    assert allowed("s3:DeleteBucket", "arn:aws:s3:::acme-data")
+    assert allowed("kms:ScheduleKeyDeletion", "arn:aws:kms:us-east-1:123456789012:key/k")
+    assert not allowed("s3:GetObject", "arn:aws:s3:::acme-data/checkpoints/model.safetensors")  # reads no data
+    assert not allowed("kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/k")
+    assert sample_plans["account-acme"].exports["dataOperatorRoleArn"] == data.outputs["arn"]

@@ -121,6 +121,13 @@ def test_sample_stacks_load_into_typed_configs(repo_root: Path) -> None:
         (ORG, _set("gpucloud:servedRegions", ["mars-1"]), "gpucloud:servedRegions[0]='mars-1': allowed:"),
         (ORG, _set("gpucloud:servedRegions", ["eu-north-1"]), "gpucloud:region='us-east-1': the organization's home"),
         (ORG, _set("gpucloud:operationsRoleArn", "ops"), "gpucloud:operationsRoleArn='ops': want an IAM role ARN"),
+        (ORG, _drop("gpucloud:dataOperationsRoleArn"), "missing required key gpucloud:dataOperationsRoleArn"),
+        (
+            ORG,
+            _set("gpucloud:dataOperationsRoleArn", "arn:aws:iam::111111111111:role/gpucloud-operations"),
+            "want a role of its own, not operationsRoleArn: one duty each",
+        ),
+        (ORG, _set("gpucloud:auditRetentionDays", 0), "gpucloud:auditRetentionDays=0: want a whole number between 1"),
         (
             TENANT,
             _set(
