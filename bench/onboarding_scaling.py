@@ -135,9 +135,7 @@ def time_in_process(template: Path, work: Path, repeat: int) -> float:
     for i in range(repeat):
         copy = work / f"run-inproc-{i}"
         shutil.copytree(template, copy)
-        request = OnboardRequest(
-            name="next", region="us-east-1", gpu_type="p5.48xlarge", nodes=1, new_account=True
-        )
+        request = OnboardRequest(name="next", region="us-east-1", gpu_type="p5.48xlarge", nodes=1, new_account=True)
         start = time.perf_counter()
         onboard(Repository(copy), request)
         times.append(time.perf_counter() - start)

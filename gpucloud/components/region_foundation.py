@@ -48,34 +48,39 @@ def delivery_sources(region: str, accounts: Sequence[str]) -> dict[str, dict[str
 
 
 def flow_log_delivery_statements(bucket_arn: str, region: str, accounts: Sequence[str]) -> list[Statement]:
-    """VPC Flow Logs' delivery into the audit bucket: each tenant account writes under its own prefix
-    (``AWSLogs/<account>/``, the default prefix of a flow log to S3) and nowhere else; one statement per account,
-    so no tenant writes fake records under another's prefix. None at all while the region has no tenant."""
+    """VPC Flow Logs' and AWS Config's delivery into the audit bucket, for the region's tenant accounts alone, each
+    under its own prefix: ``AWSLogs/<account>/`` (a flow log's default prefix) and ``AWSLogs/<account>/Config/``.
+
+    One write statement per service lists every account's prefix and every account as a source. A statement per
+    account (AWS's example is for one account) reached S3's 20 KB bucket-policy limit at about 22 tenants in a
+    region (bench/region_plan_tenants.py); the lists reach it at about 60 (rule bucket-policy-size stops the plan
+    first; more needs a bucket per group of tenants). In list form an account could write under another listed account's prefix only through a flow log
+    destination folder or a delivery-channel prefix of its choosing, and the tenant-protect SCP lets no tenant
+    create a flow log or change a delivery channel (ProtectFlowLogs, ProtectConfigRecording). None at all while the
+    region has no tenant."""
     if not accounts:
         return []
-    writes: list[Statement] = [
+    sources = delivery_sources(region, accounts)
+    acl = {"s3:x-amz-acl": "bucket-owner-full-control"}
+    return [
         {
-            "Sid": f"FlowLogDeliveryWrite{account}",
+            "Sid": "FlowLogDeliveryWrite",
             "Effect": "Allow",
             "Principal": {"Service": LOG_DELIVERY},
             "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/AWSLogs/{account}/*",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": account, "s3:x-amz-acl": "bucket-owner-full-control"},
-                "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account}:*"},
-            },
-        }
-        for account in accounts
+            "Resource": [f"{bucket_arn}/AWSLogs/{account}/*" for account in accounts],
+            "Condition": {**sources, "StringEquals": {**sources["StringEquals"], **acl}},
+        },
+        {
+            "Sid": "FlowLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": LOG_DELIVERY},
+            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+            "Resource": bucket_arn,
+            "Condition": sources,
+        },
+        *config_delivery_statements(bucket_arn, accounts),
     ]
-    check: Statement = {
-        "Sid": "FlowLogDeliveryAclCheck",
-        "Effect": "Allow",
-        "Principal": {"Service": LOG_DELIVERY},
-        "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-        "Resource": bucket_arn,
-        "Condition": delivery_sources(region, accounts),
-    }
-    return [*writes, check, *config_delivery_statements(bucket_arn, accounts)]
 
 
 def config_delivery_statements(bucket_arn: str, accounts: Sequence[str]) -> list[Statement]:
@@ -84,26 +89,25 @@ def config_delivery_statements(bucket_arn: str, accounts: Sequence[str]) -> list
     Amazon S3 Bucket for the AWS Config Delivery Channel" (AWSConfigBucketPermissionsCheck, ...ExistenceCheck,
     ...Delivery), https://docs.aws.amazon.com/config/latest/developerguide/s3-bucket-policy.html , recorded
     2026-12-07. Each account under its own ``AWSLogs/<account>/Config/`` prefix."""
-    writes: list[Statement] = [
+    source = {"aws:SourceAccount": list(accounts)}
+    return [
         {
-            "Sid": f"ConfigDeliveryWrite{account}",
+            "Sid": "ConfigDeliveryWrite",
             "Effect": "Allow",
             "Principal": {"Service": CONFIG},
             "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/AWSLogs/{account}/Config/*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account, "s3:x-amz-acl": "bucket-owner-full-control"}},
-        }
-        for account in accounts
+            "Resource": [f"{bucket_arn}/AWSLogs/{account}/Config/*" for account in accounts],
+            "Condition": {"StringEquals": {**source, "s3:x-amz-acl": "bucket-owner-full-control"}},
+        },
+        {
+            "Sid": "ConfigDeliveryBucketCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": CONFIG},
+            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+            "Resource": bucket_arn,
+            "Condition": {"StringEquals": source},
+        },
     ]
-    check: Statement = {
-        "Sid": "ConfigDeliveryBucketCheck",
-        "Effect": "Allow",
-        "Principal": {"Service": CONFIG},
-        "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-        "Resource": bucket_arn,
-        "Condition": {"StringEquals": {"aws:SourceAccount": list(accounts)}},
-    }
-    return [*writes, check]
 
 
 def _accounts(log_accounts: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[list[str]]:
@@ -120,8 +124,7 @@ def _flow_log_delivery(
     statements = pulumi.Output.all(bucket_arn, _accounts(log_accounts)).apply(
         lambda v: flow_log_delivery_statements(v[0], region, v[1])
     )
-    # Per service a write statement per account and a bucket check (tenants never share an account).
-    return [statements[i] for i in range(2 * (len(log_accounts) + 1))]
+    return [statements[i] for i in range(4)]  # per service, the writes and the bucket check
 
 
 def _organization_reads(bucket_arn: pulumi.Output[str], org_id: pulumi.Input[str]) -> pulumi.Output[Statement]:

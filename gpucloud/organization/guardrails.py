@@ -42,6 +42,7 @@ class Guardrails:
     org_role_path: str
     scp_max_characters: int
     scp_max_per_target: int
+    s3_bucket_policy_max_bytes: int
     tenant_must_not: tuple[dict[str, str], ...]  # requests no tenant principal may make (the guardrails-hold rule)
 
     def quota_for(self, instance_type: str) -> dict[str, str] | None:
@@ -68,6 +69,7 @@ def load_guardrails() -> Guardrails:
         org_role_path=require(doc, "org_role_path", str, where),
         scp_max_characters=require(doc, "scp_max_characters", int, where),
         scp_max_per_target=require(doc, "scp_max_per_target", int, where),
+        s3_bucket_policy_max_bytes=require(doc, "s3_bucket_policy_max_bytes", int, where),
         tenant_must_not=tuple(require(doc, "tenant_must_not", list, where)),
     )
 

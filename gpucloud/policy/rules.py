@@ -34,6 +34,7 @@ from gpucloud.policy.organization import (
 )
 from gpucloud.policy.storage import (
     _blocks_public,
+    _bucket_policy_size,
     _bucket_rule,
     _denies_insecure_transport,
     _fsx_encrypted_with_cmk,
@@ -159,6 +160,11 @@ RULES: tuple[Rule, ...] = (
         "log-delivery-source",
         "Bucket and key policies admit log services only with aws:SourceArn, aws:SourceAccount or aws:SourceOrgID.",
         _log_services_name_their_source,
+    ),
+    Rule(
+        "bucket-policy-size",
+        "Every bucket policy within S3's 20 KB (an audit bucket's grows with the region's tenants).",
+        _bucket_policy_size,
     ),
     Rule(
         "log-delivery-per-account",

@@ -153,6 +153,17 @@ def _log_writes_per_account(stack: Stack) -> Iterator[Finding]:
                     yield res.urn, f"{sid}: {resource} is account {match['owner']}'s prefix, but the source is not"
 
 
+def _bucket_policy_size(stack: Stack) -> Iterator[Finding]:
+    """S3 refuses a bucket policy over 20 KB: a region's audit bucket grows with its tenants (their delivery)."""
+    from gpucloud.organization.guardrails import load_guardrails
+
+    limit = load_guardrails().s3_bucket_policy_max_bytes
+    for res in stack.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        policy = res.inputs.get("policy")
+        if isinstance(policy, str) and policy != UNKNOWN and len(policy.encode()) > limit:
+            yield res.urn, f"{len(policy.encode())} bytes, over S3's {limit} for a bucket policy"
+
+
 SSE_CONFIG = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 AUDIT_ROLE = "audit"
 

@@ -516,6 +516,16 @@ OWN_ENDPOINT = doc(
     }
 )
 DELIVERY = {"Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"}, "Action": "s3:PutObject"}
+
+
+def many_tenants(count: int) -> list[dict[str, Any]]:
+    """The audit bucket's delivery statements for ``count`` tenant accounts, as a region stack writes them."""
+    from gpucloud.components.region_foundation import flow_log_delivery_statements
+
+    accounts = [f"{210987654321 + i:012d}" for i in range(count)]
+    return flow_log_delivery_statements("arn:aws:s3:::region-us-east-1-audit-bucket-b044dfe2", "us-east-1", accounts)
+
+
 BLOCK = {"marketType": "capacity-block"}
 CASES += [
     (
@@ -551,6 +561,11 @@ CASES += [
                 },
             )
         ],
+    ),
+    (
+        "bucket-policy-size",  # 90 tenants' delivery in one region: over S3's 20 KB
+        [res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": doc(*many_tenants(90))})],
+        [res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": doc(*many_tenants(40))})],
     ),
     (
         "log-delivery-per-account",  # issue 21 (5): any tenant of the organization wrote under any prefix
