@@ -54,10 +54,10 @@ def flow_log_delivery_statements(bucket_arn: str, region: str, accounts: Sequenc
     One write statement per service lists every account's prefix and every account as a source. A statement per
     account (AWS's example is for one account) reached S3's 20 KB bucket-policy limit at about 22 tenants in a
     region (bench/region_plan_tenants.py); the lists reach it at about 60 (rule bucket-policy-size stops the plan
-    first; more needs a bucket per group of tenants). In list form an account could write under another listed account's prefix only through a flow log
-    destination folder or a delivery-channel prefix of its choosing, and the tenant-protect SCP lets no tenant
-    create a flow log or change a delivery channel (ProtectFlowLogs, ProtectConfigRecording). None at all while the
-    region has no tenant."""
+    first; more needs a bucket per group of tenants). In list form an account could write under another listed
+    account's prefix only through a flow-log destination folder or a delivery-channel prefix of its choosing, and
+    the tenant-protect SCP lets no tenant create a flow log or change a delivery channel (ProtectFlowLogs,
+    ProtectConfigRecording). None at all while the region has no tenant."""
     if not accounts:
         return []
     sources = delivery_sources(region, accounts)
