@@ -60,8 +60,8 @@ def account_provider(
     session_name: str,
     opts: pulumi.ResourceOptions | None = None,
 ) -> aws.Provider:
-    """An AWS provider that acts inside the tenant's account (as the role ``role_arn``), and refuses to act
-    in any other."""
+    """An AWS provider that acts inside one account (a tenant's, or one of ours) as the role ``role_arn``, and
+    refuses to act in any other (``allowedAccountIds``)."""
     return aws.Provider(
         name,
         region=region,
