@@ -33,6 +33,9 @@ class DeployerRoleArgs:
     account_id: pulumi.Input[str]  # the tenant account
     protect_policy_id: pulumi.Input[str]  # the tenant-protect SCP (org stack)
     tags: Mapping[str, str]
+    # An adopted account's access role (someone made it by hand): its trust is read, and anything but our management
+    # account in it stops the stack. None for an account Organizations created (AWS made the role, trusting us).
+    adopted_access_role: pulumi.Input[str] | None = None
 
 
 def deployer_trust(management_account_id: str) -> str:
@@ -55,6 +58,38 @@ def deployer_trust(management_account_id: str) -> str:
 def foreign_org_roles(names: Sequence[str]) -> list[str]:
     """The roles on our organization path that our stacks did not make."""
     return sorted(name for name in names if name != DEPLOYER_ROLE_NAME)
+
+
+def foreign_trustees(trust_policy: str, management_account_id: str) -> list[str]:
+    """The principals an access role's trust policy lets in that are not our management account's."""
+    try:
+        statements = json.loads(trust_policy).get("Statement", [])
+    except (ValueError, AttributeError):
+        return [f"an unreadable trust policy {trust_policy[:60]!r}"]
+    found: list[str] = []
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        entries = {"*": principal} if isinstance(principal, str) else dict(principal or {})
+        for kind, values in entries.items():
+            for value in [values] if isinstance(values, str) else list(values):
+                ours = kind == "AWS" and (
+                    value == management_account_id or str(value).startswith(f"arn:aws:iam::{management_account_id}:")
+                )
+                if not ours:
+                    found.append(f"{kind}:{value}")
+    return sorted(found)
+
+
+def trusted_by_us_only(role_name: str, trust_policy: str, management_account_id: str, account_id: str) -> None:
+    foreign = foreign_trustees(trust_policy, management_account_id)
+    if foreign:
+        raise ValueError(
+            f"account {account_id}: its access role {role_name} also trusts {', '.join(foreign)}; whoever that is "
+            f"could act as our bootstrap there. Make it trust arn:aws:iam::{management_account_id}:root alone "
+            "(README: Before adopting an account), then run again"
+        )
 
 
 def only_ours_on_path(deployer_arn: str, account_id: str, names: Sequence[str]) -> str:
@@ -106,7 +141,16 @@ class DeployerRole(pulumi.ComponentResource):
             path_prefix=load_guardrails().org_role_path,
             opts=pulumi.InvokeOutputOptions(parent=self, provider=access_provider, depends_on=[protect]),
         )
-        self.arn = pulumi.Output.all(role.arn, args.account_id, on_path.names).apply(
-            lambda v: only_ours_on_path(v[0], v[1], v[2] or [])
-        )
+        checks: list[pulumi.Input[object]] = [role.arn, args.account_id, on_path.names]
+        if args.adopted_access_role is not None:
+            access = aws.iam.get_role_output(
+                name=args.adopted_access_role,
+                opts=pulumi.InvokeOutputOptions(parent=self, provider=access_provider),
+            )
+            checks.append(
+                pulumi.Output.all(
+                    args.adopted_access_role, access.assume_role_policy, args.management_account_id, args.account_id
+                ).apply(lambda v: trusted_by_us_only(v[0], v[1], v[2], v[3]))
+            )
+        self.arn = pulumi.Output.all(*checks).apply(lambda v: only_ours_on_path(v[0], v[1], v[2] or []))
         self.register_outputs({"arn": self.arn})

@@ -141,6 +141,7 @@ class TenantAccount(pulumi.ComponentResource):
                     _policy_id(protect_name)
                 ),
                 tags=args.tags,
+                adopted_access_role=args.org.access_role_name if cfg.email is None else None,
             ),
             access_provider=bootstrap,
             opts=pulumi.ResourceOptions(parent=self),

@@ -302,6 +302,14 @@ class PlanMocks(pulumi.runtime.Mocks):
             management = {"id": MOCK_ACCOUNT, "arn": f"arn:aws:organizations::{MOCK_ACCOUNT}:account", "email": "",
                           "name": "management", "status": "ACTIVE"}  # fmt: skip
             return {"id": "o-mock", "accounts": [management], "nonMasterAccounts": [], "roots": []}, []
+        if args.token == "aws:iam/getRole:getRole":
+            # An adopted account's access role, as AWS documents making it by hand: trusting the management account.
+            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                     "Principal": {"AWS": f"arn:aws:iam::{MOCK_ACCOUNT}:root"}}]}  # fmt: skip
+            name = str(args.args.get("name"))
+            account = self.provider_accounts.get(str(args.provider or "").rsplit("::", 1)[-1], MOCK_ACCOUNT)
+            arn = f"arn:aws:iam::{account}:role/{name}"
+            return {"id": name, "name": name, "arn": arn, "assumeRolePolicy": json.dumps(trust)}, []
         if args.token == "aws:iam/getRoles:getRoles":
             # The roles a listing finds: none before our stacks make them (a fresh account, or an adopted one whose
             # operator followed README's checklist); the plan cannot look.

@@ -607,3 +607,49 @@ def test_the_data_steps_have_an_operator_role_of_their_own(sample_plans: dict[st
     assert not allowed("s3:GetObject", "arn:aws:s3:::acme-data/checkpoints/model.safetensors")  # reads no data
     assert not allowed("kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/k")
     assert sample_plans["account-acme"].exports["dataOperatorRoleArn"] == data.outputs["arn"]
+
+
+def test_an_adopted_account_whose_access_role_trusts_another_principal_stops_the_stack(
+    repo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 (3): in an invited account someone made the access role by hand; whoever else it trusts could make
+    our deployer before we do. Its trust is read at `pulumi up`, and anything but our management account stops it."""
+    from gpucloud.plan.mocks import MOCK_ACCOUNT, PlanMocks
+
+    def adopt(cfg: dict[str, Any]) -> None:
+        del cfg["gpucloud:email"]
+        cfg["gpucloud:accountId"] = "210987654321"
+
+    edit_stack(repo_copy, "account-acme", adopt)
+    planner = Planner(Repository(repo_copy))
+    assert planner.plan("account-acme").exports["deployerRoleArn"]  # trusting us alone (the mock's answer): fine
+
+    answer = PlanMocks.call
+    extra = "arn:aws:iam::210987654321:role/TenantOps"
+
+    def trusting_the_tenant(self: PlanMocks, args: Any) -> Any:
+        if args.token == "aws:iam/getRole:getRole":
+            principals = [f"arn:aws:iam::{MOCK_ACCOUNT}:root", extra]
+            trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": principals}, "Action": "sts:AssumeRole"}]}
+            return {"id": "x", "name": "x", "arn": "x", "assumeRolePolicy": json.dumps(trust)}, []
+        return answer(self, args)
+
+    monkeypatch.setattr(PlanMocks, "call", trusting_the_tenant)
+    with pytest.raises(Exception, match=f"OrganizationAccountAccessRole also trusts AWS:{extra}"):
+        Planner(Repository(repo_copy)).plan("account-acme")
+
+
+def test_foreign_trustees_are_every_principal_outside_the_management_account() -> None:
+    from gpucloud.components.deployer_role import foreign_trustees
+
+    def trust(*statements: dict[str, Any]) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+    ours = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "sts:AssumeRole"}
+    assert foreign_trustees(trust(ours), "111111111111") == []
+    assert foreign_trustees(trust({**ours, "Principal": "*"}), "111111111111") == ["*:*"]
+    assert foreign_trustees(trust({**ours, "Principal": {"Service": "ec2.amazonaws.com"}}), "111111111111") == [
+        "Service:ec2.amazonaws.com"
+    ]
+    assert foreign_trustees(trust({**ours, "Effect": "Deny", "Principal": "*"}), "111111111111") == []
+    assert foreign_trustees("not json", "111111111111") == ["an unreadable trust policy 'not json'"]
