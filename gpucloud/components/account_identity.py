@@ -248,6 +248,39 @@ def data_operator_statements() -> list[Statement]:
     ]
 
 
+@dataclass(frozen=True)
+class _DutyRole:
+    """One of our operators' roles in the tenant account, one duty each: trusted by that duty's operations role only
+    in a session that names the person (``operator_trust``), with the duty's inline policy."""
+
+    path: str
+    tags: Mapping[str, str]
+    opts: pulumi.ResourceOptions
+
+    def make(
+        self,
+        name: str,
+        *,
+        role_name: str,
+        trusted: pulumi.Input[str],
+        description: str,
+        max_session_s: int,
+        statements: list[Statement],
+    ) -> pulumi.Output[str]:
+        role = aws.iam.Role(
+            name,
+            name=role_name,
+            path=self.path,
+            assume_role_policy=pulumi.Output.from_input(trusted).apply(operator_trust),
+            description=description,
+            max_session_duration=max_session_s,
+            tags=dict(self.tags),
+            opts=self.opts,
+        )
+        aws.iam.RolePolicy(f"{name}-access", role=role.id, policy=document(*statements), opts=self.opts)
+        return role.arn
+
+
 class AccountIdentity(pulumi.ComponentResource):
     operator_role_arn: pulumi.Output[str]
     data_operator_role_arn: pulumi.Output[str]
@@ -258,37 +291,23 @@ class AccountIdentity(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         path = load_guardrails().iam_path
         tags = t.with_role(args.tags, "identity")
-        operator = aws.iam.Role(
+        duty = _DutyRole(path=path, tags=tags, opts=child)
+        self.operator_role_arn = duty.make(
             f"{name}-operator",
-            name=OPERATOR_ROLE_NAME,
-            path=path,
-            assume_role_policy=pulumi.Output.from_input(args.operations_role_arn).apply(operator_trust),
+            role_name=OPERATOR_ROLE_NAME,
+            trusted=args.operations_role_arn,
             description=f"gpucloud operators configuring tenant {args.tenant}'s nodes",
-            max_session_duration=3600 * 4,
-            tags=tags,
-            opts=child,
+            max_session_s=3600 * 4,
+            statements=operator_statements(args.tenant),
         )
-        aws.iam.RolePolicy(
-            f"{name}-operator-access", role=operator.id, policy=document(*operator_statements(args.tenant)), opts=child
-        )
-        self.operator_role_arn = operator.arn
-        data_operator = aws.iam.Role(
+        self.data_operator_role_arn = duty.make(
             f"{name}-data-operator",
-            name=DATA_OPERATOR_ROLE_NAME,
-            path=path,
-            assume_role_policy=pulumi.Output.from_input(args.data_operations_role_arn).apply(operator_trust),
+            role_name=DATA_OPERATOR_ROLE_NAME,
+            trusted=args.data_operations_role_arn,
             description=f"gpucloud operators expiring and removing tenant {args.tenant}'s data when it leaves a region",
-            max_session_duration=3600,
-            tags=tags,
-            opts=child,
+            max_session_s=3600,
+            statements=data_operator_statements(),
         )
-        aws.iam.RolePolicy(
-            f"{name}-data-operator-access",
-            role=data_operator.id,
-            policy=document(*data_operator_statements()),
-            opts=child,
-        )
-        self.data_operator_role_arn = data_operator.arn
         self.admin_role_arn = None
         if args.admin_principals:
             boundary = aws.iam.Policy(

@@ -84,6 +84,32 @@ def our_principals() -> str:
     return f"arn:aws:iam::*:role{load_guardrails().org_role_path}*"
 
 
+def _held_in_the_organization() -> tuple[Document, Document]:
+    """What every account of ours and of a tenant carries: its root user does nothing (its password is recoverable
+    by whoever holds the account's mailbox, and IAM's boundaries bind only the roles we make; only a privileged
+    session our management account opens, sts:AssumeRoot with aws:AssumedRoot set, passes: AWS's own example SCP),
+    and it never leaves the organization and its guardrails (with our capacity or our audit record in it)."""
+    facts = load_guardrails()
+    return (
+        {
+            "Sid": "NoRootUser",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"aws:PrincipalArn": facts.root_principal_pattern},
+                "Null": {"aws:AssumedRoot": "true"},
+            },
+        },
+        {
+            "Sid": "NoLeavingTheOrganization",
+            "Effect": "Deny",
+            "Action": "organizations:LeaveOrganization",
+            "Resource": "*",
+        },
+    )
+
+
 def _except_ours() -> dict[str, Any]:
     """The condition that exempts our own stacks, which act in a tenant account through our deployer role."""
     return {"ArnNotLike": {"aws:PrincipalARN": [our_principals()]}}
@@ -95,26 +121,7 @@ def service_control_policies(served_regions: tuple[str, ...]) -> dict[str, Docum
     path = facts.iam_path
     ours = _except_ours()
     baseline = _document(
-        # The account's root user does nothing: its password is recoverable by whoever holds the account's mailbox,
-        # and IAM's boundaries bind only the roles we make. Only a privileged session our management account opens
-        # (sts:AssumeRoot, centralized root access: aws:AssumedRoot is set) passes. AWS's own example SCP.
-        {
-            "Sid": "NoRootUser",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {
-                "ArnLike": {"aws:PrincipalArn": facts.root_principal_pattern},
-                "Null": {"aws:AssumedRoot": "true"},
-            },
-        },
-        # A tenant cannot take its account (and our capacity in it) out of the organization and its guardrails.
-        {
-            "Sid": "NoLeavingTheOrganization",
-            "Effect": "Deny",
-            "Action": "organizations:LeaveOrganization",
-            "Resource": "*",
-        },
+        *_held_in_the_organization(),
         # No instance starts without IMDSv2: credentials on a node never answer a plain (SSRF-able) GET.
         {
             "Sid": "RunInstancesOnlyWithImdsV2",
@@ -272,25 +279,7 @@ def core_policy() -> Document:
     """The SCP of our own accounts' OU (log archive, security, capacity): their root users do nothing (their
     e-mails are ours too, but a recovered password must still open nothing) and no account leaves the
     organization. Nothing else: the capacity account buys capacity, the security account runs the trail."""
-    facts = load_guardrails()
-    return _document(
-        {
-            "Sid": "NoRootUser",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {
-                "ArnLike": {"aws:PrincipalArn": facts.root_principal_pattern},
-                "Null": {"aws:AssumedRoot": "true"},
-            },
-        },
-        {
-            "Sid": "NoLeavingTheOrganization",
-            "Effect": "Deny",
-            "Action": "organizations:LeaveOrganization",
-            "Resource": "*",
-        },
-    )
+    return _document(*_held_in_the_organization())
 
 
 QUARANTINE_NAME = "quarantine"

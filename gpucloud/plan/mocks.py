@@ -199,6 +199,10 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.stack_outputs = stack_outputs  # fully qualified stack name -> its exports
         self.provider_accounts: dict[str, str] = {}  # a provider's id -> the one account it may act in
 
+    def _account_of(self, provider: str | None) -> str:
+        """The account a resource or an invoke acts in: its provider's one allowed account, else the stack's own."""
+        return self.provider_accounts.get(str(provider or "").rsplit("::", 1)[-1], MOCK_ACCOUNT)
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         outputs = dict(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
@@ -241,7 +245,7 @@ class PlanMocks(pulumi.runtime.Mocks):
             if kind == "ServiceLinkedRole":  # AWS names it: role/aws-service-role/<service>/AWSServiceRoleFor...
                 service_name = str(outputs.get("awsServiceName", "service.amazonaws.com"))
                 role = "AWSServiceRoleFor" + service_name.split(".")[0].title()
-                account = self.provider_accounts.get(str(args.provider or "").rsplit("::", 1)[-1], MOCK_ACCOUNT)
+                account = self._account_of(args.provider)
                 rid = f"arn:aws:iam::{account}:role/aws-service-role/{service_name}/{role}"
                 outputs["arn"] = rid
                 outputs["name"] = role
@@ -282,7 +286,7 @@ class PlanMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             # Through a provider pinned to one account, the caller is in that account (as AWS would answer).
-            account = self.provider_accounts.get(str(args.provider or "").rsplit("::", 1)[-1], MOCK_ACCOUNT)
+            account = self._account_of(args.provider)
             return {
                 "accountId": account,
                 "arn": f"arn:aws:iam::{account}:user/plan",
@@ -307,7 +311,7 @@ class PlanMocks(pulumi.runtime.Mocks):
             trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                      "Principal": {"AWS": f"arn:aws:iam::{MOCK_ACCOUNT}:root"}}]}  # fmt: skip
             name = str(args.args.get("name"))
-            account = self.provider_accounts.get(str(args.provider or "").rsplit("::", 1)[-1], MOCK_ACCOUNT)
+            account = self._account_of(args.provider)
             arn = f"arn:aws:iam::{account}:role/{name}"
             return {"id": name, "name": name, "arn": arn, "assumeRolePolicy": json.dumps(trust)}, []
         if args.token == "aws:iam/getRoles:getRoles":
