@@ -37,7 +37,6 @@ def tenant() -> None:
           --new-account
       git add -A && git commit          # review; CI runs `gpucloud validate`
       pulumi up -s organization/account-beta              # the account first, once per tenant
-      pulumi up -s organization/region-us-east-1          # admits beta's flow logs
       pulumi up -s organization/tenant-beta-us-east-1
     """
 
@@ -263,31 +262,20 @@ def _verb(file: RenderedFile, *, dry_run: bool) -> str:
     return "updated" if file.existed else "wrote"
 
 
-def _new(result: Onboarding, stack: str) -> bool:
-    return any(f.path.name == f"Pulumi.{stack}.yaml" and not f.existed for f in result.written)
-
-
 def _stacks_to_apply(result: Onboarding) -> list[str]:
-    """What `pulumi up` runs on, in order: a new account; the region, when the tenant is new there (its audit
-    bucket admits flow logs from the tenant's account only once it names the account: AWS refuses to create a
-    flow log into a bucket that does not admit its account); the tenant."""
-    cfg = result.config
-    first = [result.account.stack] if _new(result, result.account.stack) else []
-    region = [cfg.region_stack] if _new(result, cfg.stack) else []
-    return [*first, *region, cfg.stack]
+    """What `pulumi up` runs on, in order: a new account (its tenant stacks read it), then the tenant."""
+    new_account = any(f.path.name == f"Pulumi.{result.account.stack}.yaml" and not f.existed for f in result.written)
+    return [*([result.account.stack] if new_account else []), result.config.stack]
 
 
 def _next_steps(result: Onboarding) -> None:
     cfg = result.config
     inventory = next(f.path for f in result.files if f.path.name.endswith("aws_ec2.yml"))
-    why = {
-        result.account.stack: "   # the account, before its region stacks",
-        cfg.region_stack: f"   # the region's audit bucket admits {cfg.tenant}'s flow logs",
-    }
     out.print("next:")
     out.print("  git add -A && git commit             # review; CI runs `gpucloud validate`")
     for stack in _stacks_to_apply(result):
-        out.print(f"  pulumi up -s {cfg.org}/{stack}{why.get(stack, '')}")
+        why = "   # the account, before its region stacks" if stack == result.account.stack else ""
+        out.print(f"  pulumi up -s {cfg.org}/{stack}{why}")
     playbook = " --playbook cluster" if cfg.cluster.has_head_node else ""
     out.print(f"  gpucloud nodes configure --inventory {inventory}{playbook}")
     out.print(f"  gpucloud health check --expect {cfg.node_pool.gpu_type}   # on each node, before handover")

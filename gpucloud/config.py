@@ -118,17 +118,10 @@ class RegionConfig:
     tenant_cidr_prefix: int
     capacity: tuple[CapacityEntry, ...]
     amis: Mapping[str, PinnedImage]
-    # The tenants with a stack in this region (from the registry's file names, not a config key): the audit bucket
-    # admits flow logs from each one's account alone (``Repository.with_registry``).
-    log_tenants: tuple[str, ...] = ()
 
     @property
     def org_stack_ref(self) -> str:
         return f"{self.org}/gpucloud/{ORG_STACK}"
-
-    def account_stack_ref(self, tenant: str) -> str:
-        """The fully qualified name of ``tenant``'s account stack, which the region reads the account id from."""
-        return f"{self.org}/gpucloud/{account_stack_name(tenant)}"
 
     def capacity_for(self, gpu_type: str, az_id: str) -> CapacityEntry | None:
         return next((c for c in self.capacity if c.gpu_type == gpu_type and c.az_id == az_id), None)

@@ -31,7 +31,6 @@ from gpucloud.config import (
     TenantConfig,
     config_from_namespaced,
 )
-from gpucloud.repo import Repository, find_root
 
 
 def runtime_config() -> dict[str, Any]:
@@ -114,32 +113,24 @@ def _build_account(config: AccountConfig) -> dict[str, pulumi.Input[object]]:
 
 def _build_region(config: RegionConfig) -> dict[str, pulumi.Input[object]]:
     org = pulumi.StackReference(config.org_stack_ref)
-    # The account of each tenant of the region: its flow logs, and no other account's, may land in the audit bucket.
-    log_accounts = {
-        tenant: pulumi.StackReference(config.account_stack_ref(tenant)).require_output("accountId")
-        for tenant in config.log_tenants
-    }
-    # Our own accounts (the org stack's): the audit bucket in the log archive, the mirror and capacity in capacity.
-    providers = {
-        duty: account_provider(
-            f"{config.stack}-{duty}",
-            account_id=org.require_output(f"{key}AccountId"),
-            role_arn=org.require_output(f"{key}RoleArn"),
-            region=config.region,
-            session_name=f"gpucloud-{config.stack}-{duty}",
-        )
-        for duty, key in (("log-archive", "logArchive"), ("capacity", "capacity"))
-    }
+    # Our capacity account (the org stack's): the package mirror, the reservations and Capacity Blocks.
+    capacity = account_provider(
+        f"{config.stack}-capacity",
+        account_id=org.require_output("capacityAccountId"),
+        role_arn=org.require_output("capacityRoleArn"),
+        region=config.region,
+        session_name=f"gpucloud-{config.stack}-capacity",
+    )
     foundation = RegionFoundation(
         config.stack,
         RegionFoundationArgs(
             config=config,
             organization_id=org.require_output("organizationId"),
-            log_accounts=log_accounts,
-            log_archive_provider=providers["log-archive"],
-            capacity_provider=providers["capacity"],
+            capacity_provider=capacity,
             capacity_account_id=org.require_output("capacityAccountId"),
             capacity_role_arn=org.require_output("capacityRoleArn"),
+            log_archive_account_id=org.require_output("logArchiveAccountId"),
+            log_archive_role_arn=org.require_output("logArchiveRoleArn"),
             audit_retention_days=org.require_output("auditRetentionDays"),
             tags=t.region_tags(config.region),
         ),
@@ -166,15 +157,21 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
         region=config.region,
         session_name=f"gpucloud-capacity-{config.tenant}-{config.region}",
     )
+    # Our log-archive account, where the tenant account's audit record of this region lands.
+    log_archive_provider = account_provider(
+        f"{config.stack}-log-archive",
+        account_id=region.require_output("logArchiveAccountId"),
+        role_arn=region.require_output("logArchiveRoleArn"),
+        region=config.region,
+        session_name=f"gpucloud-log-archive-{config.tenant}-{config.region}",
+    )
     env = TenantEnvironment(
         config.stack,
         TenantEnvironmentArgs(
             config=config,
             sku=load_catalog().get(config.node_pool.gpu_type),
             region=RegionExports(
-                audit_bucket_arn=region.require_output("auditBucketArn"),
-                audit_bucket=region.require_output("auditBucket"),
-                audit_key_arn=region.require_output("auditKeyArn"),
+                audit_retention_days=region.require_output("auditRetentionDays"),
                 mirror_bucket_arn=region.require_output("mirrorBucketArn"),
                 mirror_key_arn=region.require_output("mirrorKeyArn"),
                 capacity=region.require_output("capacity"),
@@ -184,6 +181,7 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
             account_id=account_id,
             account_provider=provider,
             capacity_provider=capacity_provider,
+            log_archive_provider=log_archive_provider,
             config_role_arn=account.require_output("configRoleArn"),
             deployer_role_arn=account.require_output("deployerRoleArn"),
             tags=t.tenant_tags(config.tenant, config.region),
@@ -193,7 +191,5 @@ def _build_tenant(config: TenantConfig) -> dict[str, pulumi.Input[object]]:
 
 
 def main() -> None:
-    """Entry point of ``stacks/__main__.py``: Pulumi runs it inside the repository, whose stack files are the
-    registry (a region reads which tenants it serves from them)."""
-    config = config_from_namespaced(pulumi.get_stack(), runtime_config())
-    build(Repository(find_root()).with_registry(config))
+    """Entry point of ``stacks/__main__.py``."""
+    build(config_from_namespaced(pulumi.get_stack(), runtime_config()))

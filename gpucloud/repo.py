@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gpucloud.choices import closest, did_you_mean
-from gpucloud.config import RegionConfig, StackConfig, config_from_namespaced
+from gpucloud.config import StackConfig, config_from_namespaced
 from gpucloud.datafiles import load_yaml
 from gpucloud.errors import ConfigError, RepositoryError, StackNotFoundError
 
@@ -98,17 +97,3 @@ class Repository:
     def load(self, stack: str) -> StackConfig:
         """The stack's typed config, checked as ``pulumi up`` would run it."""
         return config_from_namespaced(stack, self.raw_config(stack))
-
-    def tenants_of_region(self, region: str, *, also: Iterable[str] = ()) -> tuple[str, ...]:
-        """The tenants with a stack in ``region``, by the stacks' names (``tenant-<tenant>-<region>``), among the
-        registry's stacks and ``also`` (stacks not written yet)."""
-        prefix, suffix = "tenant-", f"-{region}"
-        names = {*self.stacks(), *also}
-        ours = (n for n in names if n.startswith(prefix) and n.endswith(suffix))
-        return tuple(sorted(n[len(prefix) : -len(suffix)] for n in ours))
-
-    def with_registry(self, config: StackConfig, *, also: Iterable[str] = ()) -> StackConfig:
-        """``config`` with what the registry adds to it: a region's tenants (whose flow logs it admits)."""
-        if isinstance(config, RegionConfig):
-            return replace(config, log_tenants=self.tenants_of_region(config.region, also=also))
-        return config

@@ -2,8 +2,8 @@
 (deployed from our security account) evaluate there. Built by the tenant stack, through its provider.
 
 A configuration recorder with AWS Config's service-linked role (the account stack makes it), delivering to the
-region's audit bucket in our log-archive account. The service-linked role cannot write to a bucket, so AWS Config
-delivers as its service principal, which the audit bucket admits for this account alone
+tenant's audit bucket of the region in our log-archive account (TenantAudit). The service-linked role cannot write
+to a bucket, so AWS Config delivers as its service principal, which that bucket admits for this account alone
 (``AWSLogs/<account>/Config/*``, ``aws:SourceAccount``; AWS Config Developer Guide, "Permissions for the Amazon
 S3 Bucket for the AWS Config Delivery Channel", recorded 2026-12-07). tenant-protect keeps the tenant from
 stopping or changing it.
@@ -22,7 +22,7 @@ RECORDER_NAME = "gpucloud"
 @dataclass(frozen=True, kw_only=True)
 class ConfigRecorderArgs:
     role_arn: pulumi.Input[str]  # AWS Config's service-linked role in the tenant account
-    bucket: pulumi.Input[str]  # the region's audit bucket (our log-archive account)
+    bucket: pulumi.Input[str]  # the tenant's audit bucket of the region (our log-archive account)
     key_arn: pulumi.Input[str]  # its key
 
 

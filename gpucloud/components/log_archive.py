@@ -114,6 +114,8 @@ class LogArchive(pulumi.ComponentResource):
                 extra_statements=lambda arn: _bound(arn, management, cfg),
                 object_expiry_days=cfg.audit_retention_days,
                 object_lock=(load_landing_zone().object_lock_mode, cfg.audit_retention_days),
+                # Under the audit prefix, whose objects' reads and writes the organization trail records.
+                name_prefix=load_landing_zone().audit_bucket_prefix_for("trail"),
             ),
             opts=child,
         )

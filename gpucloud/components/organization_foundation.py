@@ -95,7 +95,6 @@ class OrganizationFoundation(pulumi.ComponentResource):
             f"{name}-security",
             SecurityToolingArgs(
                 trail_bucket=archive.bucket,
-                trail_bucket_arn=archive.bucket_arn,
                 trail_key_arn=archive.key_arn,
                 trail_delegation=trail_delegation,
                 config_delegations=config_delegations,

@@ -44,6 +44,8 @@ class SecureBucketArgs:
     # Keep the bucket (and what is in it) when its stack is destroyed: a versioned bucket that holds objects
     # cannot be deleted (BucketNotEmpty), and data is never deleted as a side effect of a destroy.
     retain_on_delete: bool = True
+    # The bucket's name starts so (pulumi-aws adds a unique suffix); None: named after the resource.
+    name_prefix: str | None = None
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -55,6 +57,7 @@ class SecureBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
+            bucket_prefix=args.name_prefix,
             force_destroy=False,
             object_lock_enabled=True if args.object_lock else None,
             tags=dict(args.tags),
@@ -101,7 +104,7 @@ class SecureBucket(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
             )
         extra = args.extra_statements(bucket.arn) if args.extra_statements else ()
-        aws.s3.BucketPolicy(
+        self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             policy=document(tls_only(bucket.arn), *extra),

@@ -1,7 +1,8 @@
 """SecurityTooling: in our security account, the delegated administrator of CloudTrail and of AWS Config.
 
-- the organization trail: every account's management events, and the data events on the trail's own bucket (who
-  read or wrote the audit record), into the log-archive bucket, encrypted with its key, log files validated;
+- the organization trail: every account's management events, and the data events on every audit bucket of ours
+  (who read or wrote the audit record: the trail's own, and each tenant's flow-log and AWS Config bucket, all named
+  under the landing zone's audit prefix), into the log-archive bucket, encrypted with its key, log files validated;
 - AWS Config across the organization: the managed rules that watch what the SCPs cannot stop (flow logs on every
   VPC, IMDSv2 on every instance, the account-level S3 Block Public Access), and an aggregator of their results.
 
@@ -27,16 +28,16 @@ CONFIG = "config.amazonaws.com"
 @dataclass(frozen=True, kw_only=True)
 class SecurityToolingArgs:
     trail_bucket: pulumi.Input[str]
-    trail_bucket_arn: pulumi.Input[str]
     trail_key_arn: pulumi.Input[str]
     trail_delegation: pulumi.Resource  # CloudTrail's delegated administrator, registered by the management account
     config_delegations: Sequence[pulumi.Resource]  # AWS Config's (rules and aggregation)
     tags: Mapping[str, str]
 
 
-def trail_selectors(bucket_arn: str) -> list[aws.cloudtrail.TrailAdvancedEventSelectorArgs]:
-    """Management events of every account, and S3 data events on the audit bucket's objects (CloudTrail User
-    Guide, "Filtering data events by using advanced event selectors", recorded 2026-12-07)."""
+def trail_selectors(audit_prefix: str) -> list[aws.cloudtrail.TrailAdvancedEventSelectorArgs]:
+    """Management events of every account, and S3 data events on the objects of every bucket whose name starts with
+    ``audit_prefix`` (CloudTrail User Guide, "Filtering data events by using advanced event selectors"; StartsWith
+    takes any value: CloudTrail API Reference, AdvancedFieldSelector; recorded 2026-12-07)."""
     field = aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs
     return [
         aws.cloudtrail.TrailAdvancedEventSelectorArgs(
@@ -47,7 +48,7 @@ def trail_selectors(bucket_arn: str) -> list[aws.cloudtrail.TrailAdvancedEventSe
             field_selectors=[
                 field(field="eventCategory", equals=["Data"]),
                 field(field="resources.type", equals=["AWS::S3::Object"]),
-                field(field="resources.ARN", starts_withs=[f"{bucket_arn}/"]),
+                field(field="resources.ARN", starts_withs=[f"arn:aws:s3:::{audit_prefix}"]),
             ],
         ),
     ]
@@ -74,7 +75,7 @@ class SecurityTooling(pulumi.ComponentResource):
             is_multi_region_trail=True,
             include_global_service_events=True,
             enable_log_file_validation=True,
-            advanced_event_selectors=pulumi.Output.from_input(args.trail_bucket_arn).apply(trail_selectors),
+            advanced_event_selectors=trail_selectors(zone.audit_bucket_prefix),
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions.merge(in_account, pulumi.ResourceOptions(depends_on=[args.trail_delegation])),
         )

@@ -1,7 +1,8 @@
 """TenantEnvironment: one tenant's isolated silo in one region (key, network, storage, identity, nodes).
 
 Everything is built inside the tenant's own AWS account, through ``account_provider``, except its capacity
-share, which must live in our capacity account (``capacity_provider``), where the capacity is.
+share, which must live in our capacity account (``capacity_provider``), where the capacity is, and the bucket its
+audit record lands in, in our log-archive account (``log_archive_provider``), beyond the tenant's reach.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from gpucloud.components.cluster_head import ClusterHead, ClusterHeadArgs
 from gpucloud.components.config_recorder import ConfigRecorder, ConfigRecorderArgs
 from gpucloud.components.encryption_key import EncryptionKey, EncryptionKeyArgs
 from gpucloud.components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from gpucloud.components.tenant_audit import TenantAudit, TenantAuditArgs
 from gpucloud.components.tenant_identity import TenantIdentity, TenantIdentityArgs
 from gpucloud.components.tenant_network import TenantNetwork, TenantNetworkArgs
 from gpucloud.components.tenant_storage import TenantStorage, TenantStorageArgs
@@ -31,9 +33,7 @@ from gpucloud.organization.guardrails import load_guardrails
 class RegionExports:
     """What the tenant reads from its region stack (through a StackReference)."""
 
-    audit_bucket_arn: pulumi.Input[str]
-    audit_bucket: pulumi.Input[str]  # its name: AWS Config's delivery channel takes the name
-    audit_key_arn: pulumi.Input[str]
+    audit_retention_days: pulumi.Input[int]  # the org's: how long the tenant's audit record is locked and kept
     mirror_bucket_arn: pulumi.Input[str]  # our package mirror: drivers and CUDA without internet
     mirror_key_arn: pulumi.Input[str]  # the key that encrypts the package mirror
     capacity: pulumi.Input[Mapping[str, Any]]
@@ -49,6 +49,7 @@ class TenantEnvironmentArgs:
     account_id: pulumi.Input[str]
     account_provider: aws.Provider  # acts in the tenant's account (assumes our deployer role there)
     capacity_provider: aws.Provider  # acts in our capacity account: the carve and the RAM share
+    log_archive_provider: aws.Provider  # acts in our log-archive account: the tenant's audit bucket and key
     config_role_arn: pulumi.Input[str]  # AWS Config's service-linked role in the tenant's account
     deployer_role_arn: pulumi.Input[str]  # the role account_provider assumes
     tags: Mapping[str, str]
@@ -77,6 +78,17 @@ class TenantEnvironment(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Flow logs and AWS Config history of the tenant account in this region, into our log-archive account.
+        audit = TenantAudit(
+            f"{name}-audit",
+            TenantAuditArgs(
+                region=cfg.region,
+                account_id=args.account_id,
+                retention_days=args.region.audit_retention_days,
+                tags=args.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers=[args.log_archive_provider]),
+        )
         network = TenantNetwork(
             f"{name}-net",
             TenantNetworkArgs(
@@ -84,7 +96,7 @@ class TenantEnvironment(pulumi.ComponentResource):
                 cidr=cfg.cidr,
                 az_id=cfg.node_pool.az_id,
                 egress=cfg.egress,
-                flow_log_destination=args.region.audit_bucket_arn,
+                flow_log_destination=audit.bucket_arn,
                 account_id=args.account_id,
                 mirror_bucket_arn=args.region.mirror_bucket_arn,
                 tags=args.tags,
@@ -137,9 +149,7 @@ class TenantEnvironment(pulumi.ComponentResource):
         self._vcpu_quota(name, args, child)
         ConfigRecorder(
             f"{name}-config",
-            ConfigRecorderArgs(
-                role_arn=args.config_role_arn, bucket=args.region.audit_bucket, key_arn=args.region.audit_key_arn
-            ),
+            ConfigRecorderArgs(role_arn=args.config_role_arn, bucket=audit.bucket, key_arn=audit.key_arn),
             opts=child,
         )
         image = pulumi.Output.from_input(args.region.amis).apply(lambda pinned: pinned[cfg.node_pool.gpu_type])
@@ -195,6 +205,7 @@ class TenantEnvironment(pulumi.ComponentResource):
             "cidr": str(cfg.cidr),
             "bucket": storage.bucket,
             "kmsKeyArn": key.arn,
+            "auditBucket": audit.bucket,
             "nodeInstanceIds": pool.instance_ids,
             "gpuType": cfg.node_pool.gpu_type,
             "nodes": cfg.node_pool.nodes,

@@ -31,7 +31,7 @@ class TenantNetworkArgs:
     cidr: ipaddress.IPv4Network
     az_id: str
     egress: str  # "nat" or "none"
-    flow_log_destination: pulumi.Input[str]  # the region's audit bucket ARN
+    flow_log_destination: pulumi.Input[str]  # the tenant's audit bucket of the region (in our log-archive account)
     account_id: pulumi.Input[str]  # the tenant's account: the only owner of buckets the S3 endpoint admits
     mirror_bucket_arn: pulumi.Input[str]  # our package mirror, which the S3 endpoint admits read-only
     tags: Mapping[str, str]

@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 from gpucloud.datafiles import load_data_file, require
+from gpucloud.organization.landing_zone import load_landing_zone
 
 Document = dict[str, Any]
 OU_GUARDRAILS = ("tenant-baseline", "tenant-regions")  # on the tenant and quarantine OUs
@@ -154,6 +155,14 @@ def service_control_policies(served_regions: tuple[str, ...]) -> dict[str, Docum
             "Effect": "Deny",
             "Action": list(facts.capacity_purchase_actions),
             "Resource": "*",
+        },
+        # Bucket names under our audit prefix are ours: the organization trail records (and bills us for) every
+        # object call on them, and tenants' audit buckets are found by it (landing_zone.yaml, audit_bucket_prefix).
+        {
+            "Sid": "NoBucketsUnderOurAuditPrefix",
+            "Effect": "Deny",
+            "Action": "s3:CreateBucket",
+            "Resource": f"arn:aws:s3:::{load_landing_zone().audit_bucket_prefix}*",
         },
         # Nothing is shared out of a tenant account (not to another tenant, not to the world).
         {

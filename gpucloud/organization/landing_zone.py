@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -27,6 +28,11 @@ class LandingZone:
     config_rules: tuple[ConfigRule, ...]
     config_aggregator_policy: str
     object_lock_mode: str
+    audit_bucket_prefix: str  # every audit bucket's name starts so; the organization trail records its objects
+
+    def audit_bucket_prefix_for(self, what: str) -> str:
+        """The bucket-name prefix of one kind of audit bucket, under ``audit_bucket_prefix``."""
+        return f"{self.audit_bucket_prefix}{what}-"
 
 
 @cache
@@ -46,4 +52,16 @@ def load_landing_zone() -> LandingZone:
         ),
         config_aggregator_policy=require(doc, "config_aggregator_policy", str, where),
         object_lock_mode=require(doc, "object_lock_mode", str, where),
+        audit_bucket_prefix=_bucket_prefix(require(doc, "audit_bucket_prefix", str, where), where),
     )
+
+
+BUCKET_PREFIX_MAX = 37  # S3's 63 characters less the 26 of the unique suffix pulumi-aws adds to a bucketPrefix
+_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]*-")
+
+
+def _bucket_prefix(prefix: str, where: str) -> str:
+    # Room for the longest kind of audit bucket we name under it (a region name and a word).
+    if not _PREFIX.fullmatch(prefix) or len(prefix) + len("ap-southeast-2-") > BUCKET_PREFIX_MAX:
+        raise CatalogError(f"{where}: audit_bucket_prefix {prefix!r} must be lowercase, end in '-', and leave room")
+    return prefix

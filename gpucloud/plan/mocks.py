@@ -231,6 +231,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         rid = _ID_PREFIX.get(args.typ, "") + digest
         if args.typ == "aws:s3/bucket:Bucket":
             rid = outputs.get("bucket") or f"{args.name}-{digest[:8]}"
+            if prefix := outputs.get("bucketPrefix"):  # pulumi-aws appends 26 characters of its own
+                rid = prefix + _digest(self.stack, args.typ, args.name, length=26)
             outputs["bucket"] = rid
             outputs["arn"] = f"arn:aws:s3:::{rid}"
         elif args.typ == "aws:kms/key:Key":

@@ -21,7 +21,6 @@ from gpucloud.config import (
     config_from_namespaced,
 )
 from gpucloud.errors import ConfigError
-from gpucloud.names import account_stack_name
 from gpucloud.plan.mocks import RecordedResource
 from gpucloud.plan.runner import ProgramRun, run_program
 from gpucloud.plan.summary import Summary, summarize
@@ -94,12 +93,7 @@ def stack_references(config: StackConfig) -> list[tuple[str, str, str]]:
     if isinstance(config, OrgConfig):
         return []
     if isinstance(config, AccountConfig | RegionConfig):
-        org = (config.org_stack_ref, ORG_STACK, "write stacks/Pulumi.org.yaml (README: Organization stack)")
-        if isinstance(config, AccountConfig):
-            return [org]
-        how = "onboard {} with --new-account or --account-id"
-        accounts = [(config.account_stack_ref(t), account_stack_name(t), how.format(t)) for t in config.log_tenants]
-        return [org, *accounts]
+        return [(config.org_stack_ref, ORG_STACK, "write stacks/Pulumi.org.yaml (README: Organization stack)")]
     assert isinstance(config, TenantConfig)
     return [
         (config.region_stack_ref, config.region_stack, f"gpucloud region add {config.region}"),
@@ -121,7 +115,7 @@ class Planner:
         if raw is None and stack in self.pending:
             cacheable, raw = False, self.pending[stack]
         raw = self.repo.raw_config(stack) if raw is None else raw
-        config = self.repo.with_registry(config_from_namespaced(stack, raw), also=self.pending)
+        config = config_from_namespaced(stack, raw)
         if cacheable and stack in self._runs:
             return config, self._runs[stack]
         stack_outputs: dict[str, dict[str, Any]] = {}

@@ -33,6 +33,7 @@ from gpucloud.policy.organization import (
     _scp_limits,
 )
 from gpucloud.policy.storage import (
+    _audit_recorded,
     _blocks_public,
     _bucket_policy_size,
     _bucket_rule,
@@ -171,6 +172,12 @@ RULES: tuple[Rule, ...] = (
         "Log services write into our buckets only under AWSLogs/<account>/ of the source the statement names "
         "(aws:SourceAccount or aws:SourceArn), never AWSLogs/* for a whole organization.",
         _log_writes_per_account,
+    ),
+    Rule(
+        "audit-reads-recorded",
+        "Every audit bucket is named under the landing zone's audit prefix, and the organization trail records S3 "
+        "data events (reads and writes) on every object under it.",
+        _audit_recorded,
     ),
     Rule(
         "block-without-placement-group",

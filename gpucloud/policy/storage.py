@@ -154,7 +154,8 @@ def _log_writes_per_account(stack: Stack) -> Iterator[Finding]:
 
 
 def _bucket_policy_size(stack: Stack) -> Iterator[Finding]:
-    """S3 refuses a bucket policy over 20 KB: a region's audit bucket grows with its tenants (their delivery)."""
+    """S3 refuses a bucket policy over 20 KB (a policy that lists accounts grows with them: why each tenant has its
+    own audit bucket)."""
     from gpucloud.organization.guardrails import load_guardrails
 
     limit = load_guardrails().s3_bucket_policy_max_bytes
@@ -191,3 +192,40 @@ def _no_wide_decrypt_on_audit_keys(stack: Stack) -> Iterator[Finding]:
             decrypts = any(a in ("kms:Decrypt", "kms:*", "*") for a in actions)
             if statement.get("Effect") == "Allow" and decrypts and _everyone(statement.get("Principal")):
                 yield key.urn, f"statement {statement.get('Sid', '?')} lets any principal decrypt audit objects"
+
+
+TRAIL = "aws:cloudtrail/trail:Trail"
+
+
+def _records_audit_objects(selector: Mapping[str, Any], arn_prefix: str) -> bool:
+    """Whether an advanced event selector records S3 data events on every object whose ARN starts ``arn_prefix``."""
+    fields = {str(f.get("field")): f for f in selector.get("fieldSelectors") or () if isinstance(f, Mapping)}
+    if (fields.get("eventCategory") or {}).get("equals") != ["Data"]:
+        return False
+    if (fields.get("resources.type") or {}).get("equals") != ["AWS::S3::Object"]:
+        return False
+    if set(fields) - {"eventCategory", "resources.type", "resources.ARN"}:
+        return False  # narrowed further (read-only, some event names): not every access is recorded
+    arn = fields.get("resources.ARN")
+    return arn is None or any(arn_prefix.startswith(str(p)) for p in _as_list(arn.get("startsWiths")))
+
+
+def _audit_recorded(stack: Stack) -> Iterator[Finding]:
+    """Who reads or writes our audit record is itself recorded: every audit bucket is named under the landing
+    zone's audit prefix, and the organization trail records S3 data events on every object under it."""
+    from gpucloud.organization.landing_zone import load_landing_zone
+
+    prefix = load_landing_zone().audit_bucket_prefix
+    for bucket in stack.of_type(BUCKET):
+        if (bucket.inputs.get("tags") or {}).get(t.ROLE) != AUDIT_ROLE:
+            continue
+        named = str(bucket.inputs.get("bucketPrefix") or bucket.inputs.get("bucket") or "")
+        if not named.startswith(prefix):
+            yield bucket.urn, f"audit bucket named {named or 'by Pulumi'!r}, not under {prefix!r}: the trail misses it"
+    arn_prefix = f"arn:aws:s3:::{prefix}"
+    for trail in stack.of_type(TRAIL):
+        if trail.inputs.get("isOrganizationTrail") is not True:
+            continue
+        selectors = [s for s in trail.inputs.get("advancedEventSelectors") or () if isinstance(s, Mapping)]
+        if not any(_records_audit_objects(s, arn_prefix) for s in selectors):
+            yield trail.urn, f"the organization trail records no S3 data events on {arn_prefix}*"

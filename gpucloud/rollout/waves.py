@@ -2,15 +2,15 @@
 
 SPEC (``--waves``): waves separated by ``;``, each ``[NAME:]GLOB[,GLOB...]``. A stack joins the first
 wave one of whose globs matches its name; stacks no wave names form a last wave, ``rest``. Waves left
-empty are dropped. The default is the org stack alone (its guardrails bind every tenant account), the tenants'
-account stacks, then a canary wave of one stack (the region stack with the fewest tenant stacks, ties by name;
-the first tenant when no region is selected), then the other region stacks, and the tenant stacks:
+empty are dropped. The default is the org stack alone (its guardrails bind every tenant account), then a
+canary wave of one stack (the region stack with the fewest tenant stacks, ties by name; the first tenant
+when no region is selected), then the other region stacks, the tenants' account stacks, and the tenant stacks:
 
-    org:org;accounts:account-*;canary:<region stack with the fewest tenants>;regions:region-*;tenants:tenant-*
+    org:org;canary:<region stack with the fewest tenants>;regions:region-*;accounts:account-*;tenants:tenant-*
 
-A stack reads the outputs of the stacks it builds on (accounts read the org stack; a region reads the org stack
-and the account stack of each tenant with a stack in it; a tenant stack reads its region and its account), so it
-may never run before, or in the same wave as, one of them when both are rolled out: such a SPEC is refused.
+A stack reads the outputs of the stacks it builds on (regions and accounts read the org stack; a tenant
+stack reads its region and its account), so it may never run before, or in the same wave as, one of them
+when both are rolled out: such a SPEC is refused.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def default_spec(selected: list[str]) -> str:
     tenants = [s for s in selected if s.startswith("tenant-")]
     load = {r: sum(1 for t in tenants if region_of(t, {r}) == r) for r in regions}
     canary = min(sorted(regions), key=lambda r: load[r]) if regions else (tenants or sorted(selected))[0]
-    return f"org:org;accounts:account-*;canary:{canary};regions:region-*;tenants:tenant-*"
+    return f"org:org;canary:{canary};regions:region-*;accounts:account-*;tenants:tenant-*"
 
 
 def parse_spec(spec: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -71,14 +71,8 @@ def region_of(tenant_stack: str, regions: set[str]) -> str | None:
 
 def reads(stack: str, selected: set[str]) -> list[str]:
     """The selected stacks whose outputs ``stack`` reads (through StackReferences), which must run before it."""
-    if stack.startswith("account-"):
+    if stack.startswith(("region-", "account-")):
         return [s for s in ("org",) if s in selected]
-    if stack.startswith("region-"):
-        # the account of each tenant with a stack here (the audit bucket admits that account's logs)
-        suffix = "-" + stack.removeprefix("region-")
-        tenants = {s.removeprefix("tenant-").removesuffix(suffix) for s in selected
-                   if s.startswith("tenant-") and s.endswith(suffix)}  # fmt: skip
-        return [s for s in ("org", *sorted(f"account-{t}" for t in tenants)) if s in selected]
     if not stack.startswith("tenant-"):
         return []
     regions = {s for s in selected if s.startswith("region-")}

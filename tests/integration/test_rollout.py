@@ -55,11 +55,10 @@ def test_waves_run_canary_then_regions_then_tenants(fleet: Path) -> None:
     status, doc = rollout(fleet)
     assert status == 0, doc
     waves = [w["name"] for w in doc["waves"]]  # type: ignore[index]
-    assert waves == ["org", "accounts", "canary", "regions", "tenants"]
+    assert waves == ["org", "canary", "regions", "accounts", "tenants"]
     order = [o["stack"] for o in sorted(doc["done"], key=lambda o: o["started"])]  # type: ignore[arg-type,index]
-    assert order[0] == "org"
-    assert sorted(order[1:6]) == [f"account-{t}" for t in ("acme", "beta", "delta", "eps", "gamma")]
-    assert order[6:8] == ["region-eu-north-1", "region-us-east-1"]  # the canary, then the other region
+    assert order[:3] == ["org", "region-eu-north-1", "region-us-east-1"]
+    assert sorted(order[3:8]) == [f"account-{t}" for t in ("acme", "beta", "delta", "eps", "gamma")]
     assert sorted(order[8:]) == sorted(
         ["tenant-acme-us-east-1", "tenant-beta-us-east-1", "tenant-gamma-us-east-1", "tenant-delta-eu-north-1",
          "tenant-eps-eu-north-1"]
@@ -103,15 +102,14 @@ def test_a_policy_violation_halts_later_waves_and_resume_carries_on(
     (failure,) = doc["failed"]  # type: ignore[misc]
     assert failure["stack"] == "region-us-east-1" and failure["step"] == "policy"
     assert failure["message"].startswith("no-world-ingress")
-    done = [o["stack"] for o in doc["done"]]  # type: ignore[index,union-attr]
-    assert done[0] == "org" and len(done) == 7 and done[-1] == "region-eu-north-1"  # org, 5 accounts, canary
-    assert len(doc["not_started"]) == 5  # type: ignore[arg-type]  # the tenants wave
+    assert [o["stack"] for o in doc["done"]] == ["org", "region-eu-north-1"]  # type: ignore[index,union-attr]
+    assert len(doc["not_started"]) == 10  # type: ignore[arg-type]  # the accounts and tenants waves
 
     monkeypatch.setattr(program, "_build_region", build_region)  # the fix
     status, doc = in_process(fleet, capsys, "--resume")
     assert status == 0, doc["failed"]
-    assert sorted(doc["skipped"]) == sorted(done)  # type: ignore[arg-type]
-    assert len(doc["done"]) == 6  # type: ignore[arg-type]  # the failed region and the 5 tenants
+    assert doc["skipped"] == ["org", "region-eu-north-1"]
+    assert len(doc["done"]) == 11  # type: ignore[arg-type]
     status, _ = in_process(fleet, capsys, "--resume")
     assert status == 2  # nothing left to resume
 
@@ -180,7 +178,7 @@ def test_ctrl_c_prints_the_summary_so_far_and_resume_carries_on(fleet: Path, par
     for line in proc.stderr:  # progress goes to stderr with --json
         if "✓" in line:
             finished += 1
-            if finished == 2:  # the org stack and an account are done: interrupt the accounts wave
+            if finished == 2:  # the org stack and the canary are done: interrupt the regions wave
                 os.killpg(proc.pid, signal.SIGINT)
                 break
     out, rest = proc.communicate(timeout=120)
@@ -190,12 +188,12 @@ def test_ctrl_c_prints_the_summary_so_far_and_resume_carries_on(fleet: Path, par
     doc = json.loads(out)
     assert doc["interrupted"] is True and doc["not_started"]
     done = [o["stack"] for o in doc["done"]]
-    assert done[0] == "org" and done[1].startswith("account-")
+    assert done[:2] == ["org", "region-eu-north-1"]
     state = json.loads((fleet / ".gpucloud" / "rollout.json").read_text())
     assert state["done"] == done and state["finished"] is False
     status, again = rollout(fleet, "--resume")
     assert status == 0, again
-    assert sorted(again["skipped"]) == sorted(done)  # recorded before the interrupt: not run again
+    assert again["skipped"] == done  # recorded before the interrupt: not run again
     assert len(again["done"]) + len(done) == 13
 
 

@@ -37,7 +37,7 @@ def by_urn(plan: Plan, urn: str) -> Any:
 def test_the_head_node_is_a_private_cpu_instance_beside_the_gpu_nodes(tenant: Plan) -> None:
     head = head_node(tenant)
     (template,) = of_type(tenant, "launchTemplate:LaunchTemplate")
-    (key,) = of_type(tenant, "kms/key:Key")
+    (key,) = [k for k in of_type(tenant, "kms/key:Key") if k.outputs["arn"] == tenant.exports["kmsKeyArn"]]
     assert head.inputs["instanceType"] == "m7i.2xlarge"
     assert head.inputs["ami"] == template.inputs["imageId"]  # the same OS release: the same Slurm
     assert head.inputs["associatePublicIpAddress"] is False
@@ -58,7 +58,7 @@ def test_the_munge_key_is_random_encrypted_and_readable_by_the_nodes_role_alone(
     (password,) = of_type(tenant, "RandomPassword")
     assert password.inputs["length"] >= 32 and password.inputs["special"] is False  # mungekey: >= 256 bits
     (secret,) = of_type(tenant, "secretsmanager/secret:Secret")
-    (key,) = of_type(tenant, "kms/key:Key")
+    (key,) = [k for k in of_type(tenant, "kms/key:Key") if k.outputs["arn"] == tenant.exports["kmsKeyArn"]]
     assert secret.inputs["kmsKeyId"] == key.outputs["arn"]
     (version,) = of_type(tenant, "SecretVersion")
     assert password.urn in version.deps["secretString"]

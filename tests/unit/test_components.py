@@ -49,7 +49,8 @@ def test_volumes_bucket_and_file_system_use_the_tenants_key(tenant: Plan) -> Non
         for mapping in lt.inputs["blockDeviceMappings"]:
             assert mapping["ebs"]["encrypted"] == "true", lt.urn
             assert mapping["ebs"]["kmsKeyId"] == key, lt.urn
-    sse = of_type(tenant, "BucketServerSideEncryptionConfiguration")
+    # (the audit bucket, in our log-archive account, has a key of its own there)
+    sse = [c for c in of_type(tenant, "BucketServerSideEncryptionConfiguration") if "TenantAudit" not in c.urn]
     assert sse
     for cfg in sse:
         default = cfg.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
@@ -124,10 +125,11 @@ def test_the_carve_and_placement_group_are_shared_with_the_tenants_account_alone
     assert shared == {carve.outputs["reservation_arn"], region["placementGroupArn"]}
 
 
-def test_everything_but_the_share_lands_in_the_tenants_account(sample_plans: dict[str, Plan]) -> None:
+def test_everything_but_the_share_and_the_audit_lands_in_the_tenants_account(sample_plans: dict[str, Plan]) -> None:
     plan = sample_plans[TENANT]
     account = sample_plans["account-acme"].exports["accountId"]
     capacity = sample_plans["org"].exports["capacityAccountId"]  # our capacity account, the org stack's
+    log_archive = sample_plans["org"].exports["logArchiveAccountId"]
     landing: dict[str, set[str]] = {}
     for r in plan.as_json()["resources"]:
         if r["account"] is not None:
@@ -140,11 +142,30 @@ def test_everything_but_the_share_lands_in_the_tenants_account(sample_plans: dic
     # Through the default provider (the management account): nothing but providers and the carve, which acts as
     # the capacity account's role itself.
     assert landing["ours"] == {"pulumi:providers:aws", "pulumi-python:dynamic:Resource"}
-    assert set(landing) == {"ours", account, capacity}
+    assert (
+        landing[log_archive]
+        == {  # the tenant account's audit record, beyond the tenant's reach
+            "aws:kms/key:Key",
+            "aws:kms/alias:Alias",
+            *(f"aws:s3/{kind[0].lower()}{kind[1:]}:{kind}" for kind in SECURE_BUCKET_PARTS),
+        }
+    )
+    assert set(landing) == {"ours", account, capacity, log_archive}
     (carve,) = of_type(plan, "dynamic:Resource")
     assert carve.inputs["role_arn"] == sample_plans["org"].exports["capacityRoleArn"]
 
 
+# What a SecureBucket with Object Lock is made of.
+SECURE_BUCKET_PARTS = (
+    "Bucket",
+    "BucketOwnershipControls",
+    "BucketPublicAccessBlock",
+    "BucketServerSideEncryptionConfiguration",
+    "BucketVersioning",
+    "BucketObjectLockConfiguration",
+    "BucketPolicy",
+    "BucketLifecycleConfiguration",
+)
 BLOCK = "cr-0123456789abcdef0"
 BLOCK_END = "2026-12-31T11:30:00Z"
 
@@ -433,8 +454,10 @@ def test_the_s3_endpoint_admits_the_tenants_buckets_and_our_mirror_only(sample_p
 def test_a_destroy_keeps_the_tenants_data(tenant: Plan) -> None:
     kept = {r.type for r in tenant.resources if r.retain_on_delete}
     assert kept == {"aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:kms/alias:Alias"}
-    (bucket,) = of_type(tenant, "s3/bucket:Bucket")
-    assert bucket.inputs["forceDestroy"] is False
+    for kept_type in ("s3/bucket:Bucket", "kms/key:Key"):  # the tenant's data, and its audit record
+        assert len([r for r in of_type(tenant, kept_type) if r.retain_on_delete]) == 2, kept_type
+    for bucket in of_type(tenant, "s3/bucket:Bucket"):
+        assert bucket.inputs["forceDestroy"] is False
     (fs,) = of_type(tenant, "LustreFileSystem")
     assert fs.inputs["skipFinalBackup"] is False
 
@@ -511,26 +534,41 @@ def test_a_role_on_our_path_that_we_did_not_make_stops_the_account_stack(
 # --- flow logs delivered per tenant account (issue 21, 5) ----------------------------------------------------------
 
 
+def _audit_policy(plan: Plan) -> list[dict[str, Any]]:
+    (audit,) = [r for r in of_type(plan, "BucketPolicy") if "TenantAudit" in r.urn]
+    statements: list[dict[str, Any]] = json.loads(audit.inputs["policy"])["Statement"]
+    return statements
+
+
 def _delivery(plan: Plan) -> list[dict[str, Any]]:
-    (audit,) = [r for r in of_type(plan, "BucketPolicy") if "audit" in r.name]
-    statements = json.loads(audit.inputs["policy"])["Statement"]
-    return [s for s in statements if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}]
+    return [s for s in _audit_policy(plan) if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}]
 
 
-def test_the_audit_bucket_admits_each_tenant_account_of_the_region_under_its_own_prefix(
+def test_the_tenants_audit_bucket_admits_its_account_alone_under_its_own_prefix(
     sample_plans: dict[str, Plan],
 ) -> None:
     acme = sample_plans["account-acme"].exports["accountId"]
-    statements = _delivery(sample_plans["region-us-east-1"])
+    tenant = sample_plans[TENANT]
+    statements = _delivery(tenant)
     (write,) = [s for s in statements if s["Action"] == "s3:PutObject"]
-    assert [r.rsplit("/AWSLogs/", 1)[1] for r in write["Resource"]] == [f"{acme}/*"]
-    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == [acme]
-    assert write["Condition"]["ArnLike"]["aws:SourceArn"] == [f"arn:aws:logs:us-east-1:{acme}:*"]
-    assert not [s for s in statements if "aws:SourceOrgID" in json.dumps(s)]
-    assert _delivery(sample_plans["region-eu-north-1"]) == []  # no tenant there: no account may deliver
+    assert write["Resource"].rsplit("/AWSLogs/", 1)[1] == f"{acme}/*"
+    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == acme
+    assert write["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:logs:us-east-1:{acme}:*"
+    assert not [s for s in _audit_policy(tenant) if "aws:SourceOrgID" in json.dumps(s)]
+    (flow_log,) = of_type(tenant, "ec2/flowLog:FlowLog")
+    (bucket,) = [r for r in of_type(tenant, "s3/bucket:Bucket") if "TenantAudit" in r.urn]
+    assert flow_log.inputs["logDestination"] == bucket.outputs["arn"]
+    (policy,) = [r for r in of_type(tenant, "BucketPolicy") if "TenantAudit" in r.urn]
+    assert policy.urn in flow_log.dependencies  # AWS checks the bucket admits the delivery when the log is made
+    for region in ("region-us-east-1", "region-eu-north-1"):  # no region-wide bucket that lists every tenant
+        assert not [
+            r for r in sample_plans[region].resources if (r.inputs.get("tags") or {}).get("gpucloud:role") == "audit"
+        ]
 
 
-def test_a_second_tenant_is_admitted_under_its_own_prefix(repo_copy: Path) -> None:
+def test_a_second_tenant_gets_a_bucket_of_its_own_and_the_region_plan_is_unchanged(
+    repo_copy: Path, sample_plans: dict[str, Plan]
+) -> None:
     from conftest import read_stack, write_stack
 
     for kind, old, new in (("account", "account-acme", "account-bolt"), ("tenant", TENANT, "tenant-bolt-us-east-1")):
@@ -542,10 +580,14 @@ def test_a_second_tenant_is_admitted_under_its_own_prefix(repo_copy: Path) -> No
             doc["config"]["gpucloud:cidr"] = "10.16.16.0/20"
         write_stack(repo_copy, new, doc)
     planner = Planner(Repository(repo_copy))
-    accounts = sorted(planner.plan(f"account-{t}").exports["accountId"] for t in ("acme", "bolt"))
-    (write,) = [s for s in _delivery(planner.plan("region-us-east-1")) if s["Action"] == "s3:PutObject"]
-    assert sorted(write["Condition"]["StringEquals"]["aws:SourceAccount"]) == accounts and len(set(accounts)) == 2
-    assert sorted(r.rsplit("/AWSLogs/", 1)[1] for r in write["Resource"]) == [f"{a}/*" for a in accounts]
+    bolt = planner.plan("account-bolt").exports["accountId"]
+    (write,) = [s for s in _delivery(planner.plan("tenant-bolt-us-east-1")) if s["Action"] == "s3:PutObject"]
+    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == bolt
+    assert write["Resource"].endswith(f"/AWSLogs/{bolt}/*")
+    buckets = {planner.plan(f"tenant-{t}-us-east-1").exports["auditBucket"] for t in ("acme", "bolt")}
+    assert len(buckets) == 2
+    region = planner.plan("region-us-east-1")
+    assert [r.inputs for r in region.resources] == [r.inputs for r in sample_plans["region-us-east-1"].resources]
 
 
 def test_an_admin_principal_in_an_account_of_our_organization_stops_the_account_stack(

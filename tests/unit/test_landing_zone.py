@@ -94,7 +94,8 @@ def test_the_security_account_runs_the_trail_and_config_as_delegated_administrat
     (bucket,) = of_type(org, "s3/bucket:Bucket")
     selectors = {s["name"]: s["fieldSelectors"] for s in trail.inputs["advancedEventSelectors"]}
     data = {f["field"]: f for f in selectors["Who reads or writes the audit record"]}
-    assert data["resources.ARN"]["startsWiths"] == [f"{bucket.outputs['arn']}/"]
+    (recorded,) = data["resources.ARN"]["startsWiths"]
+    assert recorded == "arn:aws:s3:::gpucloud-audit-" and bucket.outputs["arn"].startswith(recorded)
     assert selectors["Management events"] == [{"field": "eventCategory", "equals": ["Management"]}]
     rules = {r.inputs["ruleIdentifier"] for r in of_type(org, "OrganizationManagedRule")}
     assert rules == {"VPC_FLOW_LOGS_ENABLED", "EC2_IMDSV2_CHECK", "S3_ACCOUNT_LEVEL_PUBLIC_ACCESS_BLOCKS_PERIODIC"}
@@ -103,13 +104,19 @@ def test_the_security_account_runs_the_trail_and_config_as_delegated_administrat
         assert {a.urn for a in config_admins} <= set(res.dependencies)  # after the delegation
 
 
-def test_the_region_builds_in_the_log_archive_and_capacity_accounts(sample_plans: dict[str, Plan], org: Plan) -> None:
+def test_the_region_builds_in_the_capacity_account_and_the_tenant_audit_in_the_log_archive(
+    sample_plans: dict[str, Plan], org: Plan
+) -> None:
     region = sample_plans["region-us-east-1"]
     where = accounts_of(region)
     log_archive, capacity = org.exports["logArchiveAccountId"], org.exports["capacityAccountId"]
     buckets = {r.inputs["tags"]["gpucloud:role"]: r for r in of_type(region, "s3/bucket:Bucket")}
-    assert where[buckets["audit"].urn] == log_archive and buckets["audit"].inputs["objectLockEnabled"] is True
-    assert where[buckets["package-mirror"].urn] == capacity
+    assert set(buckets) == {"package-mirror"} and where[buckets["package-mirror"].urn] == capacity
+    tenant = sample_plans["tenant-acme-us-east-1"]
+    (audit,) = [r for r in of_type(tenant, "s3/bucket:Bucket") if r.inputs["tags"]["gpucloud:role"] == "audit"]
+    assert accounts_of(tenant)[audit.urn] == log_archive and audit.inputs["objectLockEnabled"] is True
+    assert audit.inputs["bucketPrefix"] == "gpucloud-audit-us-east-1-"
+    assert (region.exports["logArchiveAccountId"], region.exports["auditRetentionDays"]) == (log_archive, 400)
     for res in of_type(region, "capacityReservation:CapacityReservation") + of_type(region, "PlacementGroup"):
         assert where[res.urn] == capacity, res.urn
     assert "ours" not in {where[r.urn] for r in region.resources if r.custom and not r.type.startswith("pulumi:")}
@@ -134,7 +141,7 @@ def test_audit_retention_must_be_a_number_of_days(repo_copy: Path, value: Any) -
 def test_audit_retention_sets_the_lock_of_the_trail_and_of_the_flow_logs(repo_copy: Path) -> None:
     edit_stack(repo_copy, "org", lambda cfg: cfg.__setitem__("gpucloud:auditRetentionDays", 2555))
     planner = Planner(Repository(repo_copy))
-    for stack in ("org", "region-us-east-1"):
+    for stack in ("org", "tenant-acme-us-east-1"):
         locks = of_type(planner.plan(stack), "BucketObjectLockConfiguration")
         assert [lock.inputs["rule"]["defaultRetention"]["days"] for lock in locks] == [2555], stack
 
@@ -143,7 +150,7 @@ def test_audit_retention_sets_the_lock_of_the_trail_and_of_the_flow_logs(repo_co
 
 
 def test_every_tenant_region_records_for_our_config_rules(sample_plans: dict[str, Plan]) -> None:
-    account, tenant, region = (sample_plans[s] for s in ("account-acme", "tenant-acme-us-east-1", "region-us-east-1"))
+    account, tenant = (sample_plans[s] for s in ("account-acme", "tenant-acme-us-east-1"))
     acme = account.exports["accountId"]
     (role,) = of_type(account, "ServiceLinkedRole")
     assert role.inputs["awsServiceName"] == "config.amazonaws.com" and accounts_of(account)[role.urn] == acme
@@ -154,13 +161,16 @@ def test_every_tenant_region_records_for_our_config_rules(sample_plans: dict[str
     assert {where[r.urn] for r in (recorder, channel, status)} == {acme}
     assert recorder.inputs["roleArn"] == account.exports["configRoleArn"]
     assert recorder.inputs["recordingGroup"]["allSupported"] is True
-    assert channel.inputs["s3BucketName"] == region.exports["auditBucket"]
-    assert channel.inputs["s3KmsKeyArn"] == region.exports["auditKeyArn"]
+    (bucket,) = [r for r in of_type(tenant, "s3/bucket:Bucket") if r.inputs["tags"]["gpucloud:role"] == "audit"]
+    (audit_key,) = [k for k in of_type(tenant, "kms/key:Key") if "TenantAudit" in k.urn]
+    assert channel.inputs["s3BucketName"] == bucket.outputs["bucket"] == tenant.exports["auditBucket"]
+    assert channel.inputs["s3KmsKeyArn"] == audit_key.outputs["arn"]
     assert status.inputs["isEnabled"] is True and channel.urn in status.dependencies
-    # the region's audit bucket admits AWS Config for acme's account under its own prefix, and nobody else's
-    (audit,) = [r for r in of_type(region, "BucketPolicy") if "audit" in r.name]
+    # the tenant's audit bucket admits AWS Config for acme's account under its own prefix, and nobody else's
+    (audit,) = [r for r in of_type(tenant, "BucketPolicy") if "TenantAudit" in r.urn]
+    assert audit.urn in channel.dependencies or audit.urn in channel.deps.get("s3BucketName", ())
     config = [s for s in json.loads(audit.inputs["policy"])["Statement"]
               if s["Principal"] == {"Service": "config.amazonaws.com"}]  # fmt: skip
     (write,) = [s for s in config if s["Action"] == "s3:PutObject"]
-    assert [r.rsplit("/AWSLogs/", 1)[1] for r in write["Resource"]] == [f"{acme}/Config/*"]
-    assert all(s["Condition"]["StringEquals"]["aws:SourceAccount"] == [acme] for s in config)
+    assert write["Resource"].rsplit("/AWSLogs/", 1)[1] == f"{acme}/Config/*"
+    assert all(s["Condition"]["StringEquals"]["aws:SourceAccount"] == acme for s in config)

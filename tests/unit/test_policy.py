@@ -519,11 +519,16 @@ DELIVERY = {"Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws
 
 
 def many_tenants(count: int) -> list[dict[str, Any]]:
-    """The audit bucket's delivery statements for ``count`` tenant accounts, as a region stack writes them."""
-    from gpucloud.components.region_foundation import flow_log_delivery_statements
+    """One bucket's delivery statements for ``count`` tenant accounts, each in AWS's documented per-account form
+    (a tenant stack's audit bucket holds one account's; a region-wide bucket held them all before)."""
+    from gpucloud.components.tenant_audit import flow_log_delivery_statements
 
-    accounts = [f"{210987654321 + i:012d}" for i in range(count)]
-    return flow_log_delivery_statements("arn:aws:s3:::region-us-east-1-audit-bucket-b044dfe2", "us-east-1", accounts)
+    bucket = "arn:aws:s3:::gpucloud-audit-us-east-1-20261207000000000000000001"
+    return [
+        statement
+        for account in (f"{210987654321 + i:012d}" for i in range(count))
+        for statement in flow_log_delivery_statements(bucket, "us-east-1", account)
+    ]
 
 
 BLOCK = {"marketType": "capacity-block"}
@@ -563,9 +568,9 @@ CASES += [
         ],
     ),
     (
-        "bucket-policy-size",  # 90 tenants' delivery in one region: over S3's 20 KB
-        [res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": doc(*many_tenants(90))})],
-        [res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": doc(*many_tenants(40))})],
+        "bucket-policy-size",  # 30 tenants' delivery in one region-wide bucket: over S3's 20 KB
+        [res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": doc(*many_tenants(30))})],
+        [res("aws:s3/bucketPolicy:BucketPolicy", {"bucket": "b", "policy": doc(*many_tenants(1))})],
     ),
     (
         "log-delivery-per-account",  # issue 21 (5): any tenant of the organization wrote under any prefix
@@ -708,8 +713,34 @@ def by_name_exemption() -> list[dict[str, Any]]:
     return documents
 
 
+def audit_bucket(**inputs: Any) -> list[RecordedResource]:
+    return [res("aws:s3/bucket:Bucket", {"tags": {**TENANT_TAGS, "gpucloud:role": "audit"}, **inputs}, "audit")]
+
+
+def org_trail(*arn_prefixes: str, **extra: list[str]) -> list[RecordedResource]:
+    """The organization trail, recording S3 data events on objects whose ARN starts with one of ``arn_prefixes``."""
+    data = [
+        {"field": "eventCategory", "equals": ["Data"]},
+        {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+        {"field": "resources.ARN", "startsWiths": list(arn_prefixes)},
+        *({"field": f, "equals": v} for f, v in extra.items()),
+    ]
+    selectors = [{"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}]}, {"fieldSelectors": data}]
+    trail = {"isOrganizationTrail": True, "advancedEventSelectors": selectors}
+    return [res("aws:cloudtrail/trail:Trail", trail, "trail")]
+
+
+CASES += [
+    # issue 21 (1): data events on the trail's own bucket alone; the flow-log buckets' readers went unrecorded
+    ("audit-reads-recorded", org_trail("arn:aws:s3:::trail-bucket-1234/"), org_trail("arn:aws:s3:::gpucloud-audit-")),
+    ("audit-reads-recorded", org_trail("arn:aws:s3:::gpucloud-audit-", readOnly=["false"]), org_trail("arn:aws:s3:::")),
+    ("audit-reads-recorded", audit_bucket(), audit_bucket(bucketPrefix="gpucloud-audit-us-east-1-")),
+    ("audit-reads-recorded", audit_bucket(bucketPrefix="audit-"), audit_bucket(bucket="gpucloud-audit-fixed")),
+]
+
 CASES += [
     ("guardrails-hold", guarded_ou(*without("NoRootUser")), guarded_ou(*GUARDRAILS.values())),
+    ("guardrails-hold", guarded_ou(*without("NoBucketsUnderOurAuditPrefix")), guarded_ou(*GUARDRAILS.values())),
     ("guardrails-hold", guarded_ou(*without("NoCapacityPurchases")), guarded_ou(*GUARDRAILS.values())),
     ("guardrails-hold", guarded_ou(*without("ProtectFlowLogs")), guarded_ou(*GUARDRAILS.values())),
     ("guardrails-hold", guarded_ou(*without("NoQuotaIncreases")), guarded_ou(*GUARDRAILS.values())),
@@ -800,3 +831,9 @@ def test_tenant_rules_do_not_apply_to_region_stacks(repo_root: Path) -> None:
 
 def test_every_rule_has_a_breaking_case() -> None:
     assert {r.name for r in RULES} <= {case[0] for case in CASES}
+
+
+def test_the_readme_rules_table_names_every_rule(repo_root: Path) -> None:
+    rows = [line.split("|")[1] for line in (repo_root / "README.md").read_text().splitlines() if line.startswith("| `")]
+    table = {name for row in rows for name in row.split("`")[1::2]}
+    assert {r.name for r in RULES} <= table
