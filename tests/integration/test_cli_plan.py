@@ -46,10 +46,10 @@ def test_plan_json_of_every_sample_stack(repo_root: Path, stack: str) -> None:
         assert waits <= urns and res["dependencies"] == sorted(res["dependencies"])
         assert res["type"] != "pulumi:pulumi:Stack"
     if stack.startswith(("account-", "tenant-")):  # built in the tenant's own account, through its providers
-        # the account: its access role and our deployer; a tenant: its account and our capacity account
-        assert len(providers) == 2
+        # the account: its access role and our deployer; a tenant: its account, our capacity and log-archive accounts
+        assert len(providers) == (2 if stack.startswith("account-") else 3)
         landing = {r["account"] for r in doc["resources"]} - {None, "ours"}
-        assert len(landing) == (1 if stack.startswith("account-") else 2)
+        assert len(landing) == len(providers) - 1 if stack.startswith("account-") else len(providers)
 
 
 def sample_account(duty: str) -> str:
@@ -74,7 +74,8 @@ def test_plan_human_output_shows_tree_summary_and_cost(repo_root: Path, cli_env:
     assert f"(in account {made_up}* tenant acme)" in text and made_up in footnote and "made up offline" in footnote
     assert "AWS gives a new account its id at `pulumi up`" in text
     assert "GPUs: 16" in text
-    assert "indicative: $112.3559/hour, $82,019.75/month" in text and "catalog 2026-11-26" in text
+    # two KMS keys: the tenant's, and its audit record's (in our log-archive account)
+    assert "indicative: $112.3572/hour, $82,020.75/month" in text and "catalog 2026-11-26" in text
     assert "policy: no violations" in text
 
 
