@@ -80,3 +80,50 @@ def test_dcgm_follows_the_driver_branch_the_inventory_holds(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:]
     assert f"DCGM=datacenter-gpu-manager-4-{package}" in result.stdout, result.stdout[-2000:]
+
+
+def run_tasks(tmp_path: Path, tasks: list[dict[str, object]], *extra: str) -> subprocess.CompletedProcess[str]:
+    """``tasks`` on localhost after the playbooks' own data loading, beside the repository's playbooks (as they find
+    gpucloud's data files: playbook_dir/../gpucloud/data); ``extra``: ansible-playbook options (-e NAME=VALUE)."""
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {"ansible.builtin.import_tasks": str(ROOT / "playbooks" / "tasks" / "load_gpucloud_data.yml")},
+                *tasks,
+            ],
+        }
+    ]
+    (tmp_path / "gpucloud").symlink_to(ROOT / "gpucloud")
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "vars").symlink_to(ROOT / "playbooks" / "vars")
+    (tmp_path / "playbooks" / "play.yml").write_text(yaml.safe_dump(play))
+    argv = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", *extra]
+    return subprocess.run(
+        [*argv, str(tmp_path / "playbooks" / "play.yml")], capture_output=True, text=True, env=ENV, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    ("os_key", "refusal"),
+    [
+        ("Ubuntu-22", "Ubuntu-22 cannot run a gpucloud Slurm cluster: its archive has Slurm 21.08.5, without the "
+                      "cgroup/v2 plugin"),
+        ("Rocky-9", "Rocky-9 cannot run a gpucloud Slurm cluster: not an OS"),
+        ("Ubuntu-24", None),
+        ("Debian-12", None),  # what the cluster lab converges
+    ],
+)  # fmt: skip
+def test_a_cluster_is_refused_on_an_os_whose_slurm_has_no_cgroup_v2(
+    tmp_path: Path, os_key: str, refusal: str | None
+) -> None:
+    """playbooks/tasks/check_cluster_os.yml, which cluster.yml runs on every host before anything changes (issue
+    26, 1: on Ubuntu 22.04 slurmd would not start)."""
+    check = {"ansible.builtin.import_tasks": str(ROOT / "playbooks" / "tasks" / "check_cluster_os.yml")}
+    result = run_tasks(tmp_path, [check], "-e", f"gpucloud_os_key={os_key}")
+    if refusal is None:
+        assert result.returncode == 0, result.stdout[-2000:]
+    else:
+        assert result.returncode != 0 and refusal in " ".join(result.stdout.split()), result.stdout[-2000:]
+        assert "allowed: Debian-12, Ubuntu-24" in result.stdout
