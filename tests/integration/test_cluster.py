@@ -82,6 +82,16 @@ def test_the_cluster_converges_and_runs_a_job_on_every_gpu_node(cluster: Cluster
     assert sorted(ran) == ["gpu-a", "gpu-b"]
 
 
+def test_a_job_keeps_slurmds_unlimited_locked_memory_not_the_submitting_shells(cluster: Cluster) -> None:
+    """Issue 26 (2): a login shell's small memlock limit reached every task (Slurm propagates the submitter's limits
+    by default), and libfabric's EFA provider could not register memory. The head node's shell here has 64 KiB."""
+    ran = cluster.head.run("sh", "-c", "ulimit -l 64 && srun --nodes=2 --ntasks-per-node=1 sh -c 'ulimit -l'")
+    assert ran.stdout.split() == ["unlimited", "unlimited"], ran.stdout
+    for node in cluster.gpus:
+        after = node.run("systemctl", "show", "slurmd", "--property=After").stdout
+        assert {"nvidia-persistenced.service", "gpucloud-scratch.service"} <= set(after.split("=", 1)[1].split())
+
+
 def test_a_second_run_changes_nothing(cluster: Cluster) -> None:
     assert cluster.second.ok, [h.as_json() for h in cluster.second.hosts]
     assert {h.host: h.changed for h in cluster.second.hosts} == {"head": 0, "gpu-a": 0, "gpu-b": 0}
@@ -237,6 +247,7 @@ def test_enroot_keeps_each_users_images_on_the_local_volume(cluster: Cluster) ->
     assert conf["ENROOT_RUNTIME_PATH"] == "/run/enroot/user-$(id -u)"
     local = "$(mountpoint -q /scratch && echo /scratch || echo /var/tmp)"
     assert conf["ENROOT_DATA_PATH"] == f"{local}/enroot-user-$(id -u)/data"
+    assert conf["ENROOT_TEMP_PATH"] == f"{local}/enroot-user-$(id -u)/tmp"  # an import's layers: not RAM's /tmp
     assert node.run("stat", "-c", "%a", "/run/enroot").stdout.strip() == "1777"
     # As enroot reads it (eval echo, as a job's user): no instance store in the lab, so /var/tmp.
     seen = node.run("bash", "-c", f'eval echo "{conf["ENROOT_DATA_PATH"]}"').stdout.strip()

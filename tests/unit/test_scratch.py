@@ -104,3 +104,55 @@ def test_one_disk_needs_no_array_and_none_needs_nothing() -> None:
     assert steps[0] == [*MKFS[:-1], "/dev/nvme1n1"] and steps[2][3] == "/dev/nvme1n1"
     assert scratch.plan([one], assembled=False, has_filesystem=True, mount_point="/scratch")[0][0] == "mkdir"
     assert scratch.plan([], assembled=False, has_filesystem=False, mount_point="/scratch") == []
+
+
+# --- an array the kernel assembled at boot (issue 26, 4) ----------------------------------------------------------
+# /proc/mdstat as the md driver prints it (Documentation/admin-guide/md.rst; the lines of a RAID 0 of two NVMe
+# disks on an instance that rebooted, and of one that came up with a member missing).
+MDSTAT_ACTIVE = """Personalities : [raid0]
+md127 : active raid0 nvme2n1[1] nvme1n1[0]
+      7500963840 blocks super 1.2 512k chunks
+
+unused devices: <none>
+"""
+MDSTAT_INACTIVE = """Personalities : [raid0]
+md127 : inactive nvme1n1[0](S)
+      3750481920 blocks super 1.2
+
+unused devices: <none>
+"""
+
+
+def held(*holders: tuple[str, ...]) -> list[object]:
+    return [scratch.Disk(f"nvme{i}n1", f"/dev/nvme{i}n1", STORE, False, h) for i, h in enumerate(holders, start=1)]
+
+
+def test_an_array_assembled_at_boot_is_used_as_it_is_not_created_over() -> None:
+    """Ubuntu's mdadm udev rule assembles the array as the disks appear; assembling it again fails ("already in
+    use"), and the array used to be created over its busy disks. Now the mount uses the kernel's array."""
+    disks = held(("md127",), ("md127",))
+    existing = scratch.existing_array(disks, MDSTAT_ACTIVE)
+    assert existing == scratch.Existing(device="/dev/md127", active=True)
+    steps = scratch.plan(disks, assembled=True, has_filesystem=True, mount_point="/scratch", array=existing.device)
+    assert [s[0] for s in steps] == ["mkdir", "mount", "chmod"] and steps[1][-2:] == ["/dev/md127", "/scratch"]
+
+
+def test_a_half_assembled_array_is_reported_inactive_and_no_array_is_none() -> None:
+    assert scratch.existing_array(held(("md127",), ("md127",)), MDSTAT_INACTIVE).active is False
+    assert scratch.existing_array(held((), ()), "") is None
+
+
+@pytest.mark.parametrize(
+    ("holders", "mdstat", "needle"),
+    [
+        ((("md127",), ()), MDSTAT_ACTIVE, "held by different md arrays"),
+        ((("md127",), ("md126",)), MDSTAT_ACTIVE, "held by different md arrays"),
+        ((("md127",), ("md127",)), "Personalities : [raid0]\n", "/proc/mdstat does not show it"),
+        ((("md127",),), MDSTAT_ACTIVE, "/dev/md127 also holds nvme2n1"),
+    ],
+)
+def test_an_array_that_is_not_exactly_these_disks_is_left_alone(
+    holders: tuple[tuple[str, ...], ...], mdstat: str, needle: str
+) -> None:
+    with pytest.raises(scratch.Refused, match=needle):
+        scratch.existing_array(held(*holders), mdstat)
