@@ -4,8 +4,10 @@ bandwidth at the largest message size against the SKU's floor (data/health.yaml 
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from gpucloud.catalog import GpuSku
 from gpucloud.datafiles import load_data_file, require
@@ -49,6 +51,8 @@ class NcclLimits:
     srun_mpi: str
     max_bytes: str
     timeout_s: float
+    efa_environment: dict[str, str]  # what a run across nodes over EFA is given (health.yaml nccl.efa)
+    efa_library_path: tuple[str, ...]  # put before LD_LIBRARY_PATH: libfabric, the EFA Open MPI, aws-ofi-nccl
 
     def floor_gbs(self, sku: GpuSku, nodes: int = 1) -> float | None:
         """The busbw a SKU must reach within a node (an NVSwitch SKU; None without NVLink: reported, not judged)
@@ -64,6 +68,7 @@ class NcclLimits:
 def load_limits() -> NcclLimits:
     doc = require(load_data_file("health.yaml"), "nccl", dict, "health.yaml")
     where = "health.yaml: nccl"
+    efa = require(doc, "efa", dict, where)
     return NcclLimits(
         floor_fraction=float(require(doc, "floor_fraction", float, where)),
         nvlink_gbs_per_link={k: float(v) for k, v in require(doc, "nvlink_gbs_per_link", dict, where).items()},
@@ -71,22 +76,58 @@ def load_limits() -> NcclLimits:
         srun_mpi=str(require(doc, "srun_mpi", str, where)),
         max_bytes=str(require(doc, "max_bytes", str, where)),
         timeout_s=float(require(doc, "timeout_s", (int, float), where)),
+        efa_environment={str(k): str(v) for k, v in require(efa, "environment", dict, f"{where}.efa").items()},
+        efa_library_path=tuple(str(p) for p in require(efa, "library_path", list, f"{where}.efa")),
     )
 
 
-def run_all_reduce(gpus: int, limits: NcclLimits, nodes: int = 1) -> str:
+# The EFA installer's record of what it installed (AWS, "Get started with EFA and NCCL"; our efa role's stand-in
+# writes it too): a node with it runs its all-reduce across nodes over EFA, and must show that it did.
+EFA_INSTALLED = Path("/opt/amazon/efa_installed_packages")
+# What aws-ofi-nccl logs under NCCL_DEBUG=INFO when NCCL uses libfabric's EFA provider: "NET/OFI Selected provider is
+# efa, fabric is efa-direct (found 32 nics)" (aws-ofi-nccl 1.1x) or "NET/OFI Selected Provider is efa" (older; the
+# EC2 User Guide's NCCL tutorial shows it). NCCL over TCP instead logs "NET/Socket" and "Using network Socket".
+_EFA_SELECTED = re.compile(r"NET/OFI Selected provider is efa\b", re.IGNORECASE)
+_SOCKETS = re.compile(r"NET/Socket|Using network Socket")
+
+
+def efa_installed() -> bool:
+    return EFA_INSTALLED.exists()
+
+
+def efa_environment(limits: NcclLimits, base: dict[str, str]) -> dict[str, str]:
+    """``base`` with what a run over EFA needs: AWS's variables, and its libraries ahead of LD_LIBRARY_PATH."""
+    path = [*limits.efa_library_path, *([base["LD_LIBRARY_PATH"]] if base.get("LD_LIBRARY_PATH") else [])]
+    return {**base, **limits.efa_environment, "LD_LIBRARY_PATH": ":".join(path)}
+
+
+def check_efa_selected(output: str) -> None:
+    """A ValueError unless NCCL's log shows libfabric's EFA provider, and no socket transport, carried the run."""
+    if _SOCKETS.search(output):
+        raise ValueError("NCCL ran over TCP sockets, not EFA (its log says NET/Socket)")
+    if not _EFA_SELECTED.search(output):
+        raise ValueError("NCCL did not select libfabric's EFA provider (no 'NET/OFI Selected provider is efa')")
+
+
+def run_all_reduce(gpus: int, limits: NcclLimits, nodes: int = 1, efa: bool = False) -> str:
     """``all_reduce_perf`` over ``gpus`` GPUs of this node, 8 bytes to max_bytes, doubling; its output. Across
     ``nodes`` nodes: one process per node with ``gpus`` GPUs each, started by Slurm's srun (a job of its own, the
-    nodes to itself) from this node, which must be one of the cluster's."""
+    nodes to itself) from this node, which must be one of the cluster's; with ``efa``, over EFA, which NCCL's log
+    must show (a ValueError otherwise)."""
     argv = ["all_reduce_perf", "-b", "8", "-e", limits.max_bytes, "-f", "2", "-g", str(gpus)]
     what = "all_reduce_perf"
+    env = None
+    if nodes > 1 and efa:
+        env = efa_environment(limits, dict(os.environ))
     if nodes > 1:
         minutes = max(1, math.ceil(limits.timeout_s / 60))
         argv = ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", f"--gres=gpu:{gpus}", "--exclusive",
                 f"--mpi={limits.srun_mpi}", f"--time={minutes}", *argv]  # fmt: skip
         what = "srun all_reduce_perf"
-    result = run_tool(argv, limits.timeout_s)
+    result = run_tool(argv, limits.timeout_s, env=env)
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [f"exit {result.returncode}"]
         raise ValueError(f"{what} failed: {last[0]}")
+    if env is not None:
+        check_efa_selected(result.stdout + result.stderr)
     return result.stdout

@@ -47,7 +47,8 @@ class Sources:
     kernel_log: Callable[[float, float], list[str]] = klog.read_kernel_log
     dcgm_diag: Callable[[int, float], tuple[bool, str]] = tools.dcgm_diag
     service_state: Callable[[str, float], str] = tools.service_state
-    all_reduce: Callable[[int, nccl.NcclLimits, int], str] = nccl.run_all_reduce
+    all_reduce: Callable[[int, nccl.NcclLimits, int, bool], str] = nccl.run_all_reduce
+    efa_installed: Callable[[], bool] = nccl.efa_installed
 
 
 def read_with_timeout(nvml: Any, timeout_s: float) -> NodeFacts:
@@ -117,7 +118,7 @@ def all_reduce_check(src: Sources, expect: Expectation, gpus: int, nodes: int = 
     if gpus * nodes < 2:
         return Check(name, None, FAIL, f"{gpus} GPU(s)", expected, "an all-reduce needs two GPUs or more")
     try:
-        result = nccl.parse(src.all_reduce(gpus, limits, nodes))
+        result = nccl.parse(src.all_reduce(gpus, limits, nodes, nodes > 1 and src.efa_installed()))
     except (tools.ToolError, ValueError) as err:
         return Check(name, None, FAIL, None, expected, str(err))
     over = f"{gpus} GPUs" if nodes == 1 else f"{nodes} nodes x {gpus} GPUs"

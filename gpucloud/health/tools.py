@@ -18,11 +18,11 @@ class ToolError(Exception):
     pass
 
 
-def run_tool(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+def run_tool(argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     if shutil.which(argv[0]) is None:
         raise ToolError(f"{argv[0]} is not installed")
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         raise ToolError(f"{' '.join(argv)} did not finish within {timeout_s:g} s") from None
 

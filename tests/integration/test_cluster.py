@@ -293,6 +293,31 @@ def test_nccl_tests_is_built_for_each_nodes_gpus_from_its_pinned_commit(cluster:
         assert sorted(held.splitlines()) == ["libnccl-dev hold ok installed", "libnccl2 hold ok installed"], held
 
 
+def test_across_nodes_with_efa_the_check_fails_unless_nccl_took_the_efa_provider(cluster: Cluster) -> None:
+    """Issue 26 (5): nothing asserted that NCCL used EFA; a run without aws-ofi-nccl on its library path goes over
+    TCP sockets at a fraction of the bandwidth. With the EFA installer's stand-in on both GPU nodes the check gives
+    the run AWS's environment and reads NCCL's log (the stand-in logs as NCCL does, from what it finds)."""
+    fi_info = (nodelab.STANDINS / "fi_info").read_text()
+    node = cluster.gpus[0]
+    try:
+        install = (f"mkdir -p /opt/amazon/efa/bin && cat > /opt/amazon/efa/bin/fi_info <<'EOF'\n{fi_info}EOF\n"
+                   "chmod 0755 /opt/amazon/efa/bin/fi_info && touch /opt/amazon/efa_installed_packages")  # fmt: skip
+        for gpu in cluster.gpus:
+            gpu.run("sh", "-c", install)
+        code, doc = _health(node, "--expect", "p5.48xlarge", "--nccl-nodes", "2")
+        across = _check(doc, "nccl-all-reduce-2-nodes")
+        assert code == 1 and across["verdict"] == "FAIL", across
+        assert "NCCL ran over TCP sockets, not EFA" in across["reason"]  # no plugin: the stand-in logs NET/Socket
+        for gpu in cluster.gpus:  # aws-ofi-nccl where the EFA installer puts it on Debian and Ubuntu
+            gpu.run("sh", "-c", "mkdir -p /opt/amazon/ofi-nccl/lib/x86_64-linux-gnu && "
+                    "touch /opt/amazon/ofi-nccl/lib/x86_64-linux-gnu/libnccl-net.so")  # fmt: skip
+        code, doc = _health(node, "--expect", "p5.48xlarge", "--nccl-nodes", "2")
+        assert code == 0 and _check(doc, "nccl-all-reduce-2-nodes")["verdict"] == "PASS", doc["failed"]
+    finally:
+        for gpu in cluster.gpus:
+            gpu.run("rm", "-rf", "/opt/amazon", "/run/nccl-standin")  # the lab is on-prem: no EFA before
+
+
 def test_the_health_check_runs_the_all_reduce_within_a_node_and_across_two(cluster: Cluster) -> None:
     """`health check --nccl` on a GPU node runs the built all_reduce_perf (a stand-in: no GPU here) over its 8 GPUs;
     --nccl-nodes 2 starts it through Slurm once on each GPU node and judges rank 0's output against the network

@@ -76,17 +76,21 @@ def test_floors_follow_the_nvlink_of_each_nvswitch_sku_and_pcie_skus_have_none()
     assert limits.floor_gbs(sku_named("g6e.48xlarge")) is None
 
 
-def run(stdout: str | Exception, gpus: list[FakeGpu], sku: str | None = "p5.48xlarge", nodes: int = 1) -> Any:
+def run(
+    stdout: str | Exception, gpus: list[FakeGpu], sku: str | None = "p5.48xlarge", nodes: int = 1, efa: bool = False
+) -> Any:
     seen: list[Any] = []
 
-    def all_reduce(count: int, limits: NcclLimits, across: int) -> str:
-        seen.append(count if across == 1 else (count, across))
+    def all_reduce(count: int, limits: NcclLimits, across: int, over_efa: bool) -> str:
+        seen.append(count if across == 1 else (count, across, over_efa))
         if isinstance(stdout, Exception):
             raise stdout
         return stdout
 
     expect = Expectation(sku=sku_named(sku) if sku else None, limits=LIMITS)
-    sources = Sources(nvml=lambda: FakeNvml(gpus), kernel_log=lambda h, t: [], all_reduce=all_reduce)
+    sources = Sources(
+        nvml=lambda: FakeNvml(gpus), kernel_log=lambda h, t: [], all_reduce=all_reduce, efa_installed=lambda: efa
+    )
     report = check_node(expect, all_reduce=nodes == 1, all_reduce_nodes=nodes if nodes > 1 else None, sources=sources)
     (check,) = [c for c in report.checks if c.name.startswith("nccl-all-reduce")]
     return check, seen
@@ -127,7 +131,7 @@ def test_one_gpu_cannot_all_reduce() -> None:
 def test_across_two_nodes_the_floor_is_a_share_of_the_network() -> None:
     """p5: 3200 Gbps of EFA is 400 GB/s; the floor is 70 % of it (health.yaml nccl internode_floor_fraction)."""
     check, seen = run(output(310.0), [h100(i) for i in range(8)], nodes=2)
-    assert (check.name, check.verdict, seen) == ("nccl-all-reduce-2-nodes", PASS, [(8, 2)])
+    assert (check.name, check.verdict, seen) == ("nccl-all-reduce-2-nodes", PASS, [(8, 2, False)])
     assert check.expected == "busbw >= 280 GB/s" and check.seen.endswith("over 2 nodes x 8 GPUs")
     check, _ = run(output(120.0), [h100(i) for i in range(8)], nodes=2)
     assert check.verdict == FAIL and "under the SKU's floor" in check.reason
@@ -143,7 +147,7 @@ def test_across_nodes_srun_starts_one_process_per_node_with_every_gpu(monkeypatc
 
     calls: list[list[str]] = []
 
-    def fake_tool(argv: list[str], timeout_s: float) -> Any:
+    def fake_tool(argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> Any:
         calls.append(argv)
         return type("Done", (), {"returncode": 0, "stdout": output(300.0), "stderr": ""})()
 
@@ -153,3 +157,77 @@ def test_across_nodes_srun_starts_one_process_per_node_with_every_gpu(monkeypatc
     assert argv[:7] == ["srun", "--nodes=2", "--ntasks-per-node=1", "--gres=gpu:8", "--exclusive", "--mpi=pmix",
                         "--time=15"]  # fmt: skip
     assert argv[7:] == ["all_reduce_perf", "-b", "8", "-e", "8G", "-f", "2", "-g", "8"]
+
+
+# --- NCCL over EFA across nodes (issue 26, 5) ----------------------------------------------------------------------
+# NCCL's log lines as aws-ofi-nccl and NCCL print them under NCCL_DEBUG=INFO (recorded from public run logs of
+# p5en and p4d nodes and the EC2 User Guide's NCCL tutorial, 2026-12-07).
+EFA_LOG = """ip-10-0-1-10:7:7 [0] NCCL INFO NET/OFI Initializing aws-ofi-nccl 1.14.0
+ip-10-0-1-10:7:7 [0] NCCL INFO NET/OFI Selected provider is efa, fabric is efa-direct (found 32 nics)
+ip-10-0-1-10:7:7 [0] NCCL INFO Using network Libfabric
+"""
+OLD_EFA_LOG = "nccl-tests-efa-worker-0:26:26 [0] NCCL INFO NET/OFI Selected Provider is efa\n"
+SOCKET_LOG = """ip-10-0-1-10:7:7 [0] NCCL INFO NET/Plugin: Could not find: libnccl-net.so.
+ip-10-0-1-10:7:7 [0] NCCL INFO NET/Socket : Using [0]ens32:10.0.1.10<0>
+ip-10-0-1-10:7:7 [0] NCCL INFO Using network Socket
+"""
+
+
+@pytest.mark.parametrize("log", [EFA_LOG, OLD_EFA_LOG])
+def test_a_run_that_shows_the_efa_provider_passes(log: str) -> None:
+    from gpucloud.health.nccl import check_efa_selected
+
+    check_efa_selected(log)
+
+
+@pytest.mark.parametrize(
+    ("log", "needle"),
+    [
+        (SOCKET_LOG, "ran over TCP sockets"),
+        ("", "did not select libfabric's EFA provider"),  # no NCCL_DEBUG log at all: unknown is a failure
+        (EFA_LOG + SOCKET_LOG, "ran over TCP sockets"),  # one rank fell back
+    ],
+)
+def test_a_run_over_sockets_or_without_a_word_fails(log: str, needle: str) -> None:
+    from gpucloud.health.nccl import check_efa_selected
+
+    with pytest.raises(ValueError, match=needle):
+        check_efa_selected(log)
+
+
+def test_across_nodes_over_efa_the_run_gets_awss_environment_and_must_show_efa(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The EFA libraries ahead of the node's LD_LIBRARY_PATH, AWS's variables, PMIx's hash store for srun; a run
+    whose log shows sockets fails the check even at full bandwidth."""
+    from gpucloud.health import nccl
+
+    envs: list[dict[str, str] | None] = []
+    log = {"text": EFA_LOG}
+
+    def fake_tool(argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> Any:
+        envs.append(env)
+        return type("Done", (), {"returncode": 0, "stdout": log["text"] + output(450.0), "stderr": ""})()
+
+    monkeypatch.setattr(nccl, "run_tool", fake_tool)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/cuda/lib64")
+    nccl.run_all_reduce(8, load_limits(), nodes=2, efa=True)
+    (env,) = envs
+    assert env is not None and env["LD_LIBRARY_PATH"].split(":") == [
+        "/opt/amazon/ofi-nccl/lib/x86_64-linux-gnu", "/opt/amazon/ofi-nccl/lib", "/opt/amazon/openmpi/lib",
+        "/opt/amazon/efa/lib", "/usr/local/cuda/lib64",
+    ]  # fmt: skip
+    assert {k: env[k] for k in ("FI_PROVIDER", "NCCL_DEBUG", "PMIX_MCA_gds")} == {
+        "FI_PROVIDER": "efa", "NCCL_DEBUG": "INFO", "PMIX_MCA_gds": "hash"
+    }  # fmt: skip
+    log["text"] = SOCKET_LOG
+    with pytest.raises(ValueError, match="ran over TCP sockets"):
+        nccl.run_all_reduce(8, load_limits(), nodes=2, efa=True)
+    nccl.run_all_reduce(8, load_limits(), nodes=1, efa=True)  # within a node: no network, no EFA to show
+    assert envs[-1] is None
+
+
+def test_the_check_runs_over_efa_only_across_nodes_on_a_node_with_efa() -> None:
+    _, seen = run(output(450.0), [h100(i) for i in range(8)], nodes=2, efa=True)
+    assert seen == [(8, 2, True)]
+    sockets = ValueError("NCCL ran over TCP sockets, not EFA (its log says NET/Socket)")
+    check, _ = run(sockets, [h100(i) for i in range(8)], nodes=2, efa=True)
+    assert check.verdict == FAIL and "TCP sockets" in check.reason

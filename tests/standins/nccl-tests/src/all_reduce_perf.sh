@@ -2,7 +2,10 @@
 # Stand-in for nccl-tests' all_reduce_perf (no GPU in the lab): prints its header and one result row per size,
 # laid out as nccl-tests 2.19.6 prints them (src/util.cu), with the bus bandwidth in /run/nccl-standin/busbw
 # (default 480.00) at every size and #wrong from /run/nccl-standin/wrong (default 0). Under srun only the first
-# process prints results, as MPI rank 0 does. Every call is recorded in /run/nccl-standin/calls.
+# process prints results, as MPI rank 0 does. Every call is recorded in /run/nccl-standin/calls. Under
+# NCCL_DEBUG=INFO every process logs the network NCCL would take, as NCCL and aws-ofi-nccl log it: libfabric's EFA
+# provider when aws-ofi-nccl's plugin (libnccl-net.so) is in a directory of LD_LIBRARY_PATH and libfabric's fi_info
+# finds EFA interfaces, TCP sockets otherwise.
 min=8 max=8589934592 factor=2 gpus=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -17,6 +20,23 @@ size() { case "$1" in *G) echo $(( ${1%G} * 1073741824 )) ;; *M) echo $(( ${1%M}
 min=$(size "$min") max=$(size "$max")
 mkdir -p /run/nccl-standin
 echo "host=$(hostname) procid=${SLURM_PROCID:-none} ntasks=${SLURM_NTASKS:-1} gpus=$gpus max=$max" >> /run/nccl-standin/calls
+if [ "${NCCL_DEBUG:-}" = INFO ]; then
+    who="$(hostname):$$:$$ [0] NCCL INFO"
+    plugin=
+    for dir in $(echo "${LD_LIBRARY_PATH:-}" | tr ':' ' '); do
+        [ -e "$dir/libnccl-net.so" ] && plugin=$dir/libnccl-net.so && break
+    done
+    nics=$(/opt/amazon/efa/bin/fi_info -p efa -t FI_EP_RDM 2>/dev/null | grep -c '^provider: efa')
+    if [ -n "$plugin" ] && [ "${nics:-0}" -gt 0 ]; then
+        echo "$who NET/OFI Initializing aws-ofi-nccl (lab stand-in)"
+        echo "$who NET/OFI Selected provider is efa, fabric is efa (found $nics nics)"
+        echo "$who Using network Libfabric"
+    else
+        echo "$who NET/Plugin: Could not find: libnccl-net.so. Using internal network plugin."
+        echo "$who NET/Socket : Using [0]eth0"
+        echo "$who Using network Socket"
+    fi
+fi
 [ "${SLURM_PROCID:-0}" = 0 ] || exit 0
 busbw=$(cat /run/nccl-standin/busbw 2>/dev/null || echo 480.00)
 wrong=$(cat /run/nccl-standin/wrong 2>/dev/null || echo 0)
