@@ -323,9 +323,6 @@ class Node:
                 self._proc = subprocess.Popen(
                     ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "--quiet",
                      "--console=read-only", f"--bind={self.kernel_log}:/dev/kmsg", f"--machine={self.name}",
-                     # A machine's init may give a service any locked-memory limit (slurmd's unit asks for none, as
-                     # EFA needs); this one inherits ours (8 MiB hard here) unless nspawn lifts it.
-                     "--rlimit=RLIMIT_MEMLOCK=infinity",
                      "-D", str(self.root)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     start_new_session=True,
