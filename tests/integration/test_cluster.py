@@ -104,6 +104,18 @@ def _slurmd_memlock(node: bootlab.Node) -> str:
     return "unlimited" if soft == "unlimited" else str(int(soft) // 1024)
 
 
+def test_a_job_that_asks_for_gpus_gets_memory_in_proportion(cluster: Cluster) -> None:
+    """DefMemPerGPU: without it a 1-GPU job that names no memory took all of a node's (CR_Core_Memory), and the
+    node's other seven GPUs waited. The share is the smallest node's memory for Slurm over its GPU count."""
+    from gpucloud.catalog import load_catalog
+
+    p5, g6e = (load_catalog().get(t) for t in ("p5.48xlarge", "g6e.48xlarge"))
+    share = min(int(s.memory_gib * 1024 * 0.95) // s.gpu_count for s in (p5, g6e))  # slurm_config's 5 % for the OS
+    assert f"DefMemPerGPU={share}" in cluster.slurm("scontrol", "show", "partition", "gpu")
+    job = cluster.slurm("srun", "--nodes=1", "--gres=gpu:1", "sh", "-c", "scontrol show job $SLURM_JOB_ID")
+    assert f"mem={share}M" in job, job
+
+
 def test_a_second_run_changes_nothing(cluster: Cluster) -> None:
     assert cluster.second.ok, [h.as_json() for h in cluster.second.hosts]
     assert {h.host: h.changed for h in cluster.second.hosts} == {"head": 0, "gpu-a": 0, "gpu-b": 0}
