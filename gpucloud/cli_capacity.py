@@ -28,8 +28,8 @@ def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 @click.option(
     "--fit",
     metavar="SKU=NODES",
-    help="Also say whether a new tenant of NODES x SKU fits in each region shown (the free nodes of one AZ), and "
-    "what it would earn on --term.",
+    help="Also say whether a new tenant of NODES x SKU fits in each region shown (the nodes leasable in one AZ on "
+    "every day of --term, our internal reserve's steps included), and what it would earn on --term.",
 )
 @click.option(
     "--term",
@@ -63,15 +63,18 @@ def capacity(
     html_file: Path | None,
     textfile: Path | None,
 ) -> None:
-    """Per region, SKU and AZ: GPUs held (reservations, Capacity Blocks with their end), carved per tenant, free
-    and used; what holding them costs an hour (AWS list prices) against what the carved part earns (our rate
-    card), and the margin; Capacity Blocks and tenant terms that end within 30 days.
+    """Per region, SKU and AZ: GPUs held (reservations, Capacity Blocks with their end), ours (the region's
+    internal reserve that day), carved per tenant, leasable (held - ours - carved) and used, and when leasable
+    changes next; what holding them costs an hour (AWS list prices) against what the carved part earns (our rate
+    card), and the margin; Capacity Blocks and tenant terms that end, and reserve steps, within 30 days; where
+    tenants' terms collide with a reserve step.
 
     \b
     Does a 16-node p5 tenant fit in us-east-1 next month, and what would it earn on a 12-month term?
       gpucloud capacity --region us-east-1 --at 2026-12-27 --fit p5.48xlarge=16 --term 12-month
-    --at shows a future date: Capacity Blocks counted from their start and dropped after their end, today's
-    tenants as they are. Every figure is indicative, labelled with the dates of the catalog and the rate card.
+    --at shows a future date: Capacity Blocks counted from their start and dropped after their end, the reserve
+    of that day, today's tenants as they are. Every figure is indicative, labelled with the dates of the catalog
+    and the rate card.
     """
     from gpucloud.capacity.ledger import build
     from gpucloud.capacity.ledger import fit as fit_in
@@ -105,7 +108,7 @@ def capacity(
     if textfile is not None:
         write_atomically(textfile, prometheus_text(ledger))
         err.print(f"wrote {textfile}")
-    fits = [fit_in(region, *asked, term) for region in ledger.regions] if asked is not None else []
+    fits = [fit_in(registry, region, *asked, term, ledger.at) for region in ledger.regions] if asked is not None else []
     if as_json:
         emit_json({**ledger.as_json(), **({"fit": [f.as_json() for f in fits]} if asked is not None else {})})
     else:

@@ -40,6 +40,14 @@ def _plan_summary(ctx: click.Context, result: RegionAddition) -> None:
     help="GPU capacity to hold, e.g. p5.48xlarge=8 or p5.48xlarge@euw1-az2=8 [the region's first AZ]. Repeat.",
 )
 @click.option(
+    "--reserve",
+    multiple=True,
+    metavar="SKU[@AZ]=N[@DATE]",
+    help="Our internal reserve: N nodes of the held SKU that tenants can never lease, from DATE (YYYY-MM-DD) "
+    "[today], e.g. p5.48xlarge=2@2027-03-01; the AZ may be left out when the SKU is held in one. Repeat for a "
+    "schedule of steps.",
+)
+@click.option(
     "--ami",
     "amis",
     multiple=True,
@@ -62,6 +70,7 @@ def add(
     ctx: click.Context,
     region_code: str,
     capacity: tuple[str, ...],
+    reserve: tuple[str, ...],
     amis: tuple[str, ...],
     like: str | None,
     supernet: str | None,
@@ -79,7 +88,7 @@ def add(
     from gpucloud.region_add import RegionRequest, add_region, update_region
 
     if update:
-        if capacity or amis or like or supernet or tenant_prefix:
+        if capacity or reserve or amis or like or supernet or tenant_prefix:
             raise ConfigError("--update rewrites an existing region's derived files; it takes no other option")
         updated = update_region(repository(ctx), region_code, dry_run=dry_run)
         if as_json:
@@ -93,7 +102,13 @@ def add(
         return
 
     request = RegionRequest(
-        region=region_code, capacity=capacity, amis=amis, like=like, supernet=supernet, tenant_prefix=tenant_prefix
+        region=region_code,
+        capacity=capacity,
+        reserve=reserve,
+        amis=amis,
+        like=like,
+        supernet=supernet,
+        tenant_prefix=tenant_prefix,
     )
     result = add_region(repository(ctx), request, dry_run=dry_run)
     if as_json:
@@ -107,6 +122,10 @@ def add(
     if dry_run:
         _plan_summary(ctx, result)
     held = ", ".join(f"{c.gpu_type} × {c.count} in {c.az_id}" for c in cfg.capacity)
+    if cfg.internal_reserve:
+        held += "; ours: " + ", ".join(
+            f"{s.gpu_type} × {s.nodes} in {s.az_id} from {s.start}" for s in cfg.internal_reserve
+        )
     verb = "would add" if dry_run else "added"
     out.print(f"{verb} region {cfg.region}: stack {cfg.stack}, tenant supernet {cfg.tenant_supernet}, {held}")
     if not dry_run:

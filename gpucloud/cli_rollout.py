@@ -92,7 +92,10 @@ def rollout(
             stacks = select(_not_leaving(repo), globs)
             waves = plan_waves(stacks, spec)
             state = RolloutState(stacks=stacks, waves=[[w.name, list(w.stacks)] for w in waves], plan_only=plan_only)
-        problems = [p for p in validate(repo).problems if p.stack in state.stacks or p.stack is None]
+        involved = set(state.stacks)
+        problems = [
+            p for p in validate(repo).problems if p.stack is None or p.stack in involved or involved & set(p.related)
+        ]
         if problems:
             first = problems[0]
             raise ConfigError(f"gpucloud validate: {first.stack}: {first.message} ({len(problems)} problem(s))")

@@ -28,9 +28,14 @@ CAPACITY_TYPES = ("reservation", "capacity-block")
 SCHEDULERS = ("slurm", "none")
 # Keys whose values are YAML objects or lists (Pulumi passes them to the program as JSON text).
 STRUCTURED_KEYS = frozenset(
-    {"capacity", "amis", "nodePool", "storage", "cluster", "term", "adminPrincipals", "servedRegions"}
+    {
+        "capacity", "amis", "nodePool", "storage", "cluster", "term", "adminPrincipals", "servedRegions",
+        "internalReserve",
+    }
+)  # fmt: skip
+REGION_KEYS = frozenset(
+    {"kind", "region", "org", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis", "internalReserve"}
 )
-REGION_KEYS = frozenset({"kind", "region", "org", "tenantSupernet", "tenantCidrPrefix", "capacity", "amis"})
 TENANT_KEYS = frozenset(
     {"kind", "tenant", "region", "org", "cidr", "nodePool", "storage", "cluster", "term", "egress", "leaving"}
 )
@@ -90,6 +95,21 @@ class CapacityEntry:
         return "capacity-block" if self.capacity_block_id else "reservation"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReserveStep:
+    """From ``start`` on, ``nodes`` of the region's ``gpu_type`` in ``az_id`` are ours: never leased to a tenant.
+    A region's steps for one SKU and AZ form a schedule: on a day, the latest step on or before it applies
+    (none yet: nothing reserved)."""
+
+    gpu_type: str
+    az_id: str
+    nodes: int
+    start: datetime.date  # the config's ``from``
+
+    def as_json(self) -> dict[str, Any]:
+        return {"gpuType": self.gpu_type, "az": self.az_id, "nodes": self.nodes, "from": self.start.isoformat()}
+
+
 # Root device names an AMI may declare (EBS User Guide, "Device names for volumes on Amazon EC2 instances",
 # https://docs.aws.amazon.com/ebs/latest/userguide/device_naming.html, recorded 2026-11-27): Ubuntu and most
 # community images use /dev/sda1, Amazon Linux 2023 /dev/xvda. The launch template must name exactly the
@@ -118,6 +138,7 @@ class RegionConfig:
     tenant_cidr_prefix: int
     capacity: tuple[CapacityEntry, ...]
     amis: Mapping[str, PinnedImage]
+    internal_reserve: tuple[ReserveStep, ...] = ()  # sorted by SKU, AZ and start (gpucloud/capacity/reserve.py)
 
     @property
     def org_stack_ref(self) -> str:
@@ -473,7 +494,60 @@ def _parse_region(read: _Reader, region: str, az_ids: tuple[str, ...], catalog: 
         tenant_cidr_prefix=prefix,
         capacity=tuple(entries),
         amis=amis,
+        internal_reserve=_parse_reserve(read, region, entries, catalog),
     )
+
+
+RESERVE_KEYS = ("gpuType", "az", "nodes", "from")
+
+
+def _parse_reserve(
+    read: _Reader, region: str, entries: list[CapacityEntry], catalog: Catalog
+) -> tuple[ReserveStep, ...]:
+    """``internalReserve``: a list of ``{gpuType, az, nodes, from}`` steps, each on capacity the region holds, never
+    more nodes than it holds there; a Capacity Block (shared whole with one tenant) is reserved whole or not at all."""
+    raw = read.raw.get("internalReserve")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise read.fail("internalReserve", raw, "want a list of {gpuType, az, nodes, from: YYYY-MM-DD}")
+    steps: list[ReserveStep] = []
+    for i, item in enumerate(raw):
+        label = f"internalReserve[{i}]"
+        if not isinstance(item, Mapping) or set(item) != set(RESERVE_KEYS):
+            raise read.fail(label, item, f"want a mapping of exactly {', '.join(RESERVE_KEYS)}")
+        gpu_type = _check_gpu_type(read, f"{label}.gpuType", item["gpuType"], region, catalog)
+        held = [e for e in entries if e.gpu_type == gpu_type]
+        if not held:
+            raise read.fail(f"{label}.gpuType", gpu_type, f"the region holds no {gpu_type} (gpucloud:capacity)")
+        entry = next((e for e in held if e.az_id == item["az"]), None)
+        if entry is None:
+            raise read.fail(
+                f"{label}.az", item["az"], f"the region holds {gpu_type} in {', '.join(e.az_id for e in held)} only"
+            )
+        nodes = read.integer(f"{label}.nodes", item["nodes"], 0, entry.count)
+        if entry.capacity_block_id is not None and nodes not in (0, entry.count):
+            raise read.fail(
+                f"{label}.nodes",
+                nodes,
+                f"{entry.key} is Capacity Block {entry.capacity_block_id}, shared whole with one tenant: reserve all "
+                f"{entry.count} of its nodes or none",
+            )
+        start = _day(read, f"{label}.from", item["from"])
+        if any((s.gpu_type, s.az_id, s.start) == (gpu_type, entry.az_id, start) for s in steps):
+            raise read.fail(label, dict(item), f"{gpu_type} in {entry.az_id} has two steps from {start}; keep one")
+        steps.append(ReserveStep(gpu_type=gpu_type, az_id=entry.az_id, nodes=nodes, start=start))
+    return tuple(sorted(steps, key=lambda s: (s.gpu_type, s.az_id, s.start)))
+
+
+def _day(read: _Reader, label: str, value: Any) -> datetime.date:
+    """A calendar day, YYYY-MM-DD (YAML may already have read it as a date; a time of day is refused)."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        with contextlib.suppress(ValueError):
+            return datetime.date.fromisoformat(value)
+    raise read.fail(label, value, "want a day, YYYY-MM-DD (UTC)")
 
 
 def _pinned_image(read: _Reader, label: str, value: Any) -> PinnedImage:

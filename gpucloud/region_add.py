@@ -8,6 +8,7 @@ overlaps no region and no tenant), the templates are rendered and parsed back wi
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from gpucloud.tenants.defaults import DEFAULT_ORG
 from gpucloud.transaction import FileTransaction, repository_lock
 
 _CAPACITY = re.compile(r"(?P<sku>[a-z0-9.-]+?)(?:@(?P<az>[a-z0-9-]+))?=(?P<count>\d+)")
+_RESERVE = re.compile(r"(?P<sku>[a-z0-9.-]+?)(?:@(?P<az>[a-z0-9-]+))?=(?P<nodes>\d+)(?:@(?P<day>[0-9-]+))?")
 _AMI_SPEC = re.compile(r"(?P<sku>[a-z0-9.-]+)=(?P<ami>ami-[0-9a-f]{8}(?:[0-9a-f]{9})?):(?P<root>/dev/[a-z0-9]+)")
 REGION_INVENTORIES = PurePosixPath("inventories/regions")
 
@@ -44,6 +46,7 @@ REGION_INVENTORIES = PurePosixPath("inventories/regions")
 class RegionRequest:
     region: str
     capacity: tuple[str, ...] = ()  # "SKU=N" or "SKU@AZ-ID=N"
+    reserve: tuple[str, ...] = ()  # "SKU[@AZ-ID]=N[@YYYY-MM-DD]": our internal reserve, from that day [today]
     amis: tuple[str, ...] = ()  # "SKU=ami-...:/dev/sda1"
     like: str | None = None
     supernet: str | None = None
@@ -105,6 +108,50 @@ def parse_capacity(specs: tuple[str, ...], aws: AwsRegion) -> list[CapacityLine]
             raise ConfigError(f"--capacity={spec}: {sku} in {az} is given twice; give it once with the total")
         lines.append(CapacityLine(sku, az, count))
     return lines
+
+
+@dataclass(frozen=True)
+class ReserveLine:
+    gpu_type: str
+    az: str
+    nodes: int
+    start: datetime.date
+
+
+def parse_reserve(specs: tuple[str, ...], capacity: list[CapacityLine], today: datetime.date) -> list[ReserveLine]:
+    """``--reserve SKU[@AZ]=N[@DATE]``: on capacity the command holds (its AZ may be left out when the SKU is held in
+    one AZ only), N nodes from DATE [today]; the region's config checks the rest when it is parsed back."""
+    steps: list[ReserveLine] = []
+    for spec in specs:
+        match = _RESERVE.fullmatch(spec)
+        if not match:
+            raise ConfigError(
+                f"--reserve={spec!r}: want SKU=N, SKU@AZ-ID=N or either with @YYYY-MM-DD (from that day; "
+                "default today), e.g. p5.48xlarge=2@2027-03-01"
+            )
+        held = [line for line in capacity if line.gpu_type == match["sku"]]
+        if not held:
+            have = ", ".join(sorted({line.gpu_type for line in capacity})) or "none"
+            raise ConfigError(f"--reserve={spec}: the region would hold no {match['sku']}; it holds: {have}")
+        if match["az"] is None and len(held) > 1:
+            raise ConfigError(
+                f"--reserve={spec}: {match['sku']} is held in {', '.join(line.az for line in held)}; name the AZ "
+                f"(SKU@AZ-ID=N)"
+            )
+        line = next((h for h in held if match["az"] in (None, h.az)), None)
+        if line is None:
+            raise ConfigError(f"--reserve={spec}: {match['sku']} is held in {', '.join(h.az for h in held)} only")
+        nodes = int(match["nodes"])
+        if nodes > line.count:
+            raise ConfigError(f"--reserve={spec}: {nodes} nodes, more than the {line.count} held ({line.gpu_type})")
+        try:
+            start = today if match["day"] is None else datetime.date.fromisoformat(match["day"])
+        except ValueError:
+            raise ConfigError(f"--reserve={spec}: {match['day']!r} is not a day; want YYYY-MM-DD") from None
+        if any((s.gpu_type, s.az, s.start) == (line.gpu_type, line.az, start) for s in steps):
+            raise ConfigError(f"--reserve={spec}: {line.gpu_type} in {line.az} has a step from {start} already")
+        steps.append(ReserveLine(line.gpu_type, line.az, nodes, start))
+    return steps
 
 
 AMI_EXAMPLE = "p5.48xlarge=ami-0abc12345def67890:/dev/sda1"
@@ -256,6 +303,7 @@ def prepare(
         "tenant_prefix": tenant_prefix,
         "tenant_blocks": 2 ** (tenant_prefix - supernet.prefixlen),
         "capacity": capacity,
+        "reserve": parse_reserve(request.reserve, capacity, datetime.datetime.now(datetime.UTC).date()),
         "amis": amis,
         "inventory_path": str(REGION_INVENTORIES / f"{aws.code}.aws_ec2.yml"),
     }

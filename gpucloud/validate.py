@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gpucloud.capacity.reserve import collisions
 from gpucloud.config import ORG_STACK, SCHEDULERS
 from gpucloud.names import account_stack_name, region_stack_name
 from gpucloud.regions import load_regions
@@ -25,6 +26,7 @@ class Problem:
     check: str
     stack: str | None
     message: str
+    related: tuple[str, ...] = ()  # other stacks it involves (a reserve collision: the tenants holding then)
 
     def as_json(self) -> dict[str, Any]:
         return {"check": self.check, "stack": self.stack, "message": self.message}
@@ -154,8 +156,9 @@ def check_registry(
                     f"({', '.join(t.stack for t in holders)})",
                 )
             )
-    problems += list(_account_problems(registry))
     moment = now or datetime.datetime.now(datetime.UTC)
+    problems += [Problem("reserve", c.stack, c.message(), c.tenant_stacks) for c in collisions(registry, moment.date())]
+    problems += list(_account_problems(registry))
     warned = [*_blocks_ending(registry, moment), *_capacity_warnings(registry, moment)] if warnings else []
     schedulers = {scheduler: 0 for scheduler in SCHEDULERS}
     for tenant in registry.tenants:
@@ -189,14 +192,18 @@ def _capacity_warnings(registry: Registry, now: datetime.datetime) -> Iterator[P
     if registry.problems:
         return
     for region in build(registry, now).regions:
-        for sku, (held, _carved, free) in sorted(region.by_sku().items()):
-            # Over-committed (free < 0) is a problem of its own ("capacity"), not a low-capacity warning.
-            if held and free >= 0 and free / held < LOW_FREE_FRACTION:
+        for sku, (held, reserved, _carved, leasable) in sorted(region.by_sku().items()):
+            # What tenants may have: held less our internal reserve (all of it ours: nothing to warn of).
+            # Short (leasable < 0) is a problem of its own ("capacity", "reserve"), not a low-capacity warning.
+            for_lease = held - reserved
+            if for_lease > 0 and leasable >= 0 and leasable / for_lease < LOW_FREE_FRACTION:
+                ours = f", {reserved} more reserved for us" if reserved else ""
                 yield Problem(
                     "capacity-low",
                     registry.regions[region.region].stack,
-                    f"{free} of {held} {sku} GPUs free ({free / held:.0%}, under {LOW_FREE_FRACTION:.0%}): the "
-                    "next tenant may not fit; add capacity (gpucloud capacity --region " + region.region + ")",
+                    f"{leasable} of {for_lease} {sku} GPUs free ({leasable / for_lease:.0%}, under "
+                    f"{LOW_FREE_FRACTION:.0%}{ours}): the next tenant may not fit; add capacity (gpucloud capacity "
+                    f"--region {region.region})",
                 )
     for tenant in registry.tenants:
         ends = term_end(tenant)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from gpucloud.capacity.reserve import Collision, collisions, leasable_through, reserved_on, steps_of, term_window
 from gpucloud.catalog import load_catalog
-from gpucloud.config import CapacityEntry
+from gpucloud.config import CapacityEntry, ReserveStep
 from gpucloud.rates import load_rate_card
 from gpucloud.registry import Registry, TenantEntry, iso
 from gpucloud.tenants.pricing import hourly_price
@@ -63,10 +64,17 @@ class Line:
     gpus_per_node: int
     hourly_cost_usd: float | None  # None: a Capacity Block (its price is not recorded)
     carves: tuple[Carve, ...]
+    reserved_nodes: int = 0  # ours at the ledger's moment (the region's internalReserve)
+    steps: tuple[ReserveStep, ...] = ()  # the reserve's schedule here, past and future
+    ledger_day: datetime.date | None = None
 
     @property
     def held(self) -> int:
         return self.nodes * self.gpus_per_node
+
+    @property
+    def reserved(self) -> int:
+        return self.reserved_nodes * self.gpus_per_node
 
     @property
     def carved(self) -> int:
@@ -74,7 +82,22 @@ class Line:
 
     @property
     def free(self) -> int:
+        """Not carved to a tenant (our reserve included)."""
         return self.held - self.carved
+
+    @property
+    def leasable(self) -> int:
+        """What we could still lease: held - reserved - carved (negative: the reserve is short by that much)."""
+        return self.held - self.reserved - self.carved
+
+    def next_step(self) -> tuple[datetime.date, int] | None:
+        """The next day the reserve changes after the ledger's moment, and the GPUs leasable from then (today's
+        tenants as they are)."""
+        later = [s for s in self.steps if self.ledger_day is None or s.start > self.ledger_day]
+        if not later:
+            return None
+        step = later[0]
+        return step.start, self.held - step.nodes * self.gpus_per_node - self.carved
 
     @property
     def utilisation(self) -> float:
@@ -94,8 +117,15 @@ class Line:
             "end": iso(self.end),
             "nodes": self.nodes,
             "held_gpus": self.held,
+            "reserved_gpus": self.reserved,
             "carved_gpus": self.carved,
+            "leasable_gpus": self.leasable,
             "free_gpus": self.free,
+            "reserve_schedule": [
+                {"from": s.start.isoformat(), "nodes": s.nodes, "gpus": s.nodes * self.gpus_per_node}
+                for s in self.steps
+            ],
+            "leasable_until": _next_json(self.next_step()),
             "utilisation": round(self.utilisation, 4),
             "hourly_cost_usd": None if self.hourly_cost_usd is None else round(self.hourly_cost_usd, 4),
             "hourly_revenue_usd": round(self.hourly_revenue_usd, 4),
@@ -103,11 +133,24 @@ class Line:
         }
 
 
+def _next_json(step: tuple[datetime.date, int] | None) -> dict[str, Any] | None:
+    return None if step is None else {"day": step[0].isoformat(), "leasable_gpus_from_then": step[1]}
+
+
+class Totals(NamedTuple):
+    """A SKU's GPUs over a region's AZs: held = reserved + carved + leasable."""
+
+    held: int
+    reserved: int
+    carved: int
+    leasable: int
+
+
 @dataclass(frozen=True)
 class Ending:
     """A Capacity Block or a tenant's term that ends soon after the ledger's moment."""
 
-    kind: str  # "capacity-block" or "term"
+    kind: str  # "capacity-block", "term" or "reserve-step" (not an end: the day the internal reserve changes)
     region: str
     what: str
     ends: datetime.date
@@ -138,12 +181,14 @@ class RegionLedger:
     def hourly_revenue_usd(self) -> float:
         return sum(line.hourly_revenue_usd for line in self.lines)
 
-    def by_sku(self) -> dict[str, tuple[int, int, int]]:
-        """SKU -> (held, carved, free) GPUs over the region's AZs."""
-        out: dict[str, tuple[int, int, int]] = {}
+    def by_sku(self) -> dict[str, Totals]:
+        """SKU -> its GPUs over the region's AZs."""
+        out: dict[str, Totals] = {}
         for line in self.lines:
-            held, carved, free = out.get(line.gpu_type, (0, 0, 0))
-            out[line.gpu_type] = (held + line.held, carved + line.carved, free + line.free)
+            held, reserved, carved, leasable = out.get(line.gpu_type, Totals(0, 0, 0, 0))
+            out[line.gpu_type] = Totals(
+                held + line.held, reserved + line.reserved, carved + line.carved, leasable + line.leasable
+            )
         return out
 
     def retired_by_sku(self) -> dict[str, int]:
@@ -174,6 +219,8 @@ class Ledger:
     rate_date: str
     regions: tuple[RegionLedger, ...]
     ending: tuple[Ending, ...] = field(default=())
+    reserve_steps: tuple[Ending, ...] = field(default=())  # steps of the internal reserve within the 30 days
+    collisions: tuple[Collision, ...] = field(default=())  # where the registry breaks a reserve, from the moment on
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -185,6 +232,8 @@ class Ledger:
             "regions": [r.as_json() for r in self.regions],
             "ending_within_days": ENDING_WITHIN_DAYS,
             "ending": [e.as_json() for e in self.ending],
+            "reserve_steps": [e.as_json() for e in self.reserve_steps],
+            "collisions": [c.as_json() for c in self.collisions],
         }
 
 
@@ -207,6 +256,7 @@ def build(registry: Registry, at: datetime.datetime, regions: Iterable[str] | No
     wanted = sorted(registry.regions) if regions is None else list(regions)
     ledgers = []
     ending: list[Ending] = []
+    steps: list[Ending] = []
     for code in wanted:
         region = registry.regions[code]
         lines = []
@@ -246,8 +296,14 @@ def build(registry: Registry, at: datetime.datetime, regions: Iterable[str] | No
                     gpus_per_node=sku.gpu_count,
                     hourly_cost_usd=None if block or sku.price_usd_hour is None else entry.count * sku.price_usd_hour,
                     carves=tuple(carves),
+                    reserved_nodes=reserved_on(region, entry.gpu_type, entry.az_id, at.date()),
+                    steps=tuple(steps_of(region, entry.gpu_type, entry.az_id)),
+                    ledger_day=at.date(),
                 )
             )
+            for step in steps_of(region, entry.gpu_type, entry.az_id):
+                steps += _ending("reserve-step", code, f"internal reserve of {entry.gpu_type} in {entry.az_id} "
+                                 f"becomes {step.nodes} nodes", step.start, at)  # fmt: skip
             if entry.capacity_block_end is not None:
                 ending += _ending("capacity-block", code, f"{entry.gpu_type}@{entry.az_id} block "
                                   f"{entry.capacity_block_id}", entry.capacity_block_end.date(), at)  # fmt: skip
@@ -262,6 +318,8 @@ def build(registry: Registry, at: datetime.datetime, regions: Iterable[str] | No
         rate_date=card.rate_date,
         regions=tuple(ledgers),
         ending=tuple(sorted(ending, key=lambda e: (e.ends, e.region, e.what))),
+        reserve_steps=tuple(sorted(steps, key=lambda e: (e.ends, e.region, e.what))),
+        collisions=tuple(c for c in collisions(registry, at.date()) if c.region in wanted),
     )
 
 
@@ -292,11 +350,18 @@ class Fit:
                 "hourly_revenue_usd": round(self.hourly_revenue_usd, 4)}  # fmt: skip
 
 
-def fit(region: RegionLedger, sku: str, nodes: int, term: str) -> Fit:
-    """A new tenant's fit: the free nodes of ``sku`` in the best AZ (reservations only: a Capacity Block is
-    shared whole with one tenant), and the rate card's earnings for ``nodes`` on ``term``."""
+def fit(registry: Registry, region: RegionLedger, sku: str, nodes: int, term: str, at: datetime.datetime) -> Fit:
+    """A new tenant's fit: the nodes of ``sku`` it could lease in the best AZ on every day of ``term`` from ``at``
+    (the internal reserve's steps included; reservations only: a Capacity Block is shared whole with one tenant),
+    and the rate card's earnings for ``nodes`` on ``term``."""
     gpus = load_catalog().get(sku).gpu_count
-    free = {ln.az: ln.free // gpus for ln in region.lines if ln.gpu_type == sku and ln.kind == "reservation"}
+    config = registry.regions[region.region]
+    first, end = term_window(term, at.date().isoformat(), at.date())
+    free = {
+        ln.az: min(ln.leasable // gpus, leasable_through(registry, config, sku, ln.az, first, end, today=at.date()))
+        for ln in region.lines
+        if ln.gpu_type == sku and ln.kind == "reservation"
+    }
     az = max(free, key=lambda a: free[a]) if free else None
     rate = load_rate_card().gpu_hour_rate(sku, term)
-    return Fit(region.region, sku, nodes, term, az, free.get(az, 0) if az else 0, nodes * gpus * rate)
+    return Fit(region.region, sku, nodes, term, az, max(free.get(az, 0), 0) if az else 0, nodes * gpus * rate)

@@ -8,7 +8,7 @@ import html
 from rich.console import Console
 from rich.table import Column, Table
 
-from gpucloud.capacity.ledger import ENDING_WITHIN_DAYS, Fit, Ledger, RegionLedger
+from gpucloud.capacity.ledger import ENDING_WITHIN_DAYS, Ending, Fit, Ledger, RegionLedger
 from gpucloud.exposition import label
 from gpucloud.registry import iso
 
@@ -24,24 +24,34 @@ def render_text(console: Console, ledger: Ledger) -> None:
     console.print(f"capacity at {iso(ledger.at)} ({caveat(ledger)})")
     for region in ledger.regions:
         table = Table(
-            "sku", "az", "held as", Column("held", justify="right"), Column("carved", justify="right"),
-            Column("free", justify="right"), Column("used", justify="right"), "tenants", Column("$/h", justify="right"),
+            "sku", "az", "held as", Column("held", justify="right"), Column("ours", justify="right"),
+            Column("carved", justify="right"), Column("leasable", justify="right"), Column("used", justify="right"),
+            "tenants", Column("$/h", justify="right"),
             title=f"{region.region} (GPUs)", show_edge=False, title_justify="left",
         )  # fmt: skip
         for line in region.lines:
             held_as = line.kind if line.end is None else f"block to {line.end:%Y-%m-%d}"
             tenants = ", ".join(f"{c.tenant} {c.gpus}" for c in line.carves) or "-"
             cost = "block" if line.hourly_cost_usd is None else f"{line.hourly_cost_usd:,.2f}"
-            table.add_row(line.gpu_type, line.az, held_as, str(line.held), str(line.carved), str(line.free),
-                          f"{line.utilisation:.0%}", tenants, cost)  # fmt: skip
+            table.add_row(line.gpu_type, line.az, held_as, str(line.held), str(line.reserved), str(line.carved),
+                          str(line.leasable), f"{line.utilisation:.0%}", tenants, cost)  # fmt: skip
         console.print(table)
         console.print(f"  {_money(region)}")
+        for line in region.lines:
+            step = line.next_step()
+            if step is not None:
+                console.print(f"  {line.gpu_type} in {line.az}: {line.leasable} GPUs leasable until {step[0]}, "
+                              f"{step[1]} from then (internal reserve)")  # fmt: skip
     if ledger.ending:
         console.print(f"ending within {ENDING_WITHIN_DAYS} days:")
         for end in ledger.ending:
             console.print(f"  {end.ends} (in {end.days} d) {end.region}: {end.what}")
     else:
         console.print(f"nothing ends within {ENDING_WITHIN_DAYS} days")
+    for change in ledger.reserve_steps:
+        console.print(f"  {change.ends} (in {change.days} d) {change.region}: {change.what}")
+    for collision in ledger.collisions:
+        console.print(f"reserve short: {collision.region}: {collision.message()}")
 
 
 def _money(region: RegionLedger) -> str:
@@ -56,12 +66,15 @@ def _money(region: RegionLedger) -> str:
 
 def textfile(ledger: Ledger) -> str:
     lines = [
-        "# HELP gpucloud_capacity_gpus GPUs per region, SKU and AZ: held by us, carved to tenants, free.",
+        "# HELP gpucloud_capacity_gpus GPUs per region, SKU and AZ: held by us, reserved for our own work, carved to "
+        "tenants, free (not carved), leasable (held - reserved - carved).",
         "# TYPE gpucloud_capacity_gpus gauge",
     ]
     for region in ledger.regions:
         for line in region.lines:
-            for state, value in (("held", line.held), ("carved", line.carved), ("free", line.free)):
+            states = (("held", line.held), ("reserved", line.reserved), ("carved", line.carved), ("free", line.free),
+                      ("leasable", line.leasable))  # fmt: skip
+            for state, value in states:
                 lines.append(
                     f'gpucloud_capacity_gpus{{region="{label(region.region)}",sku="{label(line.gpu_type)}",'
                     f'az="{label(line.az)}",state="{state}"}} {value}'
@@ -80,7 +93,7 @@ def textfile(ledger: Ledger) -> str:
 
 
 BAR_W, BAR_H, LABEL_W = 520, 22, 150
-COLOURS = {"carved": "#2b6cb0", "retired": "#a0aec0", "free": "#a0c4e8"}
+COLOURS = {"reserved": "#6b46c1", "carved": "#2b6cb0", "retired": "#a0aec0", "leasable": "#a0c4e8"}
 
 
 def _region_chart(region: RegionLedger, most: int) -> str:
@@ -89,25 +102,29 @@ def _region_chart(region: RegionLedger, most: int) -> str:
     skus = region.by_sku()
     retired_gpus = region.retired_by_sku()
     rows = []
-    for i, (sku, (held, carved, free)) in enumerate(sorted(skus.items())):
+    for i, (sku, (held, reserved, carved, leasable)) in enumerate(sorted(skus.items())):
         y = 10 + i * (BAR_H + 12)
         retired = retired_gpus.get(sku, 0)  # an offboarded tenant's, in its grace period: held, earning nothing
         active = carved - retired
-        active_w, retired_w, free_w = (BAR_W * n / most for n in (active, retired, free))
         name = html.escape(sku)
-        said = f"{carved} carved, {free} free of {held}"
-        if retired:
-            said = f"{active} carved, {retired} retired, {free} free of {held}"
+        said = f"{reserved} ours, {active} carved, " + (f"{retired} retired, " if retired else "")
+        said += f"{leasable} leasable of {held}" if leasable >= 0 else f"{-leasable} short of {held}"
+        bands = (
+            ("reserved", reserved, f"{reserved} of {held} GPUs reserved for our own work"),
+            ("carved", active, f"{active} of {held} GPUs carved for tenants"),
+            ("retired", retired, f"{retired} of {held} GPUs held by offboarded tenants in their grace period"),
+            ("leasable", max(leasable, 0), f"{max(leasable, 0)} of {held} GPUs leasable"),
+        )
+        x = float(LABEL_W)
+        rects = ""
+        for kind, gpus, title in bands:
+            width = BAR_W * gpus / most
+            rects += (f'<rect class="{kind}" x="{x:.1f}" y="{y}" width="{width:.1f}" height="{BAR_H}" '
+                      f'fill="{COLOURS[kind]}"><title>{name}: {title}</title></rect>')  # fmt: skip
+            x += width
         rows.append(
-            f'<g class="sku" data-sku="{name}" data-held="{held}" data-carved="{carved}" data-retired="{retired}" '
-            f'data-free="{free}"><text x="0" y="{y + 16}">{name}</text>'
-            f'<rect class="carved" x="{LABEL_W}" y="{y}" width="{active_w:.1f}" height="{BAR_H}" '
-            f'fill="{COLOURS["carved"]}"><title>{name}: {active} of {held} GPUs carved for tenants</title></rect>'
-            f'<rect class="retired" x="{LABEL_W + active_w:.1f}" y="{y}" width="{retired_w:.1f}" height="{BAR_H}" '
-            f'fill="{COLOURS["retired"]}"><title>{name}: {retired} of {held} GPUs held by offboarded tenants in '
-            "their grace period</title></rect>"
-            f'<rect class="free" x="{LABEL_W + active_w + retired_w:.1f}" y="{y}" width="{free_w:.1f}" '
-            f'height="{BAR_H}" fill="{COLOURS["free"]}"><title>{name}: {free} of {held} GPUs free</title></rect>'
+            f'<g class="sku" data-sku="{name}" data-held="{held}" data-reserved="{reserved}" data-carved="{carved}" '
+            f'data-retired="{retired}" data-leasable="{leasable}"><text x="0" y="{y + 16}">{name}</text>{rects}'
             f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 16}">{said}</text></g>'
         )
     height = 20 + len(skus) * (BAR_H + 12)
@@ -115,6 +132,14 @@ def _region_chart(region: RegionLedger, most: int) -> str:
         f'<svg class="chart" role="img" aria-label="GPUs held, carved and free in {html.escape(region.region)}" '
         f'xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + BAR_W + 300}" height="{height}">{"".join(rows)}</svg>'
     )
+
+
+MARK_COLOURS = {"capacity-block": "#c53030", "term": "#dd6b20", "reserve-step": COLOURS["reserved"]}
+
+
+def _events(ledger: Ledger) -> list[Ending]:
+    """What ends, and where the internal reserve changes, in the next ENDING_WITHIN_DAYS days, by date."""
+    return sorted([*ledger.ending, *ledger.reserve_steps], key=lambda e: (e.ends, e.region, e.what))
 
 
 def _timeline_chart(ledger: Ledger) -> str:
@@ -126,15 +151,15 @@ def _timeline_chart(ledger: Ledger) -> str:
         f'<text x="{left + d * scale:.1f}" y="14" text-anchor="middle">{f"+{d} d" if d else "today"}</text>'
         for d in range(0, ENDING_WITHIN_DAYS + 1, 5)
     )
+    events = _events(ledger)
     marks = "".join(
         f'<g class="mark" data-kind="{e.kind}" data-days="{e.days}">'
-        f'<circle cx="{left + e.days * scale:.1f}" cy="{40 + i * row}" r="5" '
-        f'fill="{"#c53030" if e.kind == "capacity-block" else "#dd6b20"}"/>'
+        f'<circle cx="{left + e.days * scale:.1f}" cy="{40 + i * row}" r="5" fill="{MARK_COLOURS[e.kind]}"/>'
         f'<text x="{left + e.days * scale + 10:.1f}" y="{44 + i * row}">{e.ends} {html.escape(e.region)}: '
         f"{html.escape(e.what)}</text></g>"
-        for i, e in enumerate(ledger.ending)
+        for i, e in enumerate(events)
     )
-    height = 50 + len(ledger.ending) * row
+    height = 50 + len(events) * row
     return (
         f'<svg class="timeline-chart" role="img" aria-label="what ends in the next {ENDING_WITHIN_DAYS} days" '
         f'xmlns="http://www.w3.org/2000/svg" width="{width + 260}" height="{height}">'
@@ -145,17 +170,18 @@ def _timeline_chart(ledger: Ledger) -> str:
 def page(ledger: Ledger) -> str:
     """One self-contained page: no script, no stylesheet or font fetched, nothing but this file."""
     sections = []
-    most = max((held for region in ledger.regions for held, _, _ in region.by_sku().values()), default=1) or 1
+    most = max((max(t.held, t.reserved + t.carved) for region in ledger.regions for t in region.by_sku().values()),
+               default=1) or 1  # fmt: skip
     for region in ledger.regions:
         sections.append(
             f'<section class="region" id="{html.escape(region.region)}"><h2>{html.escape(region.region)}</h2>'
             f"{_region_chart(region, most)}<p>{html.escape(_money(region))}</p></section>"
         )
-    if ledger.ending:
+    if _events(ledger):
         items = "".join(
             f'<li class="ending" data-kind="{e.kind}"><time datetime="{e.ends}">{e.ends}</time> '
             f"(in {e.days} days) {html.escape(e.region)}: {html.escape(e.what)}</li>"
-            for e in ledger.ending
+            for e in _events(ledger)
         )
         timeline = _timeline_chart(ledger) + f'<ol class="timeline">{items}</ol>'
     else:
@@ -181,7 +207,9 @@ def _on_term(term: str) -> str:
 
 def render_fit(console: Console, fits: list[Fit], months_hours: int) -> None:
     for f in fits:
-        where = f"{f.free_nodes} nodes free at most, in {f.az}" if f.az else f"{f.region} holds no {f.sku} reservation"
+        where = f"{f.free_nodes} nodes leasable at most, in {f.az}"
+        if not f.az:
+            where = f"{f.region} holds no {f.sku} reservation"
         verdict = "fits" if f.fits else "does not fit"
         console.print(
             f"a {f.nodes}-node {f.sku} tenant in {f.region}: {verdict} ({where}); {_on_term(f.term)} it would earn "

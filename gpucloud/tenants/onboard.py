@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from gpucloud.allocation import choose_az, first_free_block
+from gpucloud.capacity.reserve import crossing, leasable_through, reserved_on, term_window
 from gpucloud.catalog import load_catalog
 from gpucloud.config import (
     ACCOUNT_ID_PATTERN,
@@ -227,7 +228,10 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
             f"(gpucloud validate): {next(iter(registry.problems.values()))}"
         )
     # Problems only: the warnings' capacity ledger (and its rate card) is no business of an onboarding.
-    inconsistent = check_registry(registry, 0, warnings=False).problems
+    # A tenant whose term now crosses a reserve step added later ("reserve") does not stop other onboardings: each
+    # one checks the reserve itself, on every day of its own term, and an --update that shrinks that tenant is how
+    # the collision is resolved.
+    inconsistent = [p for p in check_registry(registry, 0, warnings=False).problems if p.check != "reserve"]
     if inconsistent:  # allocating against overlapping CIDRs or over-committed capacity would compound them
         first = inconsistent[0]
         raise ConfigError(
@@ -259,26 +263,53 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
     if not any(c.gpu_type == gpu_type for c in region.capacity):
         held = ", ".join(sorted({c.gpu_type for c in region.capacity}))
         raise ConfigError(f"--gpu-type={gpu_type}: {region.stack} holds no capacity for it; it holds: {held}")
-    remaining = registry.remaining(region, gpu_type, excluding=current.stack if current else None)
+    excluding = current.stack if current else None
+    remaining = registry.remaining(region, gpu_type, excluding=excluding)
     for entry in region.capacity:  # a Capacity Block is shared whole: it serves one tenant
         if entry.gpu_type == gpu_type and entry.capacity_block_id and remaining.get(entry.az_id) != entry.count:
             remaining[entry.az_id] = 0
+    # Our own needs first: what the internal reserve keeps, on every day of the term asked for.
+    today = request.today or datetime.datetime.now(datetime.UTC).date()
+    term = _term(request, existing)
+    start, end = term_window(term["term"], term["term_start"], today)
+    ours = {a: reserved_on(region, gpu_type, a, today) for a in remaining}
+    leasable = {
+        a: min(free - ours[a], leasable_through(registry, region, gpu_type, a, start, end, today=today,
+                                                 excluding=excluding))
+        for a, free in remaining.items()
+    }  # fmt: skip
+    asked = f"{nodes} {gpu_type} nodes " + (
+        f"on a {term['term']} term ({start} to {end})" if end is not None else f"on demand (from {start})"
+    )
+
+    def crosses(az: str) -> ConfigError | None:
+        found = crossing(registry, region, gpu_type, az, nodes, start, end, today=today, excluding=excluding)
+        return None if found is None else ConfigError(found.message(f"tenant {request.name}: {asked}"))
+
     az = None
     if request.az is not None:
         if request.az not in remaining:
             raise ConfigError(
                 f"--az={request.az}: {region.stack} holds no {gpu_type} there; it does in: {', '.join(remaining)}"
             )
-        if remaining[request.az] < nodes:
+        if remaining[request.az] - ours[request.az] < nodes:
             raise ConfigError(
-                f"--az={request.az}: {max(remaining[request.az], 0)} {gpu_type} free there, --nodes={nodes} asked"
+                f"--az={request.az}: {max(remaining[request.az] - ours[request.az], 0)} {gpu_type} free there"
+                f"{_reserved_note(ours[request.az])}, --nodes={nodes} asked"
             )
+        refusal = crosses(request.az)
+        if refusal is not None:
+            raise refusal
         az = request.az
     elif existing is not None and existing.node_pool.gpu_type == gpu_type:
-        az = existing.node_pool.az_id if remaining.get(existing.node_pool.az_id, 0) >= nodes else None
-    az = az or choose_az(remaining, nodes)
+        az = existing.node_pool.az_id if leasable.get(existing.node_pool.az_id, 0) >= nodes else None
+    az = az or choose_az(leasable, nodes)
     if az is None:
-        free = ", ".join(f"{a}: {max(n, 0)}" for a, n in remaining.items())
+        # Room today, but not on every day of the term: say which reserve step it would cross, and what fits.
+        for a in remaining:
+            if remaining[a] - ours[a] >= nodes and (refusal := crosses(a)) is not None:
+                raise refusal
+        free = ", ".join(f"{a}: {max(n - ours[a], 0)}{_reserved_note(ours[a])}" for a, n in remaining.items())
         # Nodes an offboarded tenant still holds (its grace period) are not free, and the refusal says whose.
         retired = [
             f"{r.nodes} in {r.az} held by {r.stack} until {r.until}"
@@ -347,7 +378,7 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         "egress": request.egress or (existing.egress if existing else DEFAULT_EGRESS),
         "scheduler": cluster.scheduler,
         "head_node_type": cluster.head_node_type,
-        **_term(request, existing),
+        **term,
         "admin_principals": list(principals),
         "inventory_path": str(files.inventory),
     }
@@ -365,6 +396,10 @@ def prepare(repo: Repository, registry: Registry, request: OnboardRequest) -> On
         files=tuple(_rendered(repo, path, text) for path, text in rendered.items()),
         updated=existing is not None,
     )
+
+
+def _reserved_note(nodes: int) -> str:
+    return f" ({nodes} more reserved for us)" if nodes else ""
 
 
 def _principals(request: OnboardRequest, account: AccountEntry | None) -> tuple[str, ...]:

@@ -228,7 +228,7 @@ def test_the_page_holds_a_chart_per_region_and_needs_nothing_from_the_network(re
                 and "w3.org/2000/svg" not in v]  # fmt: skip
     bars = {a["data-sku"]: a for t, a in parser.tags if t == "g" and a.get("class") == "sku"}
     g6e = bars["g6e.48xlarge"]
-    assert (g6e["data-held"], g6e["data-carved"], g6e["data-free"]) == ("32", "16", "16")
+    assert (g6e["data-held"], g6e["data-carved"], g6e["data-leasable"]) == ("32", "16", "16")
     assert not list(tmp_path.glob(".capacity.*"))  # written through a temporary file, renamed over
     # One scale for every region (issue 22.13): a GPU is as wide in eu-north-1 as in us-east-1.
     drawn: list[list[float]] = []  # per SKU bar, in page order: [GPUs held, then the widths of its rectangles]
@@ -279,7 +279,7 @@ def test_fit_answers_whether_a_new_tenant_fits_next_month_and_what_it_earns(repo
     (smaller,) = ledger(repo_copy, *args, "--fit", "p5.48xlarge=14")["fit"]
     assert smaller["fits"] is True
     text = gpucloud(repo_copy, "capacity", *args, "--fit", "p5.48xlarge=16").stdout
-    assert "a 16-node p5.48xlarge tenant in us-east-1: does not fit (14 nodes free at most, in use1-az4)" in text
+    assert "a 16-node p5.48xlarge tenant in us-east-1: does not fit (14 nodes leasable at most, in use1-az4)" in text
     assert "; on a 12-month term it would earn $" in text
     on_demand = gpucloud(repo_copy, "capacity", "--region", "us-east-1", "--fit", "p5.48xlarge=1").stdout
     assert "; on demand it would earn $" in on_demand and "on on-demand" not in on_demand
