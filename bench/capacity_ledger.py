@@ -52,9 +52,9 @@ def write(path: Path, config: dict[str, object]) -> None:
 
 
 def make_repo(dest: Path, tenants: int) -> int:
-    stacks = new_repository(dest)
-    plan = list(ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=12))
     places = regions()
+    stacks = new_repository(dest, served=[code for code, _, _ in places])
+    plan = list(ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=12))
     for k, (code, sku, az) in enumerate(places):
         write(stacks / f"Pulumi.region-{code}.yaml", {
             "aws:region": code, "gpucloud:kind": "region", "gpucloud:region": code, "gpucloud:org": "organization",
