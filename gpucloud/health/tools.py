@@ -28,13 +28,13 @@ def run_tool(argv: list[str], timeout_s: float, env: dict[str, str] | None = Non
 
 
 def dcgm_diag(level: int, timeout_s: float) -> tuple[bool, str]:
-    """``dcgmi diag -r LEVEL``: (passed, the first failing line or a summary)."""
-    result = run_tool(["dcgmi", "diag", "-r", str(level)], timeout_s)
-    failing = [line.strip() for line in result.stdout.splitlines() if "fail" in line.lower()]
-    if result.returncode != 0 or failing:
-        detail = failing[0] if failing else (result.stderr.strip() or f"exit {result.returncode}")
-        return False, detail
-    return True, f"level {level} passed"
+    """``dcgmi diag -r LEVEL --json``: (passed, the first failure named, or a summary); see ``dcgm_diag.py``."""
+    from gpucloud.health.dcgm_diag import read_diag
+
+    result = run_tool(["dcgmi", "diag", "-r", str(level), "--json"], timeout_s)
+    text = result.stdout if result.stdout.strip() else result.stderr
+    verdict = read_diag(text, level, result.returncode)
+    return verdict.passed, verdict.detail
 
 
 def service_state(unit: str, timeout_s: float) -> str:
