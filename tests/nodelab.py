@@ -151,6 +151,7 @@ def stand_ins(work: Path, decoy_driver: str = "590.48.01") -> list[StandIn]:
                 str(p["dcgm_package_version"]),
                 (
                     ("usr/bin/nv-hostengine", _script("nv-hostengine"), 0o755),
+                    ("usr/bin/dcgmi", _script("dcgmi").replace("@VERSION@", str(p["dcgm_version"])), 0o755),
                     ("lib/systemd/system/nvidia-dcgm.service", dcgm_unit, 0o644),
                 ),
             )

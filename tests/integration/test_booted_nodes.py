@@ -82,6 +82,9 @@ def test_a_fresh_node_converges_reboots_starts_its_services_and_passes_the_gate(
     for node in lab.nodes.values():
         for unit in ("nvidia-persistenced", "nvidia-dcgm", "gpucloud-health.timer"):
             assert node.run("systemctl", "is-active", unit, check=False).stdout.strip() == "active", unit
+        # Issue 26 (8): the gate ran DCGM's diagnostic at health.yaml's level (the stand-in dcgmi records its calls).
+        calls = node.run("cat", "/run/nvidia-standin/dcgmi.calls").stdout.splitlines()
+        assert "diag -r 3 --json" in calls, calls
 
 
 def test_the_container_engine_runs_the_nvidia_runtime_and_cdi_names_the_gpus(lab: Lab) -> None:
@@ -155,6 +158,14 @@ def test_injected_faults_fail_the_gate(lab: Lab) -> None:
         hosts = {h["host"]: h for h in json.loads(result.stdout)["hosts"]}
         assert hosts["node-g6e"]["status"] == "failed" and hosts["node-p5"]["status"] != "failed"
         assert "on GPU 3: uncorrectable memory errors" in hosts["node-g6e"]["message"], hosts["node-g6e"]  # named
+        # What only DCGM's diagnostic finds (NVML reports nothing wrong): the gate fails the node, naming test and GPU.
+        node.inject(dcgm_fail=5)
+        result = gpucloud_cli("nodes", "configure", "--inventory", str(lab.inventory), "--playbook", "health",
+                              "--limit", "node-g6e", "--json")  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        (host,) = json.loads(result.stdout)["hosts"]
+        assert "dcgm-diag-r3" in host["message"] and "memory (Hardware): Fail on GPU 5" in host["message"], host
+        assert bootlab.health(node)[0] == 0  # the timer's quick check does not run DCGM
         for faults, check in (
             ({"gpus_missing": 1}, "gpu-count"),
             ({"gpu1_row_remap_failed": 1}, "row-remapping"),
