@@ -41,8 +41,21 @@ def health() -> None:
     help="Also run all_reduce_perf across N nodes of this node's Slurm cluster (srun from here, one process per "
     "node over as many GPUs as this node has) and judge it against a share of the SKU's network bandwidth.",
 )
+@click.option(
+    "--nccl-image",
+    metavar="IMAGE",
+    help="With --nccl-nodes: run it in this container image through pyxis (srun --container-image), at "
+    "/opt/nccl-tests/build/all_reduce_perf in it (health.yaml nccl.image_all_reduce), on the image's own "
+    "libraries: on EFA nodes it fails unless the image's NCCL took libfabric's EFA provider.",
+)
 def check(
-    expect: str | None, as_json: bool, textfile: Path | None, deep: int | None, nccl: bool, nccl_nodes: int | None
+    expect: str | None,
+    as_json: bool,
+    textfile: Path | None,
+    deep: int | None,
+    nccl: bool,
+    nccl_nodes: int | None,
+    nccl_image: str | None,
 ) -> int:
     """Check this node's GPUs against what its SKU must have; exit 1 when anything fails.
 
@@ -62,11 +75,13 @@ def check(
       dcgm-diag-rN                  with --deep N
       nccl-all-reduce               with --nccl: all_reduce_perf over every GPU; results check out; on an
                                     NVSwitch SKU busbw at the largest size >= its floor (health.yaml nccl)
-      nccl-all-reduce-N-nodes       with --nccl-nodes N: the same across N nodes through Slurm; busbw >= a
-                                    share of the SKU's network bandwidth (health.yaml nccl)
+      nccl-all-reduce-N-nodes       with --nccl-nodes N: the same across N nodes through Slurm (in a container
+                                    with --nccl-image); over EFA where the node has it; busbw >= a share of
+                                    the SKU's network bandwidth (health.yaml nccl)
     It fails closed: no NVML, no driver, a call failing or a tool hanging is a FAIL, never a skip.
     The metadata service is asked only with --expect auto.
     """
+    from gpucloud.errors import ConfigError
     from gpucloud.exposition import check_textfile_path
     from gpucloud.health.checks import FAIL, Check
     from gpucloud.health.expect import AUTO, Expectation, load_thresholds, sku_named
@@ -75,6 +90,8 @@ def check(
     from gpucloud.health.tools import ToolError, instance_type
 
     limits = load_thresholds()
+    if nccl_image is not None and nccl_nodes is None:
+        raise ConfigError(f"--nccl-image={nccl_image}: runs only with --nccl-nodes N (the across-node all-reduce)")
     if textfile is not None:
         check_textfile_path(textfile)
     sku = None
@@ -86,7 +103,13 @@ def check(
             undetected = Check("instance-type", None, FAIL, None, "the instance type (IMDSv2)", str(err))
     elif expect is not None:
         sku = sku_named(expect)
-    report = check_node(Expectation(sku=sku, limits=limits), deep=deep, all_reduce=nccl, all_reduce_nodes=nccl_nodes)
+    report = check_node(
+        Expectation(sku=sku, limits=limits),
+        deep=deep,
+        all_reduce=nccl,
+        all_reduce_nodes=nccl_nodes,
+        all_reduce_image=nccl_image,
+    )
     if undetected is not None:
         report = replace(report, checks=[undetected, *report.checks])
     if textfile is not None:

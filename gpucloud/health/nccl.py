@@ -53,6 +53,7 @@ class NcclLimits:
     timeout_s: float
     efa_environment: dict[str, str]  # what a run across nodes over EFA is given (health.yaml nccl.efa)
     efa_library_path: tuple[str, ...]  # put before LD_LIBRARY_PATH: libfabric, the EFA Open MPI, aws-ofi-nccl
+    image_all_reduce: str = "/opt/nccl-tests/build/all_reduce_perf"  # where a container image keeps it
 
     def floor_gbs(self, sku: GpuSku, nodes: int = 1) -> float | None:
         """The busbw a SKU must reach within a node (an NVSwitch SKU; None without NVLink: reported, not judged)
@@ -78,6 +79,7 @@ def load_limits() -> NcclLimits:
         timeout_s=float(require(doc, "timeout_s", (int, float), where)),
         efa_environment={str(k): str(v) for k, v in require(efa, "environment", dict, f"{where}.efa").items()},
         efa_library_path=tuple(str(p) for p in require(efa, "library_path", list, f"{where}.efa")),
+        image_all_reduce=str(require(doc, "image_all_reduce", str, where)),
     )
 
 
@@ -109,25 +111,43 @@ def check_efa_selected(output: str) -> None:
         raise ValueError("NCCL did not select libfabric's EFA provider (no 'NET/OFI Selected provider is efa')")
 
 
-def run_all_reduce(gpus: int, limits: NcclLimits, nodes: int = 1, efa: bool = False) -> str:
+# What an image must carry to run NCCL over EFA in a container (a tenant's job, the cluster's smoke job): AWS, "Get
+# started with EFA and NCCL", and aws-samples/awsome-distributed-training micro-benchmarks/nccl-tests/
+# nccl-tests.Dockerfile (read 2026-12-07) install the EFA software in the image with
+# `efa_installer.sh -y --skip-kmod --skip-limit-conf --no-verify` and put its libraries on the image's
+# LD_LIBRARY_PATH; pyxis gives the image's own values precedence over the job's (pyxis's --container-env).
+IMAGE_NEEDS_EFA = (
+    "the image must carry libfabric and aws-ofi-nccl on its LD_LIBRARY_PATH (the EFA installer in the image with "
+    "--skip-kmod --skip-limit-conf --no-verify, as AWS's nccl-tests image does)"
+)
+
+
+def run_all_reduce(gpus: int, limits: NcclLimits, nodes: int = 1, efa: bool = False, image: str | None = None) -> str:
     """``all_reduce_perf`` over ``gpus`` GPUs of this node, 8 bytes to max_bytes, doubling; its output. Across
     ``nodes`` nodes: one process per node with ``gpus`` GPUs each, started by Slurm's srun (a job of its own, the
     nodes to itself) from this node, which must be one of the cluster's; with ``efa``, over EFA, which NCCL's log
-    must show (a ValueError otherwise)."""
+    must show (a ValueError otherwise). With ``image`` (across nodes only), in that container image through pyxis,
+    at ``image_all_reduce``: the image's own libraries carry it (the host's are not put on its path)."""
     argv = ["all_reduce_perf", "-b", "8", "-e", limits.max_bytes, "-f", "2", "-g", str(gpus)]
     what = "all_reduce_perf"
     env = None
     if nodes > 1 and efa:
-        env = efa_environment(limits, dict(os.environ))
+        env = efa_environment(limits, dict(os.environ)) if image is None else {**os.environ, **limits.efa_environment}
     if nodes > 1:
         minutes = max(1, math.ceil(limits.timeout_s / 60))
+        container = [f"--container-image={image}"] if image is not None else []
+        if image is not None:
+            argv[0] = limits.image_all_reduce
         argv = ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", f"--gres=gpu:{gpus}", "--exclusive",
-                f"--mpi={limits.srun_mpi}", f"--time={minutes}", *argv]  # fmt: skip
-        what = "srun all_reduce_perf"
+                f"--mpi={limits.srun_mpi}", f"--time={minutes}", *container, *argv]  # fmt: skip
+        what = "srun all_reduce_perf" + (f" in {image}" if image is not None else "")
     result = run_tool(argv, limits.timeout_s, env=env)
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [f"exit {result.returncode}"]
         raise ValueError(f"{what} failed: {last[0]}")
     if env is not None:
-        check_efa_selected(result.stdout + result.stderr)
+        try:
+            check_efa_selected(result.stdout + result.stderr)
+        except ValueError as err:
+            raise ValueError(f"{err}: {IMAGE_NEEDS_EFA}" if image is not None else str(err)) from None
     return result.stdout

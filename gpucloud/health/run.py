@@ -47,7 +47,7 @@ class Sources:
     kernel_log: Callable[[float, float], list[str]] = klog.read_kernel_log
     dcgm_diag: Callable[[int, float], tuple[bool, str]] = tools.dcgm_diag
     service_state: Callable[[str, float], str] = tools.service_state
-    all_reduce: Callable[[int, nccl.NcclLimits, int, bool], str] = nccl.run_all_reduce
+    all_reduce: Callable[[int, nccl.NcclLimits, int, bool, str | None], str] = nccl.run_all_reduce
     efa_installed: Callable[[], bool] = nccl.efa_installed
 
 
@@ -81,6 +81,7 @@ def check_node(
     deep: int | None = None,
     all_reduce: bool = False,
     all_reduce_nodes: int | None = None,
+    all_reduce_image: str | None = None,
     sources: Sources | None = None,
 ) -> Report:
     src = sources or Sources()
@@ -103,11 +104,11 @@ def check_node(
     if all_reduce:
         checks.append(all_reduce_check(src, expect, gpus))
     if all_reduce_nodes is not None:
-        checks.append(all_reduce_check(src, expect, gpus, all_reduce_nodes))
+        checks.append(all_reduce_check(src, expect, gpus, all_reduce_nodes, all_reduce_image))
     return Report(expected=expected, checks=checks)
 
 
-def all_reduce_check(src: Sources, expect: Expectation, gpus: int, nodes: int = 1) -> Check:
+def all_reduce_check(src: Sources, expect: Expectation, gpus: int, nodes: int = 1, image: str | None = None) -> Check:
     """nccl-tests' all-reduce over every GPU NVML saw, on this node or with as many on each of ``nodes`` nodes: it
     must run, every result must check out, and the bus bandwidth at the largest size must reach the floor (within
     a node: NVSwitch SKUs only; across nodes: a share of the SKU's network)."""
@@ -118,7 +119,7 @@ def all_reduce_check(src: Sources, expect: Expectation, gpus: int, nodes: int = 
     if gpus * nodes < 2:
         return Check(name, None, FAIL, f"{gpus} GPU(s)", expected, "an all-reduce needs two GPUs or more")
     try:
-        result = nccl.parse(src.all_reduce(gpus, limits, nodes, nodes > 1 and src.efa_installed()))
+        result = nccl.parse(src.all_reduce(gpus, limits, nodes, nodes > 1 and src.efa_installed(), image))
     except (tools.ToolError, ValueError) as err:
         return Check(name, None, FAIL, None, expected, str(err))
     over = f"{gpus} GPUs" if nodes == 1 else f"{nodes} nodes x {gpus} GPUs"

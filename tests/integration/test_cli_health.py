@@ -55,6 +55,7 @@ def test_textfile_is_written_even_when_the_node_fails(tmp_path: Path) -> None:
         (["--expect", "no-such-sku"], "--expect='no-such-sku': unknown SKU"),
         (["--deep", "9"], "--deep"),
         (["--textfile", "/tmp/gpu.txt"], "*.prom"),
+        (["--nccl-image", "nccl-tests:efa"], "--nccl-image=nccl-tests:efa: runs only with --nccl-nodes N"),
     ],
 )
 def test_bad_input_is_exit_2_with_one_line(args: list[str], needle: str) -> None:

@@ -373,3 +373,61 @@ def test_the_health_check_runs_the_all_reduce_within_a_node_and_across_two(clust
     finally:
         for gpu in cluster.gpus:
             gpu.run("rm", "-rf", "/run/nccl-standin")
+
+
+LAB_IMAGE = "lab.invalid/nccl-tests:efa"  # pyxis's stand-in records the image; what it "holds" is below
+
+
+def _image(gpus: list[bootlab.Node], library_path: str) -> None:
+    """The lab's stand-in for an image's all_reduce_perf (pyxis's stand-in starts no container: the step runs on the
+    node): nccl-tests where AWS's image builds it, on the image's own LD_LIBRARY_PATH, which pyxis gives
+    precedence over the job's."""
+    wrapper = ("#!/bin/sh\n# the lab's image: its LD_LIBRARY_PATH, then nccl-tests\n"
+               f"export LD_LIBRARY_PATH={library_path}\nexec /opt/gpucloud/nccl-tests/build/all_reduce_perf \"$@\"\n")
+    for gpu in gpus:
+        gpu.run("sh", "-c", f"mkdir -p /opt/nccl-tests/build && cat > /opt/nccl-tests/build/all_reduce_perf <<'EOF'\n"
+                f"{wrapper}EOF\nchmod 0755 /opt/nccl-tests/build/all_reduce_perf")  # fmt: skip
+
+
+def test_the_smoke_job_runs_a_container_all_reduce_over_efa_and_fails_an_image_without_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Issue 26 (3): on GPU nodes with EFA the smoke job is a tenant's first multi-node job, nccl-tests in a
+    container across the nodes, and it fails unless NCCL in the image took libfabric's EFA provider: an image
+    without the EFA software runs over TCP sockets and the converge fails, naming what the image lacks. Every
+    container gets libfabric's variables (enroot environ.d)."""
+    fi_info = (nodelab.STANDINS / "fi_info").read_text()
+    install = (f"mkdir -p /opt/amazon/efa/bin && cat > /opt/amazon/efa/bin/fi_info <<'EOF'\n{fi_info}EOF\n"
+               "chmod 0755 /opt/amazon/efa/bin/fi_info && touch /opt/amazon/efa_installed_packages && "
+               "mkdir -p /opt/amazon/ofi-nccl/lib/x86_64-linux-gnu && "
+               "touch /opt/amazon/ofi-nccl/lib/x86_64-linux-gnu/libnccl-net.so")  # fmt: skip
+    efa = {"FI_PROVIDER": "efa", "FI_EFA_FORK_SAFE": "1"}  # what the enroot role gives a node with EFA in AWS
+    inventory = bootlab.write_cluster_inventory(
+        tmp_path / "hosts.yml", cluster.sources, cluster.head, cluster.gpus, **cluster.secret, **FSX,
+        cluster_smoke_all_reduce=True, cluster_smoke_image=LAB_IMAGE, enroot_efa_environment=efa,
+    )  # fmt: skip
+    try:
+        for gpu in cluster.gpus:
+            gpu.run("sh", "-c", install)
+            gpu.run("rm", "-rf", "/run/nccl-standin", "/run/pyxis/standin.log")
+        _image(cluster.gpus, "/usr/local/cuda/lib64")  # an image without the EFA software
+        result = configure(ROOT, inventory, "cluster")
+        hosts = {h.host: h for h in result.hosts}
+        assert hosts["gpu-a"].status == "failed", hosts["gpu-a"].as_json()
+        message = hosts["gpu-a"].message
+        assert f"the smoke job's container all-reduce ({LAB_IMAGE}) failed" in message, message
+        assert "NCCL ran over TCP sockets" in message and "the image must carry libfabric and aws-ofi-nccl" in message
+        _image(cluster.gpus, "/opt/amazon/ofi-nccl/lib/x86_64-linux-gnu:/usr/local/cuda/lib64")  # one with it
+        result = configure(ROOT, inventory, "cluster")
+        assert result.ok, [h.as_json() for h in result.hosts]
+        for gpu in cluster.gpus:
+            (record,) = gpu.run("cat", "/run/pyxis/standin.log").stdout.splitlines()[-1:]
+            assert f"image={LAB_IMAGE} " in record, record
+            env = gpu.run("cat", "/etc/enroot/environ.d/60-gpucloud-efa.env").stdout.splitlines()
+            assert [line for line in env if not line.startswith("#")] == ["FI_EFA_FORK_SAFE=1", "FI_PROVIDER=efa"]
+        calls = [line for gpu in cluster.gpus for line in gpu.run("cat", "/run/nccl-standin/calls").stdout.splitlines()]
+        assert {line.split()[1] for line in calls if "ntasks=2" in line} == {"procid=0", "procid=1"}  # one per node
+    finally:
+        for gpu in cluster.gpus:
+            gpu.run("rm", "-rf", "/opt/amazon", "/opt/nccl-tests", "/run/nccl-standin")
+            gpu.run("rm", "-f", "/etc/enroot/environ.d/60-gpucloud-efa.env")

@@ -81,7 +81,7 @@ def run(
 ) -> Any:
     seen: list[Any] = []
 
-    def all_reduce(count: int, limits: NcclLimits, across: int, over_efa: bool) -> str:
+    def all_reduce(count: int, limits: NcclLimits, across: int, over_efa: bool, image: str | None = None) -> str:
         seen.append(count if across == 1 else (count, across, over_efa))
         if isinstance(stdout, Exception):
             raise stdout
@@ -223,6 +223,34 @@ def test_across_nodes_over_efa_the_run_gets_awss_environment_and_must_show_efa(m
         nccl.run_all_reduce(8, load_limits(), nodes=2, efa=True)
     nccl.run_all_reduce(8, load_limits(), nodes=1, efa=True)  # within a node: no network, no EFA to show
     assert envs[-1] is None
+
+
+def test_in_a_container_image_the_run_takes_the_images_libraries_and_must_still_select_efa(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 26 (3): in a container the image's own libfabric and aws-ofi-nccl must carry NCCL (pyxis gives the
+    image's LD_LIBRARY_PATH precedence); the host's are not put on the path, and a socket run names what the image
+    lacks."""
+    from gpucloud.health import nccl
+
+    calls: list[tuple[list[str], dict[str, str] | None]] = []
+    log = {"text": EFA_LOG}
+
+    def fake_tool(argv: list[str], timeout_s: float, env: dict[str, str] | None = None) -> Any:
+        calls.append((argv, env))
+        return type("Done", (), {"returncode": 0, "stdout": log["text"] + output(450.0), "stderr": ""})()
+
+    monkeypatch.setattr(nccl, "run_tool", fake_tool)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/cuda/lib64")
+    image = "public.ecr.aws/hpc-cloud/nccl-tests:latest"
+    nccl.run_all_reduce(8, load_limits(), nodes=2, efa=True, image=image)
+    ((argv, env),) = calls
+    assert f"--container-image={image}" in argv and "/opt/nccl-tests/build/all_reduce_perf" in argv
+    assert argv.index(f"--container-image={image}") < argv.index("/opt/nccl-tests/build/all_reduce_perf")
+    assert env is not None and env["LD_LIBRARY_PATH"] == "/usr/local/cuda/lib64" and env["FI_PROVIDER"] == "efa"
+    log["text"] = SOCKET_LOG
+    with pytest.raises(ValueError, match=r"ran over TCP sockets.*the image must carry libfabric and aws-ofi-nccl"):
+        nccl.run_all_reduce(8, load_limits(), nodes=2, efa=True, image=image)
 
 
 def test_the_check_runs_over_efa_only_across_nodes_on_a_node_with_efa() -> None:
