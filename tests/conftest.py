@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("integration") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT_S))
+
+
+@pytest.fixture(autouse=True)
+def _signals_unblocked() -> Iterator[None]:
+    """A command run in-process (``gpucloud.cli.main``) ends by blocking SIGINT and SIGTERM (``interrupt.block``: a
+    finished command must not die of a late Ctrl-C, and its process exits next). In pytest's process the mask
+    outlived the command, and every process started afterwards inherited it: the lab's CPU hogs ignored
+    ``terminate()`` and kept both cores busy for their full 600 s, through the rest of a fresh clone's `make test`
+    (the last ten minutes of it, on 2026-12-07), and pytest waited for them at exit. Each test starts with them
+    unblocked."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,7 @@ def busy_machine() -> Iterator[None]:
         yield
     finally:
         for hog in hogs:
-            hog.terminate()
+            hog.kill()  # SIGKILL: no signal mask the hog inherited can hold it back (conftest._signals_unblocked)
             hog.join(timeout=10)
 
 
