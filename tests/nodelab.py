@@ -74,6 +74,9 @@ def driver_stand_ins(work: Path, version: str) -> list[StandIn]:
         "[Unit]\nDescription=stand-in: load the NVIDIA kernel module of this boot\n"
         "Before=nvidia-persistenced.service nvidia-fabricmanager.service nvidia-dcgm.service\n"
         "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/usr/lib/nvidia-standin/load-module\n"
+        # A node's systemd here (cgroups v1, read-only) once failed to spawn it at boot ("Failed to attach to
+        # cgroup ... status=219/CGROUP", 2026-12-07): the driver stayed unloaded and the gate failed. Try again.
+        "Restart=on-failure\nRestartSec=1\n"
         "[Install]\nWantedBy=multi-user.target\n"
     )
     module = (
