@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import html.parser
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import edit_stack, snapshot
+from html_page import Page
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpucloud.catalog import load_catalog
@@ -126,7 +126,7 @@ def test_at_counts_a_block_from_its_start_and_drops_it_after_its_end(repo_copy: 
     assert [e["ends"] for e in ending] == [end.date().isoformat()]  # flagged: ends within 30 days
     page_path = repo_copy / "capacity.html"
     ledger(repo_copy, "--at", (start + datetime.timedelta(days=1)).date().isoformat(), "--html", str(page_path))
-    parser = _Page()
+    parser = Page()
     parser.feed(page_path.read_text())
     assert len([a for t, a in parser.tags if t == "svg" and a.get("class") == "timeline-chart"]) == 1
     marks = [a for t, a in parser.tags if t == "g" and a.get("class") == "mark"]
@@ -204,14 +204,6 @@ def test_a_sku_in_use_without_a_rate_is_refused_naming_it(
     assert "has no rate for p5.48xlarge, which a tenant or the capacity uses" in line
 
 
-class _Page(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
 
 def test_the_page_holds_a_chart_per_region_and_needs_nothing_from_the_network(repo_copy: Path, tmp_path: Path) -> None:
     onboard(repo_copy, "beta", "us-east-1", "g6e.48xlarge", 2)
@@ -219,7 +211,7 @@ def test_the_page_holds_a_chart_per_region_and_needs_nothing_from_the_network(re
     doc = ledger(repo_copy, "--html", str(page_path), "--textfile", str(prom))
     said = gpucloud(repo_copy, "capacity", "--html", str(page_path)).stderr
     assert f"wrote {page_path}" in said  # the path it wrote, on stderr (stdout stays the table or the JSON)
-    parser = _Page()
+    parser = Page()
     parser.feed(page_path.read_text())
     charts = [a for t, a in parser.tags if t == "svg" and a.get("class") == "chart"]
     assert len(charts) == len(doc["regions"]) == 2
@@ -296,7 +288,7 @@ def test_the_page_draws_an_offboarded_tenants_holding_as_its_own_kind(repo_copy:
         )
     page_path = tmp_path / "capacity.html"
     ledger(repo_copy, "--html", str(page_path))
-    parser = _Page()
+    parser = Page()
     parser.feed(page_path.read_text())
     (p5,) = [
         a for t, a in parser.tags if t == "g" and a.get("data-sku") == "p5.48xlarge" and a.get("data-held") == "128"

@@ -7,7 +7,6 @@ one line and writes nothing."""
 from __future__ import annotations
 
 import datetime
-import html.parser
 import json
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import edit_stack, snapshot
+from html_page import Page
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
@@ -118,7 +118,7 @@ def test_the_page_and_the_textfile_show_the_reserve(repo_copy: Path, tmp_path: P
     page, prom = tmp_path / "capacity.html", tmp_path / "capacity.prom"
     doc = ledger(repo_copy, "--html", str(page), "--textfile", str(prom))
     assert [(s["kind"], s["ends"]) for s in doc["reserve_steps"]] == [("reserve-step", SOON.isoformat())]
-    parser = _Page()
+    parser = Page()
     parser.feed(page.read_text())
     bars = {a["data-sku"]: a for t, a in parser.tags if t == "g" and a.get("class") == "sku" and a.get("data-held")
             == "128"}  # fmt: skip
@@ -203,11 +203,3 @@ def test_a_hand_written_bad_reserve_fails_validate_naming_the_key(repo_copy: Pat
     assert result.returncode == 1
     assert "gpucloud:internalReserve[0].nodes=17: want a whole number between 0 and 16" in result.stdout + result.stderr
 
-
-class _Page(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
